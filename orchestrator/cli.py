@@ -1,0 +1,162 @@
+"""The ``orchestrator`` command: broker, worker, simulator and demo."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+
+from orchestrator.localkafka import BrokerError, LocalBroker
+from orchestrator.runtime.settings import Settings, SettingsError, load_settings
+
+
+def _fail_cleanly(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn the errors users can fix into one readable line and exit code 2."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from orchestrator.runtime.topics import TopicError
+
+        try:
+            return func(*args, **kwargs)
+        except (SettingsError, BrokerError, TopicError) as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+
+    return wrapper
+
+
+def _kafka_port(settings: Settings) -> int:
+    first = settings.bootstrap_servers.split(",")[0]
+    host, _, port = first.rpartition(":")
+    if host not in ("127.0.0.1", "localhost") or not port.isdigit():
+        raise SettingsError(
+            f"ORCHESTRATOR_BOOTSTRAP_SERVERS={settings.bootstrap_servers!r}: the local broker "
+            "listens on 127.0.0.1:<port>; point the engine at another cluster without "
+            "'orchestrator kafka'")
+    return int(port)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Real-time customer-journey orchestration on Kafka."""
+
+
+# ---------------------------------------------------------------------- kafka
+@cli.group()
+def kafka() -> None:
+    """The local single-node Kafka broker (KRaft, 127.0.0.1)."""
+
+
+@kafka.command("start")
+@click.option("--port", type=int, default=None, help="default: from the bootstrap servers")
+@_fail_cleanly
+def kafka_start(port: int | None) -> None:
+    """Fetch (first time), start, and wait until the broker answers. Idempotent."""
+    broker = LocalBroker(port=port or _kafka_port(load_settings()))
+    import time
+
+    began = time.monotonic()
+    status, started = broker.start()
+    took = time.monotonic() - began
+    if started:
+        click.echo(f"Kafka started in {took:.1f} s (pid {status.pid}) on 127.0.0.1:{broker.port}")
+    else:
+        click.echo(status.describe())
+    click.echo(f"log: {broker.log_path}")
+
+
+@kafka.command("stop")
+@click.option("--port", type=int, default=None)
+@_fail_cleanly
+def kafka_stop(port: int | None) -> None:
+    """Shut the broker down cleanly."""
+    broker = LocalBroker(port=port or _kafka_port(load_settings()))
+    click.echo("Kafka stopped" if broker.stop() else "Kafka was not running")
+
+
+@kafka.command("status")
+@click.option("--port", type=int, default=None)
+@_fail_cleanly
+def kafka_status(port: int | None) -> None:
+    """Say whether the broker runs; exit 1 when nothing answers."""
+    status = LocalBroker(port=port or _kafka_port(load_settings())).status()
+    click.echo(status.describe())
+    sys.exit(0 if status.answers else 1)
+
+
+# ---------------------------------------------------------------------- worker
+def _settings_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed([
+        click.option("--bootstrap-servers", default=None, help="Kafka host:port[,host:port]"),
+        click.option("--app-id", default=None, help="consumer group / internal topic prefix"),
+    ]):
+        func = option(func)
+    return func
+
+
+@cli.command()
+@_settings_options
+@click.option("--web-port", type=int, default=None, help="HTTP port (health, metrics)")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+              help="table storage (default var/worker-<web port>)")
+@click.option("--store", type=click.Choice(["rocksdb", "memory"]), default=None)
+@click.option("--partitions", type=int, default=None)
+@click.option("--log-level", default=None)
+@_fail_cleanly
+def worker(**flags: Any) -> None:
+    """Run one worker of the engine until SIGINT/SIGTERM."""
+    from orchestrator.runtime.worker import run_worker
+
+    run_worker(load_settings(**flags))
+
+
+# ---------------------------------------------------------------------- simulate
+@cli.command()
+@_settings_options
+@click.option("--rate", type=float, default=20.0, show_default=True, help="records per second")
+@click.option("--duration", type=float, default=60.0, show_default=True, help="seconds")
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--malformed", type=float, default=0.0, show_default=True,
+              help="fraction of records sent malformed (they go to the dead-letter topic)")
+@click.option("--persona", default=None, help="only this persona (default: a realistic mix)")
+@_fail_cleanly
+def simulate(rate: float, duration: float, seed: int, malformed: float, persona: str | None,
+             **flags: Any) -> None:
+    """Send persona traffic to the input topics."""
+    from orchestrator.runtime.topics import ensure_topics
+    from orchestrator.simulate.personas import PERSONAS
+    from orchestrator.simulate.traffic import run_traffic
+
+    if persona is not None and persona not in PERSONAS:
+        raise SettingsError(f"--persona {persona!r}: choose one of {', '.join(PERSONAS)}")
+    if rate <= 0:
+        raise SettingsError("--rate must be above 0")
+    settings = load_settings(**flags)
+    asyncio.run(ensure_topics(settings))
+    sent = asyncio.run(run_traffic(settings, rate=rate, duration=duration, seed=seed,
+                                   malformed=malformed, persona=persona))
+    click.echo(f"sent {sent} records")
+
+
+# ---------------------------------------------------------------------- demo
+@cli.command()
+@click.option("--rate", type=float, default=10.0, show_default=True, help="records per second")
+@click.option("--duration", type=float, default=None, help="seconds (default: until Ctrl-C)")
+@click.option("--web-port", type=int, default=6066, show_default=True)
+@click.option("--malformed", type=float, default=0.02, show_default=True)
+@_fail_cleanly
+def demo(rate: float, duration: float | None, web_port: int, malformed: float) -> None:
+    """Broker + worker + simulated traffic, printing actions and their latency live."""
+    from orchestrator.demo import run_demo
+
+    sys.exit(run_demo(rate=rate, duration=duration, web_port=web_port, malformed=malformed))
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,159 @@
+"""``orchestrator demo``: everything needed to watch the engine decide, in one command."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+from aiokafka import AIOKafkaConsumer
+
+from orchestrator.localkafka import LocalBroker
+from orchestrator.runtime.settings import PROJECT_ROOT, Settings, load_settings
+from orchestrator.runtime.topics import ensure_topics
+from orchestrator.simulate.traffic import SentRecord, run_traffic
+
+
+def run_demo(*, rate: float, duration: float | None, web_port: int, malformed: float) -> int:
+    """Run the demo; return the exit code. Stops only what it started."""
+    settings = load_settings(web_port=web_port)
+    broker = LocalBroker(port=int(settings.bootstrap_servers.rsplit(":", 1)[1]))
+    began = time.monotonic()
+    _, started_broker = broker.start()
+    click.echo(f"Kafka {'started' if started_broker else 'already running'} "
+               f"on {settings.bootstrap_servers} ({time.monotonic() - began:.1f} s); "
+               f"log: {broker.log_path}")
+    worker: subprocess.Popen[bytes] | None = None
+    try:
+        asyncio.run(ensure_topics(settings))
+        log_dir = PROJECT_ROOT / "var" / "demo"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        worker, worker_log = start_worker_process(settings, log_dir)
+        click.echo(f"worker starting (http://127.0.0.1:{web_port}, log: {worker_log}) ...")
+        wait_until_ready(web_port, worker, timeout=120)
+        click.echo("worker ready; sending traffic. Ctrl-C stops everything.\n")
+        asyncio.run(_watch(settings, rate, duration, malformed))
+        return 0
+    except KeyboardInterrupt:
+        click.echo("\nstopping ...")
+        return 0
+    except RuntimeError as exc:
+        click.echo(f"error: {exc}; see {PROJECT_ROOT / 'var' / 'demo'}", err=True)
+        return 1
+    finally:
+        if worker is not None:
+            stop_process(worker)
+            click.echo("worker stopped")
+        if started_broker:
+            broker.stop()
+            click.echo("Kafka stopped")
+
+
+def start_worker_process(settings: Settings, log_dir: Path,
+                         extra_env: dict[str, str] | None = None,
+                         ) -> tuple[subprocess.Popen[bytes], Path]:
+    """Start ``orchestrator worker`` as a child process, logging to a file."""
+    log_path = log_dir / f"worker-{settings.web_port}.log"
+    env = {**os.environ, **(extra_env or {})}
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "orchestrator", "worker", "--web-port", str(settings.web_port),
+             "--app-id", settings.app_id, "--bootstrap-servers", settings.bootstrap_servers],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+            cwd=PROJECT_ROOT, start_new_session=True)
+    return proc, log_path
+
+
+def wait_until_ready(web_port: int, proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """Poll ``/ready`` until it says yes; fail early if the worker exits."""
+    deadline = time.monotonic() + timeout
+    url = f"http://127.0.0.1:{web_port}/ready"
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"worker exited with code {proc.returncode} while starting")
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as response:
+            if response.status == 200:
+                return
+        time.sleep(0.25)
+    raise RuntimeError(f"worker was not ready within {timeout:.0f} s")
+
+
+def stop_process(proc: subprocess.Popen[Any], timeout: float = 30.0) -> None:
+    """SIGTERM, wait, then SIGKILL."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+async def _watch(settings: Settings, rate: float, duration: float | None,
+                 malformed: float) -> None:
+    topics = [settings.action_topic(c) for c in settings.channels] + [settings.topic_dead_letter]
+    consumer = AIOKafkaConsumer(*topics, bootstrap_servers=settings.bootstrap_servers,
+                                group_id=None, auto_offset_reset="latest", fetch_max_wait_ms=50)
+    await consumer.start()
+    personas: dict[str, str] = {}
+    latencies: list[float] = []
+
+    def remember(sent: SentRecord) -> None:
+        personas[sent.key] = sent.persona
+
+    try:
+        await consumer.seek_to_end()
+        traffic = asyncio.create_task(run_traffic(
+            settings, rate=rate, duration=duration or float("inf"), malformed=malformed,
+            on_sent=remember))
+        next_summary = time.monotonic() + 15
+        while not traffic.done():
+            batch = await consumer.getmany(timeout_ms=200)
+            received = time.time_ns() / 1e6
+            for records in batch.values():
+                for record in records:
+                    _print_record(record, received, personas, latencies, settings)
+            if time.monotonic() >= next_summary and latencies:
+                _print_summary(latencies)
+                next_summary = time.monotonic() + 15
+        await traffic
+    finally:
+        if latencies:
+            _print_summary(latencies)
+        await consumer.stop()
+
+
+def _print_record(record: Any, received_ms: float, personas: dict[str, str],
+                  latencies: list[float], settings: Settings) -> None:
+    value = orjson.loads(record.value)
+    if record.topic == settings.topic_dead_letter:
+        click.echo(click.style(f"{'dead-letter':>9}  {value['error']:<14} {value['reason'][:90]}",
+                               fg="yellow"))
+        return
+    latency = received_ms - value["trigger_ts"]
+    latencies.append(latency)
+    who = value.get("customer_id") or value.get("visitor_id") or value["person_id"]
+    persona = personas.get(value.get("visitor_id") or "", personas.get(value["person_id"], "?"))
+    detail = value["payload"].get("login_url") or value["payload"].get("url") or ""
+    click.echo(f"{latency:7.1f} ms  {value['channel']:<5} {value['action']:<13} {who:<16} "
+               f"{persona:<22} {detail}")
+
+
+def _print_summary(latencies: list[float]) -> None:
+    ordered = sorted(latencies)
+
+    def pct(p: float) -> float:
+        return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
+
+    click.echo(click.style(
+        f"  -- {len(ordered)} actions; event-to-action p50 {pct(0.5):.1f} ms, "
+        f"p99 {pct(0.99):.1f} ms, max {ordered[-1]:.1f} ms", bold=True))

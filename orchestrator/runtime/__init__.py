@@ -1,0 +1,1 @@
+"""The imperative shell: Kafka, Faust tables, HTTP and metrics around the pure core."""

@@ -1,0 +1,122 @@
+"""The Faust application: topics, the person table, the journey agent and the HTTP views.
+
+``build_app`` wires everything from a :class:`Settings`; nothing connects at import. The agent
+is a loop that hands each record to :class:`JourneyProcessor`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+from faust.web import Request, Response, View
+
+from orchestrator.core.self_service import SelfServicePolicy
+from orchestrator.runtime.metrics import EngineMetrics
+from orchestrator.runtime.processing import JourneyProcessor
+from orchestrator.runtime.settings import Settings
+
+
+class FaustEmitter:
+    """Sends raw bytes to Kafka through the app's producer (buffered, not awaited per record)."""
+
+    def __init__(self, app: faust.App) -> None:
+        self.app = app
+        self._topics: dict[str, Any] = {}
+
+    async def send(self, topic: str, key: bytes | None, value: bytes) -> None:
+        channel = self._topics.get(topic)
+        if channel is None:
+            channel = self._topics[topic] = self.app.topic(
+                topic, key_serializer="raw", value_serializer="raw")
+        await channel.send(key=key, value=value)
+
+
+@dataclass
+class Engine:
+    """The wired application, with handles that tests and the CLI need."""
+
+    app: faust.App
+    processor: JourneyProcessor
+    metrics: EngineMetrics
+    profiles: Any
+    agent: Any
+
+
+def build_app(settings: Settings, policy: SelfServicePolicy) -> Engine:
+    store = "rocksdb://" if settings.store == "rocksdb" else "memory://"
+    app = faust.App(
+        settings.app_id,
+        broker=f"kafka://{settings.bootstrap_servers}",
+        store=store,
+        datadir=str(settings.worker_data_dir),
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        key_serializer="raw",
+        value_serializer="raw",
+        web_enabled=True,
+        web_bind=settings.web_host,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        # Records of one person must be processed in order: one agent instance per worker.
+        agent_supervisor="mode.OneForOneSupervisor",
+        producer_linger=0.0,
+        producer_acks=-1,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_every=1000,
+        broker_commit_interval=1.0,
+        table_cleanup_interval=30.0,
+    )
+    table_options = {"driver": "rocksdict"} if settings.store == "rocksdb" else None
+    profiles = app.Table(
+        "profiles", partitions=settings.partitions, key_type=str, value_type=bytes,
+        options=table_options,
+        help="person id -> profile (orjson)")
+    metrics = EngineMetrics()
+    processor = JourneyProcessor(
+        profiles=profiles, emitter=FaustEmitter(app), policy=policy,
+        sources=settings.input_topics, dead_letter_topic=settings.topic_dead_letter,
+        action_topic=settings.action_topic, limits=settings.decode_limits, metrics=metrics)
+    inputs = app.topic(*settings.input_topics, key_serializer="raw", value_serializer="raw",
+                       partitions=settings.partitions)
+
+    async def journey(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            message = event.message
+            await processor.handle(message.topic, message.partition, message.offset,
+                                   int(message.timestamp * 1000), event.key, event.value)
+
+    agent = app.agent(inputs, name="journey")(journey)
+    _add_views(app, metrics)
+    return Engine(app=app, processor=processor, metrics=metrics, profiles=profiles, agent=agent)
+
+
+def is_ready(app: faust.App) -> bool:
+    """Ready = started, not rebalancing, and the assigned table partitions recovered."""
+    try:
+        recovered = app.tables.recovery.completed.is_set()
+    except AttributeError:
+        return False
+    return bool(app.started) and not app.rebalancing and recovered
+
+
+def _add_views(app: faust.App, metrics: EngineMetrics) -> None:
+    @app.page("/health")
+    class Health(View):
+        async def get(self, request: Request) -> Response:
+            return self.json({"status": "ok", "app_id": app.conf.id})
+
+    @app.page("/ready")
+    class Ready(View):
+        async def get(self, request: Request) -> Response:
+            ready = is_ready(app)
+            metrics.ready.set(1 if ready else 0)
+            return self.json({"ready": ready}, status=200 if ready else 503)
+
+    @app.page("/metrics")
+    class Metrics(View):
+        async def get(self, request: Request) -> Response:
+            metrics.ready.set(1 if is_ready(app) else 0)
+            return self.bytes(metrics.exposition(),
+                              content_type="text/plain; version=0.0.4; charset=utf-8")

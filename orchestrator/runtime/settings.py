@@ -1,0 +1,144 @@
+"""One settings object for every command, validated at start.
+
+Values come from command-line flags, then ``ORCHESTRATOR_*`` environment variables, then the
+defaults below. A bad value stops the command with a message that names the setting, the value
+and what to fix (:class:`SettingsError`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from orchestrator.core.events import DecodeLimits, Source
+from orchestrator.core.self_service import PolicyError, SelfServicePolicy, parse_policy
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+ENV_PREFIX = "ORCHESTRATOR_"
+_TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+
+
+class SettingsError(ValueError):
+    """Configuration that cannot be used; the message says which setting and why."""
+
+
+class Settings(BaseSettings):
+    """Everything a worker, the simulator and the demo need to know."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid")
+
+    bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka bootstrap host:port list")
+    app_id: str = Field("orchestrator", pattern=r"^[A-Za-z0-9._-]{1,100}$",
+                        description="consumer group and prefix of internal topics")
+    partitions: int = Field(4, ge=1, le=1024,
+                            description="partitions of the input topics and the tables")
+    replication_factor: int = Field(1, ge=1, le=7, description="of the topics the engine creates")
+    topic_clickstream: str = "clickstream"
+    topic_contact_centre: str = "contact-centre"
+    topic_action_feedback: str = "action-feedback"
+    topic_dead_letter: str = "dead-letter"
+    topic_actions_prefix: str = "actions."
+    topic_customer_context: str = "customer-context"
+    channels: tuple[str, ...] = ("web", "contact-centre")
+    store: Literal["rocksdb", "memory"] = "rocksdb"
+    data_dir: Path | None = Field(None, description="table storage; default var/worker-<web port>")
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(6066, ge=1, le=65535)
+    policy_file: Path = PROJECT_ROOT / "rules" / "self_service.yaml"
+    max_record_bytes: int = Field(65_536, ge=256, le=10_485_760)
+    max_future_skew_s: int = Field(3600, ge=0)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("topic_clickstream", "topic_contact_centre", "topic_action_feedback",
+                     "topic_dead_letter", "topic_customer_context")
+    @classmethod
+    def _legal_topic(cls, value: str) -> str:
+        if not _TOPIC_NAME.match(value):
+            raise ValueError("a Kafka topic name is 1-249 characters of letters, digits, . _ -")
+        return value
+
+    @field_validator("channels")
+    @classmethod
+    def _legal_channels(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value or not all(_TOPIC_NAME.match(c) for c in value):
+            raise ValueError("channels are non-empty names of letters, digits, . _ -")
+        return value
+
+    # ------------------------------------------------------------------ derived
+    @property
+    def worker_data_dir(self) -> Path:
+        return self.data_dir or PROJECT_ROOT / "var" / f"worker-{self.web_port}"
+
+    @property
+    def decode_limits(self) -> DecodeLimits:
+        return DecodeLimits(self.max_record_bytes, self.max_future_skew_s * 1000)
+
+    def action_topic(self, channel: str) -> str:
+        return f"{self.topic_actions_prefix}{channel}"
+
+    @property
+    def input_topics(self) -> dict[str, Source]:
+        return {
+            self.topic_clickstream: Source.CLICKSTREAM,
+            self.topic_contact_centre: Source.CONTACT_CENTRE,
+            self.topic_action_feedback: Source.ACTION_FEEDBACK,
+        }
+
+    @property
+    def output_topics(self) -> list[str]:
+        return [self.topic_dead_letter, self.topic_customer_context,
+                *(self.action_topic(c) for c in self.channels)]
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from flags (``overrides``, None meaning "not given") and the environment."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    _reject_unknown_env()
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        raise SettingsError(_explain(exc, given)) from None
+
+
+def load_policy(path: Path) -> SelfServicePolicy:
+    """Read and validate the self-service policy file."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise SettingsError(f"cannot read the policy file {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"{path}: not valid YAML: {exc}") from None
+    try:
+        return parse_policy(data, str(path))
+    except PolicyError as exc:
+        raise SettingsError(str(exc)) from None
+
+
+def _reject_unknown_env() -> None:
+    known = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
+    for name in os.environ:
+        if name.startswith(ENV_PREFIX) and name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise SettingsError(f"unknown setting {name}{hint}")
+
+
+def _explain(exc: ValidationError, given: dict[str, Any]) -> str:
+    lines = ["invalid configuration:"]
+    for error in exc.errors(include_url=False):
+        field = str(error["loc"][0]) if error["loc"] else "?"
+        env = ENV_PREFIX + field.upper()
+        origin = (f"--{field.replace('_', '-')}" if field in given else env)
+        value = given.get(field, os.environ.get(env))
+        shown = f"={value!r}" if value is not None else ""
+        lines.append(f"  {origin}{shown}: {error['msg']}")
+    return "\n".join(lines)

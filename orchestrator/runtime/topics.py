@@ -1,0 +1,53 @@
+"""Create the topics the engine reads and writes, and check the ones that exist."""
+
+from __future__ import annotations
+
+import contextlib
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from orchestrator.runtime.settings import Settings
+
+
+class TopicError(RuntimeError):
+    """Topics exist in a shape the engine cannot work with."""
+
+
+async def ensure_topics(settings: Settings) -> list[str]:
+    """Create missing topics; return the names created.
+
+    Input topics must all have ``settings.partitions`` partitions: the person table is
+    partitioned like them, so a mismatch would put one person's events on two profiles.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers,
+                                request_timeout_ms=15000)
+    await admin.start()
+    try:
+        existing = await admin.describe_topics(list(settings.input_topics))
+        wrong = [
+            f"{t['topic']} has {len(t['partitions'])}"
+            for t in existing
+            if t.get("error_code", 0) == 0 and t["partitions"]
+            and len(t["partitions"]) != settings.partitions
+        ]
+        if wrong:
+            raise TopicError(
+                f"input topics must have {settings.partitions} partitions "
+                f"(ORCHESTRATOR_PARTITIONS), but {', '.join(wrong)}")
+        present = set(await admin.list_topics())
+        wanted = [
+            NewTopic(name, settings.partitions, settings.replication_factor)
+            for name in settings.input_topics
+        ] + [
+            NewTopic(name, settings.partitions, settings.replication_factor,
+                     topic_configs={"cleanup.policy": "compact"}
+                     if name == settings.topic_customer_context else {})
+            for name in settings.output_topics
+        ]
+        missing = [t for t in wanted if t.name not in present]
+        if missing:
+            with contextlib.suppress(Exception):  # a concurrent worker may win the race
+                await admin.create_topics(missing)
+        return [t.name for t in missing]
+    finally:
+        await admin.close()

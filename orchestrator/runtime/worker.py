@@ -1,0 +1,25 @@
+"""Run one worker process: check config, create topics, start Faust."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import faust
+
+from orchestrator.runtime.app import build_app
+from orchestrator.runtime.settings import Settings, load_policy
+from orchestrator.runtime.topics import ensure_topics
+
+
+def run_worker(settings: Settings) -> None:
+    """Block until the worker is stopped (SIGINT/SIGTERM shut it down cleanly)."""
+    policy = load_policy(settings.policy_file)
+    created = asyncio.run(ensure_topics(settings))
+    settings.worker_data_dir.mkdir(parents=True, exist_ok=True)
+    engine = build_app(settings, policy)
+    worker = faust.Worker(engine.app, loglevel=settings.log_level.upper(), quiet=True,
+                          redirect_stdouts=False)
+    if created:
+        logging.getLogger("orchestrator").info("created topics: %s", ", ".join(created))
+    worker.execute_from_commandline()

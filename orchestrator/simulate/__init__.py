@@ -1,0 +1,1 @@
+"""Simulated traffic: personas that behave like the people the engine serves."""
