@@ -54,11 +54,13 @@ class LocalBroker:
     The controller listens on ``port + 1``. All methods are idempotent.
     """
 
-    def __init__(self, home: Path | None = None, port: int = 9092, heap: str = "1g") -> None:
+    def __init__(self, home: Path | None = None, port: int = 9092, heap: str = "1g",
+                 libs: Path | None = None) -> None:
         self.home = (home or PROJECT_ROOT / "var" / "kafka").resolve()
         self.port = port
         self.heap = heap
-        self.libs = self.home / "libs"
+        # The jars are shared by every broker home of the project: fetched once.
+        self.libs = (libs or PROJECT_ROOT / "var" / "kafka" / "libs").resolve()
         self.data = self.home / "data"
         self.logs = self.home / "logs"
         self.config = self.home / "server.properties"
@@ -87,6 +89,7 @@ class LocalBroker:
             return self.status(), False
         _require_tool("java", "Java 17+ runs the local Kafka broker")
         self.fetch()
+        self.home.mkdir(parents=True, exist_ok=True)
         self._render_config()
         self._format_storage()
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -139,14 +142,14 @@ class LocalBroker:
     def fetch(self) -> None:
         """Resolve the broker's jars from Maven Central into ``libs`` (only when the pom changed)."""
         pom = DEPLOY_DIR / "pom.xml"
-        stamp = self.home / "libs.sha256"
+        stamp = self.libs.parent / "libs.sha256"
         digest = hashlib.sha256(pom.read_bytes()).hexdigest()
         if stamp.exists() and stamp.read_text() == digest and any(self.libs.glob("kafka_*.jar")):
             return
         _require_tool("mvn", "Maven fetches the Kafka broker from Maven Central")
         if self.libs.exists():
             shutil.rmtree(self.libs)
-        self.home.mkdir(parents=True, exist_ok=True)
+        self.libs.parent.mkdir(parents=True, exist_ok=True)
         result = subprocess.run(
             ["mvn", "-q", "-B", "-f", str(pom), "dependency:copy-dependencies",
              f"-DoutputDirectory={self.libs}", "-DincludeScope=runtime"],

@@ -14,7 +14,7 @@ from faust.web import Request, Response, View
 
 from orchestrator.core.self_service import SelfServicePolicy
 from orchestrator.runtime.metrics import EngineMetrics
-from orchestrator.runtime.processing import JourneyProcessor
+from orchestrator.runtime.processing import Emitter, JourneyProcessor
 from orchestrator.runtime.settings import Settings
 
 
@@ -44,7 +44,9 @@ class Engine:
     agent: Any
 
 
-def build_app(settings: Settings, policy: SelfServicePolicy) -> Engine:
+def build_app(settings: Settings, policy: SelfServicePolicy,
+              emitter: Emitter | None = None) -> Engine:
+    """Wire the app. ``emitter`` replaces Kafka as the destination of actions (tests)."""
     store = "rocksdb://" if settings.store == "rocksdb" else "memory://"
     app = faust.App(
         settings.app_id,
@@ -75,7 +77,7 @@ def build_app(settings: Settings, policy: SelfServicePolicy) -> Engine:
         help="person id -> profile (orjson)")
     metrics = EngineMetrics()
     processor = JourneyProcessor(
-        profiles=profiles, emitter=FaustEmitter(app), policy=policy,
+        profiles=profiles, emitter=emitter or FaustEmitter(app), policy=policy,
         sources=settings.input_topics, dead_letter_topic=settings.topic_dead_letter,
         action_topic=settings.action_topic, limits=settings.decode_limits, metrics=metrics)
     inputs = app.topic(*settings.input_topics, key_serializer="raw", value_serializer="raw",

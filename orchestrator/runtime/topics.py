@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from orchestrator.runtime.settings import Settings
+
+
+_TOPIC_ALREADY_EXISTS = 36
 
 
 class TopicError(RuntimeError):
@@ -45,9 +46,18 @@ async def ensure_topics(settings: Settings) -> list[str]:
             for name in settings.output_topics
         ]
         missing = [t for t in wanted if t.name not in present]
-        if missing:
-            with contextlib.suppress(Exception):  # a concurrent worker may win the race
-                await admin.create_topics(missing)
+        if not missing:
+            return []
+        response = await admin.create_topics(missing)
+        failed = [
+            f"{name}: error {code} {message or ''}".strip()
+            for name, code, *rest in response.topic_errors
+            for message in [rest[0] if rest else None]
+            # 36 TOPIC_ALREADY_EXISTS: another worker created it first, which is fine.
+            if code not in (0, _TOPIC_ALREADY_EXISTS)
+        ]
+        if failed:
+            raise TopicError("could not create topics: " + "; ".join(failed))
         return [t.name for t in missing]
     finally:
         await admin.close()

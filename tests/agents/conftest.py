@@ -1,0 +1,68 @@
+"""The Faust shell without a broker: in-memory tables and a recording emitter."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import pytest
+
+from orchestrator.runtime.app import Engine, build_app
+from orchestrator.runtime.settings import load_policy, load_settings
+
+
+@dataclass
+class RecordingEmitter:
+    """Stands where Kafka would: keeps every record the shell sends, in order."""
+
+    sent: list[tuple[str, bytes | None, dict[str, Any]]] = field(default_factory=list)
+
+    async def send(self, topic: str, key: bytes | None, value: bytes) -> None:
+        self.sent.append((topic, key, orjson.loads(value)))
+
+    def on(self, topic: str) -> list[dict[str, Any]]:
+        return [value for t, _, value in self.sent if t == topic]
+
+
+@pytest.fixture
+def emitter() -> RecordingEmitter:
+    return RecordingEmitter()
+
+
+@pytest.fixture
+def engine(emitter: RecordingEmitter, unique: str) -> Engine:
+    settings = load_settings(store="memory", app_id=f"agents-{unique}")
+    engine = build_app(settings, load_policy(settings.policy_file), emitter=emitter)
+    engine.app.finalize()
+    engine.app.conf.store = "memory://"
+    return engine
+
+
+async def deliver(agent: Any, topic: str, key: bytes | None, value: bytes, offset: int,
+                  partition: int = 0) -> None:
+    """Put one record into the agent's stream as if it came from ``topic``.
+
+    Faust's test wrapper names multi-topic channels "<internal>"; the journey agent maps topic
+    names to sources, so the message is given its real topic before it is decoded.
+    """
+    message = agent.to_message(key, value, partition=partition, offset=offset,
+                               timestamp=time.time())
+    message.topic = topic
+    channel = agent.stream().channel
+    await channel.put(await channel.decode(message))
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def page_view(event_id: str, visitor_id: str, url: str, category: str,
+              customer_id: str | None = None) -> bytes:
+    record: dict[str, Any] = {"event_id": event_id, "type": "page_view", "ts": now_ms(),
+                              "visitor_id": visitor_id, "session_id": f"s-{visitor_id}",
+                              "page": {"url": url, "category": category}}
+    if customer_id:
+        record["customer_id"] = customer_id
+    return orjson.dumps(record)

@@ -1,0 +1,76 @@
+"""The journey agent, run by Faust's test context over an in-memory table."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+
+from orchestrator.runtime.app import Engine
+from tests.agents.conftest import RecordingEmitter, deliver, now_ms, page_view
+
+
+async def _settle() -> None:
+    # The agent runs in its own task; give it a turn to drain the channel.
+    for _ in range(20):
+        await asyncio.sleep(0.01)
+
+
+async def test_third_self_service_page_of_an_anonymous_visitor_sends_one_login_prompt(
+        engine: Engine, emitter: RecordingEmitter) -> None:
+    async with engine.agent.test_context() as agent:
+        for n, (url, category) in enumerate([("/billing/faq", "billing"),
+                                              ("/billing/invoices", "invoices"),
+                                              ("/account/settings", "account"),
+                                              ("/billing/due-date", "billing")]):
+            await deliver(agent, "clickstream", b"v-1", page_view(f"e{n}", "v-1", url, category),
+                          offset=n)
+        await _settle()
+    prompts = emitter.on("actions.web")
+    assert [p["action"] for p in prompts] == ["login_prompt"]
+    assert prompts[0]["trigger_event_id"] == "e2"
+    assert prompts[0]["person_id"] == "v-1"
+
+
+async def test_profile_is_kept_in_the_table_between_records(
+        engine: Engine, emitter: RecordingEmitter) -> None:
+    async with engine.agent.test_context() as agent:
+        await deliver(agent, "clickstream", b"v-2",
+                      page_view("a", "v-2", "/billing/faq", "billing"), offset=0)
+        await deliver(agent, "clickstream", b"v-2",
+                      page_view("b", "v-2", "/pricing", "pricing"), offset=1)
+        await _settle()
+        stored = orjson.loads(engine.profiles.get("v-2"))
+    assert stored["events_seen"] == 2
+    assert stored["session_topic_views"] == {"billing": 1, "pricing": 1}
+
+
+async def test_malformed_record_is_dead_lettered_and_the_next_one_still_processed(
+        engine: Engine, emitter: RecordingEmitter) -> None:
+    async with engine.agent.test_context() as agent:
+        await deliver(agent, "clickstream", b"v-3", b"{broken", offset=41, partition=2)
+        await deliver(agent, "clickstream", b"v-3",
+                      page_view("ok", "v-3", "/account/settings", "account", customer_id="c-3"),
+                      offset=42, partition=2)
+        await _settle()
+    [dead] = emitter.on("dead-letter")
+    assert dead["source"] == {"topic": "clickstream", "partition": 2, "offset": 41,
+                              "timestamp": dead["source"]["timestamp"]}
+    assert dead["error"] == "not_json"
+    assert dead["value"] == "{broken"
+    [link] = emitter.on("actions.web")
+    assert link["action"] == "direct_link"
+    assert link["trigger_event_id"] == "ok"
+
+
+async def test_contact_centre_record_lands_on_the_customer_profile(
+        engine: Engine, emitter: RecordingEmitter) -> None:
+    contact = orjson.dumps({"event_id": "cc1", "type": "contact_started", "ts": now_ms(),
+                            "customer_id": "c-9", "channel": "phone", "reason": "billing",
+                            "sentiment": -0.4})
+    async with engine.agent.test_context() as agent:
+        await deliver(agent, "contact-centre", b"c-9", contact, offset=0)
+        await _settle()
+        stored = orjson.loads(engine.profiles.get("c-9"))
+    assert stored["recent_contacts"][0]["reason"] == "billing"
+    assert emitter.on("actions.web") == []

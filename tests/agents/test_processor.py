@@ -1,0 +1,81 @@
+"""JourneyProcessor: the I/O around the core, with a dict as the table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from orchestrator.core.events import DecodeLimits, Source
+from orchestrator.runtime.metrics import EngineMetrics
+from orchestrator.runtime.processing import JourneyProcessor
+from orchestrator.runtime.settings import load_policy, load_settings
+from tests.agents.conftest import RecordingEmitter, page_view
+
+NOW = 1_800_000_000_000
+
+
+def make_processor(emitter: RecordingEmitter, profiles: dict[str, bytes]) -> JourneyProcessor:
+    settings = load_settings()
+    return JourneyProcessor(
+        profiles=profiles, emitter=emitter, policy=load_policy(settings.policy_file),
+        sources=settings.input_topics, dead_letter_topic="dead-letter",
+        action_topic=settings.action_topic, limits=DecodeLimits(), metrics=EngineMetrics(),
+        clock_ms=lambda: NOW)
+
+
+def record(**fields: Any) -> bytes:
+    return orjson.dumps({"ts": NOW, **fields})
+
+
+async def test_erasure_removes_the_stored_profile() -> None:
+    emitter, profiles = RecordingEmitter(), {}
+    processor = make_processor(emitter, profiles)
+    await processor.handle("clickstream", 0, 0, NOW, b"v", record(
+        event_id="1", type="page_view", visitor_id="v", page={"url": "/x"}))
+    assert "v" in profiles
+    await processor.handle("clickstream", 0, 1, NOW, b"v", record(
+        event_id="2", type="erasure_requested", visitor_id="v"))
+    assert "v" not in profiles
+    assert processor.metrics.erasures._value.get() == 1
+
+
+async def test_replayed_record_changes_nothing_and_sends_nothing_again() -> None:
+    emitter, profiles = RecordingEmitter(), {}
+    processor = make_processor(emitter, profiles)
+    views = [record(event_id=f"e{n}", type="page_view", visitor_id="v", session_id="s",
+                    page={"url": "/billing/faq", "category": "billing"}) for n in range(3)]
+    for offset, value in enumerate(views):
+        await processor.handle("clickstream", 0, offset, NOW, b"v", value)
+    before = profiles["v"]
+    await processor.handle("clickstream", 0, 2, NOW, b"v", views[2])  # redelivered after a crash
+    assert profiles["v"] == before
+    assert len(emitter.on("actions.web")) == 1
+    assert processor.metrics.replayed.labels(Source.CLICKSTREAM.value)._value.get() == 1
+
+
+async def test_rejections_are_counted_by_source_and_error() -> None:
+    emitter = RecordingEmitter()
+    processor = make_processor(emitter, {})
+    await processor.handle("contact-centre", 1, 5, NOW, b"c", b"[]")
+    await processor.handle("action-feedback", 0, 6, NOW, None,
+                           record(action_id="a", outcome="clicked"))
+    assert processor.metrics.rejected.labels("contact-centre", "not_object")._value.get() == 1
+    assert processor.metrics.rejected.labels("action-feedback", "key")._value.get() == 1
+    assert [d["error"] for d in emitter.on("dead-letter")] == ["not_object", "key"]
+
+
+async def test_a_bug_in_processing_dead_letters_the_record_instead_of_stopping() -> None:
+    emitter = RecordingEmitter()
+
+    class BrokenStore(dict):
+        def get(self, key: str, default: Any = None) -> Any:
+            raise RuntimeError("disk on fire")
+
+    processor = make_processor(emitter, BrokenStore())
+    await processor.handle("clickstream", 3, 9, NOW, b"v",
+                           page_view("e", "v", "/billing", "billing"))
+    [dead] = emitter.on("dead-letter")
+    assert dead["error"] == "internal_error"
+    assert "disk on fire" in dead["reason"]
+    assert dead["source"]["partition"] == 3

@@ -1,0 +1,37 @@
+"""Journey events in, login_prompt and direct_link out, on the real broker and worker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.e2e.conftest import Traffic, WorkerProcess
+
+
+async def test_anonymous_visitor_gets_one_login_prompt_then_a_direct_link_after_login(
+        worker: WorkerProcess, traffic: Traffic, tmp_path: Path) -> None:
+    worker.start(tmp_path / "data")
+    actions_web = worker.settings.action_topic("web")
+    pages = [("/billing/faq", "billing"), ("/billing/invoices", "invoices"),
+             ("/account/settings", "account"), ("/billing/due-date", "billing")]
+    for n, (url, category) in enumerate(pages):
+        await traffic.page_view(f"anon-{n}", "v-100", url, category)
+
+    prompt = await traffic.wait_for(actions_web, lambda a: a["action"] == "login_prompt")
+    assert prompt["trigger_event_id"] == "anon-2"
+    assert prompt["person_id"] == "v-100"
+    assert prompt["payload"]["login_url"] == "/login?return_to=%2Faccount%2Fsettings"
+    assert prompt["_kafka"]["key"] == b"v-100"
+    assert prompt["trigger_ts"] <= prompt["decided_ts"] < prompt["expires_ts"]
+
+    await traffic.send(worker.settings.topic_clickstream, "v-100", event_id="login-1",
+                       type="login", visitor_id="v-100", customer_id="c-100",
+                       session_id="s-v-100")
+    await traffic.page_view("known-1", "v-100", "/billing/invoices/latest", "invoices",
+                            customer_id="c-100")
+    link = await traffic.wait_for(actions_web, lambda a: a["action"] == "direct_link")
+    assert link["trigger_event_id"] == "known-1"
+    assert link["customer_id"] == "c-100"
+    assert link["payload"]["url"] == "/account/billing/invoices"
+    # Same key, same partition, in order: the fourth page was decided before the link.
+    prompts = [a for a in traffic.seen[actions_web] if a["action"] == "login_prompt"]
+    assert len(prompts) == 1
