@@ -6,7 +6,6 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from orchestrator.runtime.settings import Settings
 
-
 _TOPIC_ALREADY_EXISTS = 36
 
 

@@ -1,0 +1,46 @@
+"""Topic creation against the real broker."""
+
+from __future__ import annotations
+
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+from orchestrator.runtime.settings import load_settings
+from orchestrator.runtime.topics import TopicError, ensure_topics
+
+
+def _settings(bootstrap: str, unique: str, partitions: int = 3):
+    return load_settings(
+        bootstrap_servers=bootstrap, partitions=partitions,
+        topic_clickstream=f"cs-{unique}", topic_contact_centre=f"cc-{unique}",
+        topic_action_feedback=f"fb-{unique}", topic_dead_letter=f"dl-{unique}",
+        topic_customer_context=f"ctx-{unique}", topic_actions_prefix=f"act-{unique}.")
+
+
+async def test_missing_topics_are_created_with_the_table_partition_count(
+        kafka_bootstrap: str, unique: str) -> None:
+    settings = _settings(kafka_bootstrap, unique)
+    created = await ensure_topics(settings)
+    assert sorted(created) == sorted([*settings.input_topics, *settings.output_topics])
+    assert await ensure_topics(settings) == []
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics([settings.topic_clickstream,
+                                                 settings.action_topic("web")])
+        assert [len(t["partitions"]) for t in described] == [3, 3]
+        [configs] = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, settings.topic_customer_context)])
+        entries = {entry[0]: entry[1] for entry in configs.resources[0][4]}
+        assert entries["cleanup.policy"] == "compact"
+    finally:
+        await admin.close()
+
+
+async def test_input_topics_with_another_partition_count_are_refused(
+        kafka_bootstrap: str, unique: str) -> None:
+    await ensure_topics(_settings(kafka_bootstrap, unique, partitions=3))
+    with pytest.raises(TopicError, match=r"must have 5 partitions .* has 3"):
+        await ensure_topics(_settings(kafka_bootstrap, unique, partitions=5))
