@@ -96,11 +96,10 @@ def build_app(settings: Settings, policy: SelfServicePolicy,
 
 def is_ready(app: faust.App) -> bool:
     """Ready = started, not rebalancing, and the assigned table partitions recovered."""
-    try:
-        recovered = app.tables.recovery.completed.is_set()
-    except AttributeError:
-        return False
-    return bool(app.started) and not app.rebalancing and recovered
+    # ``completed`` is set once the first recovery is done and never cleared; a later
+    # rebalance shows up as ``rebalancing`` and then ``in_recovery``.
+    recovered = app.tables.recovery.completed.is_set()
+    return bool(app.started) and not app.rebalancing and not app.in_recovery and recovered
 
 
 def _add_views(app: faust.App, metrics: EngineMetrics) -> None:
@@ -121,4 +120,4 @@ def _add_views(app: faust.App, metrics: EngineMetrics) -> None:
         async def get(self, request: Request) -> Response:
             metrics.ready.set(1 if is_ready(app) else 0)
             return self.bytes(metrics.exposition(),
-                              content_type="text/plain; version=0.0.4; charset=utf-8")
+                              content_type="text/plain; version=0.0.4")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.request
 from pathlib import Path
 
 from tests.e2e.conftest import Traffic, WorkerProcess
@@ -35,3 +36,34 @@ async def test_anonymous_visitor_gets_one_login_prompt_then_a_direct_link_after_
     # Same key, same partition, in order: the fourth page was decided before the link.
     prompts = [a for a in traffic.seen[actions_web] if a["action"] == "login_prompt"]
     assert len(prompts) == 1
+
+
+async def test_worker_serves_health_readiness_and_metrics_that_count_what_it_did(
+        worker: WorkerProcess, traffic: Traffic, tmp_path: Path) -> None:
+    worker.start(tmp_path / "data")
+    base = f"http://127.0.0.1:{worker.settings.web_port}"
+    for n, (url, category) in enumerate([("/billing/a", "billing"), ("/billing/b", "billing"),
+                                         ("/billing/c", "billing")]):
+        await traffic.page_view(f"m-{n}", "v-400", url, category)
+    await traffic.send_raw(worker.settings.topic_clickstream, b"v-400", b"nope")
+    await traffic.wait_for(worker.settings.action_topic("web"),
+                           lambda a: a["trigger_event_id"] == "m-2")
+    await traffic.wait_for(worker.settings.topic_dead_letter, lambda d: d["error"] == "not_json")
+
+    assert _get(f"{base}/health")[0] == 200
+    assert _get(f"{base}/ready") == (200, '{"ready":true}')
+    status, metrics = _get(f"{base}/metrics")
+    assert status == 200
+    assert 'orchestrator_events_total{source="clickstream",type="page_view"} 3.0' in metrics
+    assert ('orchestrator_actions_total{action="login_prompt",channel="web",'
+            'rule="self-service-login-prompt"} 1.0') in metrics
+    assert 'orchestrator_rejected_records_total{error="not_json",source="clickstream"} 1.0' \
+        in metrics
+    assert 'orchestrator_trigger_to_send_seconds_count{action="login_prompt",channel="web"} 1.0' \
+        in metrics
+    assert "orchestrator_ready 1.0" in metrics
+
+
+def _get(url: str) -> tuple[int, str]:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return response.status, response.read().decode()
