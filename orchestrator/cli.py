@@ -121,12 +121,13 @@ def worker(**flags: Any) -> None:
 @_settings_options
 @click.option("--rate", type=float, default=20.0, show_default=True, help="records per second")
 @click.option("--duration", type=float, default=60.0, show_default=True, help="seconds")
-@click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--seed", type=int, default=None,
+              help="same seed, same people and event ids (default: new every run)")
 @click.option("--malformed", type=float, default=0.0, show_default=True,
               help="fraction of records sent malformed (they go to the dead-letter topic)")
 @click.option("--persona", default=None, help="only this persona (default: a realistic mix)")
 @_fail_cleanly
-def simulate(rate: float, duration: float, seed: int, malformed: float, persona: str | None,
+def simulate(rate: float, duration: float, seed: int | None, malformed: float, persona: str | None,
              **flags: Any) -> None:
     """Send persona traffic to the input topics."""
     from orchestrator.runtime.topics import ensure_topics
@@ -139,6 +140,10 @@ def simulate(rate: float, duration: float, seed: int, malformed: float, persona:
         raise SettingsError("--rate must be above 0")
     settings = load_settings(**flags)
     asyncio.run(ensure_topics(settings))
+    if seed is None:
+        import time
+
+        seed = time.time_ns() % 2**31
     sent = asyncio.run(run_traffic(settings, rate=rate, duration=duration, seed=seed,
                                    malformed=malformed, persona=persona))
     click.echo(f"sent {sent} records")

@@ -25,6 +25,7 @@ from orchestrator.simulate.traffic import SentRecord, run_traffic
 
 def run_demo(*, rate: float, duration: float | None, web_port: int, malformed: float) -> int:
     """Run the demo; return the exit code. Stops only what it started."""
+    _interrupt_on(signal.SIGINT, signal.SIGTERM)
     settings = load_settings(web_port=web_port)
     broker = LocalBroker(port=int(settings.bootstrap_servers.rsplit(":", 1)[1]))
     began = time.monotonic()
@@ -41,7 +42,7 @@ def run_demo(*, rate: float, duration: float | None, web_port: int, malformed: f
         click.echo(f"worker starting (http://127.0.0.1:{web_port}, log: {worker_log}) ...")
         wait_until_ready(web_port, worker, timeout=120)
         click.echo("worker ready; sending traffic. Ctrl-C stops everything.\n")
-        asyncio.run(_watch(settings, rate, duration, malformed))
+        asyncio.run(_watch(settings, rate, duration, malformed, seed=time.time_ns() % 2**31))
         return 0
     except KeyboardInterrupt:
         click.echo("\nstopping ...")
@@ -56,6 +57,17 @@ def run_demo(*, rate: float, duration: float | None, web_port: int, malformed: f
         if started_broker:
             broker.stop()
             click.echo("Kafka stopped")
+
+
+def _interrupt_on(*signals: signal.Signals) -> None:
+    """Ctrl-C or a supervisor's SIGTERM both end the demo through the same clean-up, even when
+    the shell that started it ignores SIGINT (as it does for background jobs)."""
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    for sig in signals:
+        signal.signal(sig, interrupt)
 
 
 def start_worker_process(settings: Settings, log_dir: Path,
@@ -99,7 +111,7 @@ def stop_process(proc: subprocess.Popen[Any], timeout: float = 30.0) -> None:
 
 
 async def _watch(settings: Settings, rate: float, duration: float | None,
-                 malformed: float) -> None:
+                 malformed: float, seed: int) -> None:
     topics = [settings.action_topic(c) for c in settings.channels] + [settings.topic_dead_letter]
     consumer = AIOKafkaConsumer(*topics, bootstrap_servers=settings.bootstrap_servers,
                                 group_id=None, auto_offset_reset="latest", fetch_max_wait_ms=50)
@@ -114,7 +126,7 @@ async def _watch(settings: Settings, rate: float, duration: float | None,
         await consumer.seek_to_end()
         traffic = asyncio.create_task(run_traffic(
             settings, rate=rate, duration=duration or float("inf"), malformed=malformed,
-            on_sent=remember))
+            seed=seed, on_sent=remember))
         next_summary = time.monotonic() + 15
         while not traffic.done():
             batch = await consumer.getmany(timeout_ms=200)

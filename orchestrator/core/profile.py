@@ -117,7 +117,11 @@ def _apply_clickstream(profile: Profile, event: ClickstreamEvent, previous_seen:
         profile.consent = {"service": event.consent.service, "marketing": event.consent.marketing}
     page = event.page
     if page is not None and event.type == "page_view":
-        if page.category:
+        # A late page view from an earlier session must not count towards this one.
+        in_current_session = (event.session_id == profile.session_id
+                              if event.session_id is not None
+                              else event.ts >= profile.session_started_ts)
+        if page.category and in_current_session:
             views = profile.session_topic_views
             views[page.category] = views.get(page.category, 0) + 1
         _remember(profile.recent_pages,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 # 2000-01-01T00:00:00Z: nothing this engine sees can be older; a smaller number is almost
 # always seconds mistaken for milliseconds.
 EARLIEST_PLAUSIBLE_MS = 946_684_800_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MS = timedelta(milliseconds=1)
 
 
 class TimestampError(ValueError):
@@ -40,7 +42,8 @@ def parse_ts(value: object) -> int:
             raise TimestampError(f"'{value[:64]}' is not ISO-8601") from None
         if parsed.tzinfo is None:
             raise TimestampError(f"ISO-8601 timestamp '{value[:64]}' has no zone")
-        return int(parsed.timestamp() * 1000)
+        # Integer arithmetic: float seconds * 1000 can land a hair under and lose a millisecond.
+        return (parsed - _EPOCH) // _ONE_MS
     raise TimestampError(f"must be epoch milliseconds or ISO-8601 text, not {type(value).__name__}")
 
 

@@ -11,11 +11,12 @@ import difflib
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
+import pydantic_settings
 from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from orchestrator.core.events import DecodeLimits, Source
 from orchestrator.core.self_service import PolicyError, SelfServicePolicy, parse_policy
@@ -46,7 +47,8 @@ class Settings(BaseSettings):
     topic_dead_letter: str = "dead-letter"
     topic_actions_prefix: str = "actions."
     topic_customer_context: str = "customer-context"
-    channels: tuple[str, ...] = ("web", "contact-centre")
+    # Comma-separated in the environment: ORCHESTRATOR_CHANNELS=web,contact-centre,email
+    channels: Annotated[tuple[str, ...], NoDecode] = ("web", "contact-centre")
     store: Literal["rocksdb", "memory"] = "rocksdb"
     data_dir: Path | None = Field(None, description="table storage; default var/worker-<web port>")
     web_host: str = "127.0.0.1"
@@ -62,6 +64,13 @@ class Settings(BaseSettings):
     def _legal_topic(cls, value: str) -> str:
         if not _TOPIC_NAME.match(value):
             raise ValueError("a Kafka topic name is 1-249 characters of letters, digits, . _ -")
+        return value
+
+    @field_validator("channels", mode="before")
+    @classmethod
+    def _split_channels(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
     @field_validator("channels")
@@ -105,6 +114,8 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**given)
     except ValidationError as exc:
         raise SettingsError(_explain(exc, given)) from None
+    except pydantic_settings.SettingsError as exc:  # the environment could not even be parsed
+        raise SettingsError(f"invalid configuration: {exc}") from None
 
 
 def load_policy(path: Path) -> SelfServicePolicy:
@@ -126,8 +137,10 @@ def load_policy(path: Path) -> SelfServicePolicy:
 def _reject_unknown_env() -> None:
     known = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
     for name in os.environ:
-        if name.startswith(ENV_PREFIX) and name not in known:
-            close = difflib.get_close_matches(name, sorted(known), n=1)
+        # Variables are read case-insensitively, so misspellings are looked for the same way.
+        upper = name.upper()
+        if upper.startswith(ENV_PREFIX) and upper not in known:
+            close = difflib.get_close_matches(upper, sorted(known), n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
             raise SettingsError(f"unknown setting {name}{hint}")
 

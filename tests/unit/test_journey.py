@@ -1,0 +1,118 @@
+"""One step of a journey: event and profile in, new profile and action records out."""
+
+from __future__ import annotations
+
+from orchestrator.core.actions import action_id_for
+from orchestrator.core.journey import JourneyOutcome, Trigger, process_event
+from orchestrator.core.profile import Profile
+
+from .factories import SECOND, T0, click, contact, feedback, page_view, policy
+
+POLICY = policy()
+
+
+def trigger(ts: int) -> Trigger:
+    return Trigger(kafka_ts=ts + 3, now_ms=ts + 10)
+
+
+def run(events: list, profile: Profile | None = None, person_id: str = "v1") -> list[JourneyOutcome]:
+    outcomes = []
+    for event in events:
+        outcome = process_event(event, person_id, profile, trigger(event.ts), POLICY)
+        profile = outcome.profile
+        outcomes.append(outcome)
+    return outcomes
+
+
+def three_billing_pages() -> list:
+    return [page_view(f"e{i}", f"/billing/{i}", "billing", T0 + i * SECOND) for i in range(3)]
+
+
+def test_first_event_creates_the_profile_for_the_person() -> None:
+    (outcome,) = run([page_view("e1", "/", "home", T0)], person_id="v7")
+    assert outcome.profile is not None
+    assert outcome.profile.person_id == "v7"
+    assert outcome.profile.events_seen == 1
+    assert (outcome.actions, outcome.replay) == ([], False)
+
+
+def test_third_self_service_page_yields_a_login_prompt_action_record() -> None:
+    outcomes = run(three_billing_pages())
+    assert [len(o.actions) for o in outcomes] == [0, 0, 1]
+    (action,) = outcomes[-1].actions
+    assert action["action"] == "login_prompt"
+    assert action["action_id"] == action_id_for("e2", "web", "login_prompt")
+    assert action["rule_set_version"] == "test-1"
+    assert action["trigger_ts"] == T0 + 2 * SECOND + 3
+    assert action["trigger_event_ts"] == T0 + 2 * SECOND
+    assert action["decided_ts"] == T0 + 2 * SECOND + 10
+    assert action["expires_ts"] == T0 + 2 * SECOND + 10 + 600_000
+
+
+def test_sent_action_is_remembered_in_the_profile_for_cooldown_and_feedback() -> None:
+    outcomes = run(three_billing_pages())
+    profile = outcomes[-1].profile
+    (action,) = outcomes[-1].actions
+    assert profile.last_sent == {"login_prompt": T0 + 2 * SECOND}
+    assert profile.recent_actions == [{"action_id": action["action_id"], "action": "login_prompt",
+                                       "channel": "web", "ts": T0 + 2 * SECOND, "outcome": None}]
+
+
+def test_feedback_on_a_sent_action_records_its_outcome_and_yields_no_action() -> None:
+    outcomes = run(three_billing_pages())
+    action_id = outcomes[-1].actions[0]["action_id"]
+    (after,) = run([feedback(action_id, "clicked", T0 + 5 * SECOND)], outcomes[-1].profile)
+    assert after.actions == []
+    assert after.profile.recent_actions[0]["outcome"] == "clicked"
+
+
+def test_erasure_request_on_the_web_returns_no_profile_and_no_actions() -> None:
+    profile = run(three_billing_pages())[-1].profile
+    outcome = process_event(click("x", "erasure_requested", T0 + 9 * SECOND), "v1", profile,
+                            trigger(T0), POLICY)
+    assert outcome.profile is None
+    assert (outcome.actions, outcome.replay) == ([], False)
+
+
+def test_erasure_request_from_the_contact_centre_returns_no_profile() -> None:
+    profile = Profile(person_id="c1", customer_id="c1")
+    outcome = process_event(contact("x", "erasure_requested", T0, channel=None), "c1", profile,
+                            trigger(T0), POLICY)
+    assert outcome.profile is None
+    assert outcome.actions == []
+
+
+def test_erasure_request_for_an_unknown_person_also_returns_no_profile() -> None:
+    outcome = process_event(click("x", "erasure_requested", T0), "v1", None, trigger(T0), POLICY)
+    assert outcome.profile is None
+
+
+def test_replayed_event_is_flagged_and_yields_no_action_again() -> None:
+    events = three_billing_pages()
+    outcomes = run(events)
+    profile = outcomes[-1].profile
+    before = profile.to_dict()
+    replay = process_event(events[-1], "v1", profile, trigger(events[-1].ts), POLICY)
+    assert replay.replay is True
+    assert replay.actions == []
+    assert replay.profile is profile
+    assert profile.to_dict() == before
+
+
+def test_contact_centre_event_yields_no_actions_but_is_remembered() -> None:
+    (outcome,) = run([contact("k1", "contact_started", T0, reason="billing", sentiment=-0.3)],
+                     person_id="c1")
+    assert outcome.actions == []
+    assert outcome.replay is False
+    assert outcome.profile.recent_contacts == [{"ts": T0, "type": "contact_started", "channel": "phone",
+                                                "reason": "billing", "sentiment": -0.3}]
+    assert outcome.profile.customer_id == "c1"
+
+
+def test_logged_in_customer_journey_yields_a_direct_link_with_the_customer_id() -> None:
+    outcomes = run([click("e0", "login", T0, session_id="s1", customer_id="c1"),
+                    page_view("e1", "/help/moving", "moving", T0 + SECOND, customer_id="c1")])
+    assert outcomes[0].actions == []
+    (action,) = outcomes[1].actions
+    assert (action["action"], action["customer_id"], action["visitor_id"]) == ("direct_link", "c1", "v1")
+    assert action["payload"] == {"url": "/account/moving", "title": "Moving home", "topic": "moving"}

@@ -1,0 +1,224 @@
+"""Settings and the policy file: a bad value stops the command and says which, where and why."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from orchestrator.core.events import Source
+from orchestrator.runtime.settings import (
+    ENV_PREFIX,
+    PROJECT_ROOT,
+    Settings,
+    SettingsError,
+    load_policy,
+    load_settings,
+)
+
+from .factories import POLICY_DOC
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts from an environment without any ORCHESTRATOR_ variable."""
+    for name in list(os.environ):
+        if name.startswith(ENV_PREFIX):
+            monkeypatch.delenv(name)
+
+
+# ---------------------------------------------------------------- load_settings
+
+def test_defaults_load_without_flags_or_environment() -> None:
+    settings = load_settings()
+    assert settings.web_port == 6066
+    assert settings.bootstrap_servers == "127.0.0.1:9092"
+    assert settings.channels == ("web", "contact-centre")
+    assert settings.policy_file == PROJECT_ROOT / "rules" / "self_service.yaml"
+
+
+def test_environment_variable_sets_a_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORCHESTRATOR_WEB_PORT", "7001")
+    monkeypatch.setenv("ORCHESTRATOR_CHANNELS", "web")
+    settings = load_settings()
+    assert settings.web_port == 7001
+    assert settings.channels == ("web",)
+
+
+def test_flag_wins_over_the_environment_and_none_means_not_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORCHESTRATOR_WEB_PORT", "7001")
+    assert load_settings(web_port=7002).web_port == 7002
+    assert load_settings(web_port=None).web_port == 7001
+
+
+def test_invalid_environment_value_names_the_variable_and_the_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORCHESTRATOR_WEB_PORT", "abc")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert "ORCHESTRATOR_WEB_PORT" in message
+    assert "'abc'" in message
+    assert "valid integer" in message
+
+
+def test_invalid_flag_value_is_named_as_the_flag() -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(web_port=0)
+    message = str(caught.value)
+    assert "--web-port=0" in message
+    assert "ORCHESTRATOR_WEB_PORT" not in message
+
+
+def test_every_invalid_setting_is_listed_at_once() -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(web_port=70000, partitions=0, log_level="loud")
+    message = str(caught.value)
+    assert message.startswith("invalid configuration:")
+    for flag in ("--web-port=70000", "--partitions=0", "--log-level='loud'"):
+        assert flag in message
+
+
+def test_unknown_orchestrator_variable_is_rejected_with_a_did_you_mean_hint(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORCHESTRATOR_WEB_PROT", "7001")
+    hint = r"unknown setting ORCHESTRATOR_WEB_PROT \(did you mean ORCHESTRATOR_WEB_PORT\?\)"
+    with pytest.raises(SettingsError, match=hint):
+        load_settings()
+
+
+def test_unknown_variable_unlike_any_setting_is_rejected_without_a_hint(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORCHESTRATOR_ZZZZZZZZZZZZZZ", "1")
+    with pytest.raises(SettingsError, match=r"^unknown setting ORCHESTRATOR_ZZZZZZZZZZZZZZ$"):
+        load_settings()
+
+
+@pytest.mark.parametrize("name", ["click stream", "", "a/b", "x" * 250, "clicks!"])
+def test_illegal_topic_name_is_rejected(name: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(topic_clickstream=name)
+    assert "--topic-clickstream" in str(caught.value)
+    assert "Kafka topic name" in str(caught.value)
+
+
+def test_illegal_topic_name_from_the_environment_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORCHESTRATOR_TOPIC_DEAD_LETTER", "dead letter")
+    with pytest.raises(SettingsError, match=r"ORCHESTRATOR_TOPIC_DEAD_LETTER='dead letter'"):
+        load_settings()
+
+
+@pytest.mark.parametrize("channels", [(), ("web", "bad channel")])
+def test_illegal_channel_list_is_rejected(channels: tuple[str, ...]) -> None:
+    with pytest.raises(SettingsError, match="--channels"):
+        load_settings(channels=channels)
+
+
+def test_channels_in_the_environment_are_a_comma_separated_list(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORCHESTRATOR_CHANNELS", "web, contact-centre,email")
+    assert load_settings().channels == ("web", "contact-centre", "email")
+
+
+def test_an_illegal_channel_in_the_environment_is_an_error_naming_the_variable_and_value(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORCHESTRATOR_CHANNELS", "web,call centre")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert "ORCHESTRATOR_CHANNELS='web,call centre'" in str(caught.value)
+
+
+def test_a_misspelt_variable_in_lower_case_is_still_reported(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("orchestrator_webport", "7000")
+    with pytest.raises(SettingsError, match="did you mean ORCHESTRATOR_WEB_PORT"):
+        load_settings()
+
+
+def test_settings_error_is_a_value_error() -> None:
+    assert issubclass(SettingsError, ValueError)
+
+
+def test_derived_values_follow_the_settings() -> None:
+    settings = load_settings(max_record_bytes=1024, max_future_skew_s=5, web_port=7010,
+                             channels=("web", "email"))
+    assert settings.decode_limits.max_record_bytes == 1024
+    assert settings.decode_limits.max_future_ms == 5000
+    assert settings.worker_data_dir == PROJECT_ROOT / "var" / "worker-7010"
+    assert settings.action_topic("web") == "actions.web"
+    assert settings.output_topics == ["dead-letter", "customer-context", "actions.web", "actions.email"]
+    assert settings.input_topics == {"clickstream": Source.CLICKSTREAM,
+                                     "contact-centre": Source.CONTACT_CENTRE,
+                                     "action-feedback": Source.ACTION_FEEDBACK}
+
+
+def test_explicit_data_dir_is_used_as_given(tmp_path: Path) -> None:
+    assert load_settings(data_dir=tmp_path).worker_data_dir == tmp_path
+
+
+def test_settings_are_frozen() -> None:
+    settings = load_settings()
+    with pytest.raises(ValueError, match="frozen"):
+        settings.web_port = 1  # type: ignore[misc]
+    assert isinstance(settings, Settings)
+
+
+# ---------------------------------------------------------------- load_policy
+
+def test_shipped_policy_file_loads() -> None:
+    policy = load_policy(load_settings().policy_file)
+    assert policy.version == "2026-11-23.1"
+    assert {"billing", "invoices", "account", "contract", "moving", "self-service"} == set(policy.topics)
+    assert policy.topics["billing"].service_page == "/account/billing"
+    assert policy.login_prompt.min_topic_pages_in_session == 3
+    assert policy.login_prompt.cooldown_s == 1800
+    assert policy.login_prompt.login_url == "/login"
+    assert policy.direct_link.cooldown_s == 600
+
+
+def test_policy_file_with_a_bad_field_names_the_file_and_the_field(tmp_path: Path) -> None:
+    path = tmp_path / "self_service.yaml"
+    path.write_text("topics:\n  billing:\n    service_page: account/billing\n    title: Bills\n")
+    with pytest.raises(SettingsError) as caught:
+        load_policy(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: ")
+    assert "topics.billing.service_page" in message
+
+
+def test_policy_file_with_a_misspelt_option_names_it(tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text("topics:\n  billing: {service_page: /b, title: B}\nlogin_prompt:\n  cooldown: 60\n")
+    with pytest.raises(SettingsError, match=r"login_prompt\.cooldown: Extra inputs are not permitted"):
+        load_policy(path)
+
+
+def test_policy_file_that_is_not_yaml_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("topics: [unclosed\n")
+    with pytest.raises(SettingsError) as caught:
+        load_policy(path)
+    assert str(caught.value).startswith(f"{path}: not valid YAML")
+
+
+def test_empty_policy_file_is_rejected_as_not_a_mapping(tmp_path: Path) -> None:
+    path = tmp_path / "empty.yaml"
+    path.write_text("")
+    with pytest.raises(SettingsError, match="must be a mapping, not NoneType"):
+        load_policy(path)
+
+
+def test_missing_policy_file_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "nowhere.yaml"
+    with pytest.raises(SettingsError) as caught:
+        load_policy(path)
+    assert str(caught.value) == f"cannot read the policy file {path}: No such file or directory"
+
+
+def test_valid_policy_file_loads_as_written(tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump(POLICY_DOC))
+    policy = load_policy(path)
+    assert policy.version == "test-1"
+    assert policy.direct_link.expires_after_s == 300
