@@ -23,7 +23,7 @@ RECENT_PAGES = 20
 RECENT_CONTACTS = 10
 RECENT_ACTIONS = 20
 # Enough to recognise a replay after a crash (records since the last committed offset).
-REMEMBERED_EVENT_IDS = 256
+REMEMBERED_EVENT_IDS = 64
 
 
 @dataclass(slots=True)
