@@ -8,7 +8,12 @@ from typing import Any
 from orchestrator.core.actions import build_action_record
 from orchestrator.core.events import ClickstreamEvent, ContactCentreEvent, Event
 from orchestrator.core.profile import Profile, apply_event, record_sent
-from orchestrator.core.self_service import SelfServicePolicy, decide_self_service
+from orchestrator.core.self_service import (
+    Decision,
+    SelfServicePolicy,
+    Suppressed,
+    decide_self_service,
+)
 
 
 @dataclass(slots=True)
@@ -21,6 +26,7 @@ class JourneyOutcome:
 
     profile: Profile | None
     actions: list[dict[str, Any]] = field(default_factory=list)
+    suppressed: list[Suppressed] = field(default_factory=list)
     replay: bool = False
 
 
@@ -61,7 +67,9 @@ def process_event(event: Event, person_id: str, profile: Profile | None, trigger
     outcome = JourneyOutcome(profile=profile)
     if isinstance(event, ClickstreamEvent):
         decision = decide_self_service(event, profile, policy)
-        if decision is not None:
+        if isinstance(decision, Suppressed):
+            outcome.suppressed.append(decision)
+        elif isinstance(decision, Decision):
             record = build_action_record(
                 decision, event, profile, trigger_kafka_ts=trigger.kafka_ts,
                 decided_ts=trigger.now_ms, rule_set_version=policy.version)

@@ -77,9 +77,17 @@ class Decision:
     consent_category: str = "service"
 
 
+@dataclass(frozen=True, slots=True)
+class Suppressed:
+    """An action that would fit, held back; ``cause`` is a metric label."""
+
+    action: str
+    cause: str  # "cooldown" | "consent" | "already_there"
+
+
 def decide_self_service(event: ClickstreamEvent, profile: Profile,
-                        policy: SelfServicePolicy) -> Decision | None:
-    """Return the self-service action for this page view, or None.
+                        policy: SelfServicePolicy) -> Decision | Suppressed | None:
+    """Return the self-service action for this page view, why it was held back, or None.
 
     Call after the event was applied to ``profile``. Cooldowns run on event time, so a replay
     of history decides exactly as live traffic did.
@@ -88,14 +96,16 @@ def decide_self_service(event: ClickstreamEvent, profile: Profile,
     if event.type != "page_view" or page is None or page.category is None:
         return None
     topic = policy.topics.get(page.category)
-    if topic is None or not profile.consent.get("service", False):
+    if topic is None:
         return None
     if profile.logged_in:
+        if not profile.consent.get("service", False):
+            return Suppressed("direct_link", "consent")
         if urlsplit(page.url).path.rstrip("/") == urlsplit(topic.service_page).path.rstrip("/"):
-            return None  # already there
+            return Suppressed("direct_link", "already_there")
         cap_key = f"direct_link:{page.category}"
         if _cooling_down(profile, cap_key, event.ts, policy.direct_link.cooldown_s):
-            return None
+            return Suppressed("direct_link", "cooldown")
         return Decision(
             action="direct_link", channel="web", rule="self-service-direct-link",
             payload={"url": topic.service_page, "title": topic.title, "topic": page.category},
@@ -103,9 +113,11 @@ def decide_self_service(event: ClickstreamEvent, profile: Profile,
     pages_read = sum(n for cat, n in profile.session_topic_views.items() if cat in policy.topics)
     if pages_read < policy.login_prompt.min_topic_pages_in_session:
         return None
+    if not profile.consent.get("service", False):
+        return Suppressed("login_prompt", "consent")
     cap_key = "login_prompt"
     if _cooling_down(profile, cap_key, event.ts, policy.login_prompt.cooldown_s):
-        return None
+        return Suppressed("login_prompt", "cooldown")
     login = policy.login_prompt.login_url
     separator = "&" if "?" in login else "?"
     return Decision(

@@ -6,6 +6,7 @@ is a loop that hands each record to :class:`JourneyProcessor`.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,8 +14,8 @@ import faust
 from faust.web import Request, Response, View
 
 from orchestrator.core.self_service import SelfServicePolicy
-from orchestrator.runtime.metrics import EngineMetrics
-from orchestrator.runtime.processing import Emitter, JourneyProcessor
+from orchestrator.runtime.metrics import EngineMetrics, PartitionLag, RuntimeCollector
+from orchestrator.runtime.processing import Emitter, JourneyProcessor, OnDelivered
 from orchestrator.runtime.settings import Settings
 
 
@@ -25,12 +26,23 @@ class FaustEmitter:
         self.app = app
         self._topics: dict[str, Any] = {}
 
-    async def send(self, topic: str, key: bytes | None, value: bytes) -> None:
+    async def send(self, topic: str, key: bytes | None, value: bytes,
+                   on_delivered: OnDelivered | None = None) -> None:
         channel = self._topics.get(topic)
         if channel is None:
             channel = self._topics[topic] = self.app.topic(
                 topic, key_serializer="raw", value_serializer="raw")
-        await channel.send(key=key, value=value)
+        callback = None if on_delivered is None else _acked(on_delivered)
+        await channel.send(key=key, value=value, callback=callback)
+
+
+def _acked(on_delivered: OnDelivered) -> Callable[[Any], None]:
+    def callback(fut: Any) -> None:
+        # Faust calls this when the broker has acknowledged the record (or it failed).
+        if fut.done() and fut.exception() is None:
+            on_delivered()
+
+    return callback
 
 
 @dataclass
@@ -75,7 +87,7 @@ def build_app(settings: Settings, policy: SelfServicePolicy,
         "profiles", partitions=settings.partitions, key_type=str, value_type=bytes,
         options=table_options,
         help="person id -> profile (orjson)")
-    metrics = EngineMetrics()
+    metrics = EngineMetrics(rule_set_version=policy.version)
     processor = JourneyProcessor(
         profiles=profiles, emitter=emitter or FaustEmitter(app), policy=policy,
         sources=settings.input_topics, dead_letter_topic=settings.topic_dead_letter,
@@ -90,6 +102,10 @@ def build_app(settings: Settings, policy: SelfServicePolicy,
                                    int(message.timestamp * 1000), event.key, event.value)
 
     agent = app.agent(inputs, name="journey")(journey)
+    metrics.registry.register(RuntimeCollector(
+        ready=lambda: is_ready(app),
+        lags=lambda: _input_lags(app, settings, processor),
+        table_keys=lambda: {"profiles": _estimate_keys(profiles)}))
     _add_views(app, metrics)
     return Engine(app=app, processor=processor, metrics=metrics, profiles=profiles, agent=agent)
 
@@ -102,6 +118,41 @@ def is_ready(app: faust.App) -> bool:
     return bool(app.started) and not app.rebalancing and not app.in_recovery and recovered
 
 
+def _input_lags(app: faust.App, settings: Settings,
+                processor: JourneyProcessor) -> Iterator[PartitionLag]:
+    """Lag of each assigned input partition: highwater minus the next offset to process."""
+    if not app.started or app.consumer is None:
+        return
+    inputs = settings.input_topics
+    committed = getattr(app.consumer, "_committed_offset", {})
+    for tp in sorted(app.consumer.assignment()):
+        if tp.topic not in inputs:
+            continue
+        try:
+            highwater = app.consumer.highwater(tp)
+        except Exception:  # not fetched yet
+            highwater = 0
+        last = processor.last_offsets.get((tp.topic, tp.partition))
+        # Nothing handled yet: the worker resumes at the committed offset, or at the start.
+        position = last + 1 if last is not None else (committed.get(tp) or 0)
+        yield PartitionLag(tp.topic, tp.partition, max(0, (highwater or 0) - position))
+
+
+def _estimate_keys(table: Any) -> int:
+    """Keys stored for this worker's partitions; RocksDB's own estimate, no full scan."""
+    store = table.data
+    dbs = getattr(store, "_dbs", None)
+    if dbs is None:
+        return len(getattr(store, "data", {}))
+    total = 0
+    for db in list(dbs.values()):
+        try:
+            total += int(db.property_int_value("rocksdb.estimate-num-keys") or 0)
+        except Exception:  # a DB closed under us during a rebalance
+            continue
+    return total
+
+
 def _add_views(app: faust.App, metrics: EngineMetrics) -> None:
     @app.page("/health")
     class Health(View):
@@ -112,12 +163,10 @@ def _add_views(app: faust.App, metrics: EngineMetrics) -> None:
     class Ready(View):
         async def get(self, request: Request) -> Response:
             ready = is_ready(app)
-            metrics.ready.set(1 if ready else 0)
             return self.json({"ready": ready}, status=200 if ready else 503)
 
     @app.page("/metrics")
     class Metrics(View):
         async def get(self, request: Request) -> Response:
-            metrics.ready.set(1 if is_ready(app) else 0)
             return self.bytes(metrics.exposition(),
                               content_type="text/plain; version=0.0.4")

@@ -1,44 +1,74 @@
-"""Prometheus metrics of one worker, in a registry of its own (tests build several)."""
+"""Prometheus metrics of one worker, in a registry of its own (tests build several).
+
+Per-event metrics are fed by the processor with label children cached, so the hot path does
+a dict lookup and an add per metric. Values that describe state rather than events (lag, table
+size, readiness) are computed when Prometheus scrapes, by :class:`RuntimeCollector`.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    Info,
+    ProcessCollector,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from orchestrator import __version__
 from orchestrator.core.events import CLICKSTREAM_TYPES, CONTACT_CENTRE_TYPES, PRIVACY_TYPES
 
 # 1 ms .. 2 s: the sub-second promise is judged at the top end, the floor at the bottom.
-LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
-PROCESSING_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1)
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1,
+                   0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0)
+STAGE_BUCKETS = (0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                 0.01, 0.025, 0.1)
+STAGES = ("decode", "load", "decide", "emit", "save")
 _KNOWN_TYPES = CLICKSTREAM_TYPES | CONTACT_CENTRE_TYPES | PRIVACY_TYPES | {"feedback"}
 
 
 class EngineMetrics:
     """The counters and histograms the journey processor feeds."""
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(self, registry: CollectorRegistry | None = None,
+                 rule_set_version: str = "none") -> None:
+        disable_created_metrics()  # *_created series only add noise to every scrape
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        self.events = Counter("orchestrator_events_total", "Accepted input events",
+        self.events = Counter("orchestrator_events", "Accepted input events",
                               ["source", "type"], registry=r)
-        self.rejected = Counter("orchestrator_rejected_records_total",
+        self.rejected = Counter("orchestrator_rejected_records",
                                 "Records sent to the dead-letter topic", ["source", "error"],
                                 registry=r)
-        self.replayed = Counter("orchestrator_replayed_events_total",
+        self.replayed = Counter("orchestrator_replayed_events",
                                 "Events recognised as already applied and skipped", ["source"],
                                 registry=r)
-        self.actions = Counter("orchestrator_actions_total", "Actions sent",
+        self.actions = Counter("orchestrator_actions", "Actions sent",
                                ["channel", "action", "rule"], registry=r)
-        self.erasures = Counter("orchestrator_erasures_total", "Profiles erased on request",
+        self.suppressed = Counter("orchestrator_decisions_suppressed",
+                                  "Actions that fitted but were held back", ["action", "cause"],
+                                  registry=r)
+        self.erasures = Counter("orchestrator_erasures", "Profiles erased on request",
                                 registry=r)
-        self.trigger_to_send = Histogram(
-            "orchestrator_trigger_to_send_seconds",
-            "From the trigger record's Kafka timestamp to the action handed to the producer",
+        self.event_to_action = Histogram(
+            "orchestrator_event_to_action_seconds",
+            "From the trigger record's Kafka timestamp to the action acknowledged on its topic",
             ["channel", "action"], buckets=LATENCY_BUCKETS, registry=r)
-        self.processing = Histogram("orchestrator_event_processing_seconds",
-                                    "Time to decode, decide and emit one record",
-                                    buckets=PROCESSING_BUCKETS, registry=r)
-        self.ready = Gauge("orchestrator_ready",
-                           "1 when the worker's partitions are assigned and recovered", registry=r)
+        self.stage = Histogram("orchestrator_stage_seconds",
+                               "Time spent per record in each processing stage", ["stage"],
+                               buckets=STAGE_BUCKETS, registry=r)
+        self.stage_children = {name: self.stage.labels(name) for name in STAGES}
+        Info("orchestrator_build", "Engine version", registry=r).info({"version": __version__})
+        self.rule_set = Info("orchestrator_rule_set", "The rule set in force", registry=r)
+        self.rule_set.info({"version": rule_set_version})
+        ProcessCollector(registry=r)
 
     def event_type_label(self, event_type: str) -> str:
         """Unknown clickstream types are accepted, but counted as 'other' to bound cardinality."""
@@ -46,3 +76,41 @@ class EngineMetrics:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+@dataclass(frozen=True)
+class PartitionLag:
+    topic: str
+    partition: int
+    lag: int
+
+
+class RuntimeCollector(Collector):
+    """State read at scrape time: readiness, assignment, lag per partition, table sizes."""
+
+    def __init__(self, ready: Callable[[], bool], lags: Callable[[], Iterable[PartitionLag]],
+                 table_keys: Callable[[], dict[str, int]]) -> None:
+        self.ready = ready
+        self.lags = lags
+        self.table_keys = table_keys
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily("orchestrator_ready",
+                                "1 when the worker's partitions are assigned and recovered",
+                                value=1 if self.ready() else 0)
+        lags = list(self.lags())
+        yield GaugeMetricFamily("orchestrator_assigned_partitions",
+                                "Input partitions assigned to this worker", value=len(lags))
+        lag = GaugeMetricFamily("orchestrator_consumer_lag",
+                                "Records behind the end of each assigned input partition",
+                                labels=["topic", "partition"])
+        for item in lags:
+            lag.add_metric([item.topic, str(item.partition)], item.lag)
+        yield lag
+        keys = GaugeMetricFamily("orchestrator_table_keys",
+                                 "Keys in each table's partitions on this worker: RocksDB's own "
+                                 "estimate, which counts overwrites until they are compacted",
+                                 labels=["table"])
+        for table, count in self.table_keys().items():
+            keys.add_metric([table], count)
+        yield keys

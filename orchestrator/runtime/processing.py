@@ -30,11 +30,17 @@ from orchestrator.runtime.metrics import EngineMetrics
 
 log = logging.getLogger(__name__)
 
+OnDelivered = Callable[[], None]
+
 
 class Emitter(Protocol):
-    """Where records go: Kafka in a worker, a list in a test."""
+    """Where records go: Kafka in a worker, a list in a test.
 
-    async def send(self, topic: str, key: bytes | None, value: bytes) -> None: ...
+    ``on_delivered`` is called once the record is acknowledged by the broker (readable).
+    """
+
+    async def send(self, topic: str, key: bytes | None, value: bytes,
+                   on_delivered: OnDelivered | None = None) -> None: ...
 
 
 def wall_clock_ms() -> int:
@@ -59,14 +65,19 @@ class JourneyProcessor:
         self.limits = limits
         self.metrics = metrics
         self.clock_ms = clock_ms
+        #: (topic, partition) -> offset of the last record handled; the lag gauge reads it.
+        self.last_offsets: dict[tuple[str, int], int] = {}
+        self._stage = metrics.stage_children
 
     async def handle(self, topic: str, partition: int, offset: int, kafka_ts: int,
                      key: bytes | None, value: bytes | None) -> None:
         """Process one record. Never raises for bad input: such a record is dead-lettered."""
-        started = time.perf_counter()
+        self.last_offsets[(topic, partition)] = offset
         source = self.sources[topic]
+        started = time.perf_counter()
         now = self.clock_ms()
         decoded = decode_record(source, key, value, now, self.limits)
+        self._stage["decode"].observe(time.perf_counter() - started)
         if isinstance(decoded, Rejected):
             await self._dead_letter(topic, partition, offset, kafka_ts, key, value,
                                     decoded.code, decoded.reason, now)
@@ -79,8 +90,6 @@ class JourneyProcessor:
             await self._dead_letter(topic, partition, offset, kafka_ts, key, value,
                                     "internal_error", f"{type(exc).__name__}: {exc}", now)
             self.metrics.rejected.labels(source.value, "internal_error").inc()
-            return
-        self.metrics.processing.observe(time.perf_counter() - started)
 
     async def _apply(self, accepted: Accepted, kafka_ts: int, now: int) -> None:
         person_id = accepted.key
@@ -88,27 +97,47 @@ class JourneyProcessor:
         event_type = "feedback" if isinstance(event, ActionFeedbackEvent) else event.type
         self.metrics.events.labels(accepted.source.value,
                                    self.metrics.event_type_label(event_type)).inc()
+        t0 = time.perf_counter()
         stored = self.profiles.get(person_id)
         profile = Profile.from_dict(orjson.loads(stored)) if stored else None
+        t1 = time.perf_counter()
         outcome = process_event(event, person_id, profile, Trigger(kafka_ts, now), self.policy)
+        t2 = time.perf_counter()
+        self._stage["load"].observe(t1 - t0)
+        self._stage["decide"].observe(t2 - t1)
         if outcome.replay:
             self.metrics.replayed.labels(accepted.source.value).inc()
             return
+        for held in outcome.suppressed:
+            self.metrics.suppressed.labels(held.action, held.cause).inc()
         # Actions go out before the profile is saved: if the worker dies in between, the
         # replayed trigger re-sends the same action_id (at-least-once) instead of losing it.
         key = person_id.encode()
         for action in outcome.actions:
             await self.emitter.send(self.action_topic(action["channel"]), key,
-                                    orjson.dumps(action))
+                                    orjson.dumps(action),
+                                    self._delivery_timer(action["channel"], action["action"],
+                                                         kafka_ts))
             self.metrics.actions.labels(action["channel"], action["action"], action["rule"]).inc()
-            self.metrics.trigger_to_send.labels(action["channel"], action["action"]).observe(
-                max(0.0, (self.clock_ms() - kafka_ts) / 1000))
+        t3 = time.perf_counter()
         if outcome.profile is None:
             if stored is not None:
                 del self.profiles[person_id]
             self.metrics.erasures.inc()
         else:
             self.profiles[person_id] = orjson.dumps(outcome.profile)
+        if outcome.actions:
+            self._stage["emit"].observe(t3 - t2)
+        self._stage["save"].observe(time.perf_counter() - t3)
+
+    def _delivery_timer(self, channel: str, action: str, trigger_ts: int) -> OnDelivered:
+        histogram = self.metrics.event_to_action.labels(channel, action)
+        clock_ms = self.clock_ms
+
+        def delivered() -> None:
+            histogram.observe(max(0.0, (clock_ms() - trigger_ts) / 1000))
+
+        return delivered
 
     async def _dead_letter(self, topic: str, partition: int, offset: int, kafka_ts: int,
                            key: bytes | None, value: bytes | None, code: str, reason: str,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,8 +20,11 @@ class RecordingEmitter:
 
     sent: list[tuple[str, bytes | None, dict[str, Any]]] = field(default_factory=list)
 
-    async def send(self, topic: str, key: bytes | None, value: bytes) -> None:
+    async def send(self, topic: str, key: bytes | None, value: bytes,
+                   on_delivered: Callable[[], None] | None = None) -> None:
         self.sent.append((topic, key, orjson.loads(value)))
+        if on_delivered is not None:  # a list acknowledges at once
+            on_delivered()
 
     def on(self, topic: str) -> list[dict[str, Any]]:
         return [value for t, _, value in self.sent if t == topic]

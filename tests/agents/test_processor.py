@@ -79,3 +79,17 @@ async def test_a_bug_in_processing_dead_letters_the_record_instead_of_stopping()
     assert dead["error"] == "internal_error"
     assert "disk on fire" in dead["reason"]
     assert dead["source"]["partition"] == 3
+
+
+async def test_held_back_actions_are_counted_by_cause_and_acknowledged_ones_timed() -> None:
+    emitter = RecordingEmitter()
+    processor = make_processor(emitter, {})
+    for n in range(4):  # the fourth page is inside the login prompt's cooldown
+        await processor.handle("clickstream", 0, n, NOW - 5, b"v", record(
+            event_id=f"e{n}", type="page_view", visitor_id="v", session_id="s",
+            page={"url": f"/billing/{n}", "category": "billing"}))
+    metrics = processor.metrics
+    assert metrics.suppressed.labels("login_prompt", "cooldown")._value.get() == 1
+    timed = metrics.event_to_action.labels("web", "login_prompt")
+    assert timed._sum.get() > 0  # observed when the (recording) emitter acknowledged it
+    assert processor.last_offsets == {("clickstream", 0): 3}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import urllib.request
 from pathlib import Path
 
@@ -59,9 +60,24 @@ async def test_worker_serves_health_readiness_and_metrics_that_count_what_it_did
             'rule="self-service-login-prompt"} 1.0') in metrics
     assert 'orchestrator_rejected_records_total{error="not_json",source="clickstream"} 1.0' \
         in metrics
-    assert 'orchestrator_trigger_to_send_seconds_count{action="login_prompt",channel="web"} 1.0' \
-        in metrics
-    assert "orchestrator_ready 1.0" in metrics
+    assert ('orchestrator_event_to_action_seconds_count{action="login_prompt",channel="web"} 1.0'
+            in metrics)
+    assert "orchestrator_ready 1.0" in metrics, _lines(metrics, "orchestrator_")
+    assert f"orchestrator_assigned_partitions {float(worker.settings.partitions * 3)}" in metrics, \
+        _lines(metrics, "orchestrator_")
+    lags = re.findall(r'^orchestrator_consumer_lag\{partition="\d+",topic="([^"]+)"\} (\S+)$',
+                      metrics, re.MULTILINE)
+    assert {topic for topic, _ in lags} == set(worker.settings.input_topics)
+    assert all(float(lag) == 0.0 for _, lag in lags)  # everything sent was processed
+    [keys] = re.findall(r'^orchestrator_table_keys\{table="profiles"\} (\S+)$', metrics,
+                        re.MULTILINE)
+    assert float(keys) >= 1  # RocksDB's estimate; one visitor was stored
+    assert 'orchestrator_rule_set_info{version="' in metrics
+    assert "process_resident_memory_bytes" in metrics
+
+
+def _lines(text: str, prefix: str) -> str:
+    return "\n".join(line for line in text.splitlines() if line.startswith(prefix))
 
 
 def _get(url: str) -> tuple[int, str]:

@@ -12,6 +12,7 @@ from orchestrator.core.self_service import (
     Decision,
     PolicyError,
     SelfServicePolicy,
+    Suppressed,
     decide_self_service,
     parse_policy,
 )
@@ -28,11 +29,16 @@ class Visit:
         self.profile = Profile(person_id="v1")
         self.rules = rules
         self.decisions: list[Decision | None] = []
+        self.suppressed: list[Suppressed] = []
         self._n = 0
 
     def see(self, event: ClickstreamEvent) -> Decision | None:
+        """Return the decision sent for ``event``; a held-back one is kept in ``suppressed``."""
         assert apply_event(self.profile, event) is True
         decision = decide_self_service(event, self.profile, self.rules)
+        if isinstance(decision, Suppressed):
+            self.suppressed.append(decision)
+            decision = None
         if decision is not None:
             record_sent(self.profile, {"action_id": f"a-{event.event_id}", "action": decision.action,
                                        "channel": decision.channel}, decision.cap_key, event.ts)
@@ -117,6 +123,7 @@ def test_second_login_prompt_is_suppressed_inside_the_cooldown_on_event_time() -
     prompted_at = T0 + 2 * SECOND
     assert visit.page("/billing/x", "billing", prompted_at + 1800 * SECOND - 1) is None
     assert visit.actions() == ["login_prompt"]
+    assert visit.suppressed == [Suppressed("login_prompt", "cooldown")]
 
 
 def test_login_prompt_is_allowed_again_once_the_cooldown_has_passed() -> None:
@@ -204,6 +211,7 @@ def test_no_direct_link_when_already_on_the_service_page(url: str) -> None:
     visit = Visit()
     visit.log_in(T0)
     assert visit.page(url, "billing", T0 + SECOND, customer_id="c1") is None
+    assert visit.suppressed == [Suppressed("direct_link", "already_there")]
 
 
 def test_direct_link_has_a_cooldown_per_topic() -> None:
@@ -211,6 +219,7 @@ def test_direct_link_has_a_cooldown_per_topic() -> None:
     visit.log_in(T0)
     assert visit.page("/billing/a", "billing", T0 + SECOND, customer_id="c1") is not None
     assert visit.page("/billing/b", "billing", T0 + 2 * SECOND, customer_id="c1") is None
+    assert visit.suppressed == [Suppressed("direct_link", "cooldown")]
     other_topic = visit.page("/help/moving", "moving", T0 + 3 * SECOND, customer_id="c1")
     assert other_topic is not None
     assert other_topic.payload["topic"] == "moving"
@@ -225,6 +234,7 @@ def test_logged_in_customer_without_service_consent_gets_no_direct_link() -> Non
     visit.see(click("c0", "consent_updated", T0 + SECOND, session_id="s1", customer_id="c1",
                     consent={"service": False, "marketing": False}))
     assert visit.page("/billing/a", "billing", T0 + 2 * SECOND, customer_id="c1") is None
+    assert visit.suppressed == [Suppressed("direct_link", "consent")]
 
 
 def test_logged_in_customer_on_a_page_outside_the_topics_gets_nothing() -> None:
@@ -232,6 +242,7 @@ def test_logged_in_customer_on_a_page_outside_the_topics_gets_nothing() -> None:
     visit.log_in(T0)
     assert visit.page("/products/mobile", "products", T0 + SECOND, customer_id="c1") is None
     assert visit.page("/", None, T0 + 2 * SECOND, customer_id="c1") is None
+    assert visit.suppressed == []
 
 
 def test_after_logout_the_visitor_is_anonymous_again() -> None:
