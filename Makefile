@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test test-quick lint bench kafka-start kafka-stop clean
+.PHONY: venv tools demo test test-quick lint bench kafka-start kafka-stop clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,10 +23,30 @@ demo: venv
 lint: venv
 	$(BIN)/ruff check .
 
+# promtool checks deploy/prometheus/ (tests/integration/test_deploy_config.py). Debian's
+# `prometheus` package ships it; installing that package may start a Prometheus service on
+# :9090 (where a service manager allows it), which is stopped and disabled again here.
+tools:
+	@command -v promtool >/dev/null 2>&1 && exit 0; \
+	if [ "$$(id -u)" != 0 ]; then \
+	  echo "promtool is missing: run 'make tools' as root, or install Debian's prometheus package" \
+	    "(sudo apt-get install --no-install-recommends prometheus), or put promtool on PATH" >&2; \
+	  exit 1; fi; \
+	running_before=$$(pgrep -x prometheus); \
+	{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    --no-install-recommends prometheus; } || exit 1; \
+	if [ -z "$$running_before" ] && pgrep -x prometheus >/dev/null; then \
+	  echo "stopping the prometheus service the package started"; \
+	  if [ -d /run/systemd/system ]; then systemctl disable --now prometheus; \
+	  else invoke-rc.d prometheus stop || service prometheus stop; update-rc.d prometheus disable >/dev/null 2>&1; fi; \
+	fi; \
+	command -v promtool >/dev/null || { echo "promtool still missing after install" >&2; exit 1; }; \
+	promtool --version 2>&1 | head -n 1
+
 # The whole suite (unit, agents, integration, e2e) against a real broker. The broker is
 # stopped afterwards only if this target started it. pytest's "no tests collected" (exit 5)
 # is a failure here, like any other non-zero exit.
-test: venv lint
+test: venv lint tools
 	@if $(BIN)/orchestrator kafka status >/dev/null 2>&1; then started=0; else \
 	  $(BIN)/orchestrator kafka start || exit 1; started=1; fi; \
 	$(BIN)/python -m pytest; rc=$$?; \
