@@ -20,6 +20,10 @@ def run_worker(settings: Settings) -> None:
     engine = build_app(settings, policy)
     worker = faust.Worker(engine.app, loglevel=settings.log_level.upper(), quiet=True,
                           redirect_stdouts=False)
+    # Faust's terminal spinner sets the root logger to DEBUG whenever the level is WARNING or
+    # above, so that every debug record (one per produced message in Faust and aiokafka) is
+    # built just to turn the spinner. A worker is not a terminal toy: no spinner.
+    worker.spinner = None
     if created:
         logging.getLogger("orchestrator").info("created topics: %s", ", ".join(created))
     worker.execute_from_commandline()
