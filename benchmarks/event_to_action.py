@@ -7,7 +7,7 @@ sweep runs first through a bare aiokafka consume -> produce passthrough (the flo
 stops at saturation: when the process under test handles less than 90 % of the offered rate,
 or its p99 passes 1 s.
 
-    python benchmarks/event_to_action.py [--rates 250,500,1000,2000,3000,4000,5000] [--duration 20]
+    python benchmarks/event_to_action.py [--rates 250,500,1000,1500,2000,3000,4000,5000] [--duration 20]
 
 Writes benchmarks/results/event_to_action.json and .png.
 """
@@ -322,7 +322,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rates", default="250,500,1000,2000,3000,4000,5000")
+    parser.add_argument("--rates", default="250,500,1000,1500,2000,3000,4000,5000")
     parser.add_argument("--duration", type=float, default=20.0)
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]

@@ -75,7 +75,7 @@ def build_app(settings: Settings, policy: SelfServicePolicy,
         web_port=settings.web_port,
         # Records of one person must be processed in order: one agent instance per worker.
         agent_supervisor="mode.OneForOneSupervisor",
-        producer_linger=0.0,
+        producer_linger=settings.producer_linger_ms / 1000,
         producer_acks=-1,
         consumer_auto_offset_reset="earliest",
         broker_commit_every=1000,

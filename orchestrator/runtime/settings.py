@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     max_record_bytes: int = Field(65_536, ge=256, le=10_485_760)
     max_future_skew_s: int = Field(3600, ge=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    producer_linger_ms: float = Field(0.0, ge=0, le=1000,
+                                      description="how long the producer waits to batch records")
 
     @field_validator("topic_clickstream", "topic_contact_centre", "topic_action_feedback",
                      "topic_dead_letter", "topic_customer_context")
