@@ -58,9 +58,11 @@ test: venv lint tools
 test-quick: venv
 	$(BIN)/python -m pytest -m "unit or agents"
 
+# Results go to benchmarks/results/ (JSON and PNG); see benchmarks/README.md.
 bench: venv
 	@$(BIN)/orchestrator kafka start
 	$(BIN)/python benchmarks/event_to_action.py
+	$(BIN)/python benchmarks/store_size.py
 
 kafka-start: venv
 	$(BIN)/orchestrator kafka start
