@@ -76,6 +76,10 @@ def build_app(settings: Settings, policy: SelfServicePolicy,
         # Records of one person must be processed in order: one agent instance per worker.
         agent_supervisor="mode.OneForOneSupervisor",
         producer_linger=settings.producer_linger_ms / 1000,
+        # After a crash, the dead worker's partitions stall until its session expires; Faust's
+        # default of 60 s is a minute without actions for those people.
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
         producer_acks=-1,
         consumer_auto_offset_reset="earliest",
         broker_commit_every=1000,

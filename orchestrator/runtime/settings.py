@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     max_record_bytes: int = Field(65_536, ge=256, le=10_485_760)
     max_future_skew_s: int = Field(3600, ge=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    session_timeout_s: float = Field(
+        10.0, ge=6, le=300,
+        description="a worker that stops heartbeating loses its partitions after this long")
     producer_linger_ms: float = Field(0.0, ge=0, le=1000,
                                       description="how long the producer waits to batch records")
 
