@@ -62,7 +62,7 @@ def build_app(settings: Settings, policy: SelfServicePolicy,
     store = "rocksdb://" if settings.store == "rocksdb" else "memory://"
     app = faust.App(
         settings.app_id,
-        broker=f"kafka://{settings.bootstrap_servers}",
+        broker=[f"kafka://{server}" for server in settings.bootstrap_server_list],
         store=store,
         datadir=str(settings.worker_data_dir),
         topic_partitions=settings.partitions,

@@ -24,6 +24,7 @@ from orchestrator.core.self_service import PolicyError, SelfServicePolicy, parse
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ENV_PREFIX = "ORCHESTRATOR_"
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+_HOST_PORT = re.compile(r"^(\[[0-9A-Fa-f:]+\]|[A-Za-z0-9.-]+):\d{1,5}$")
 
 
 class SettingsError(ValueError):
@@ -71,6 +72,14 @@ class Settings(BaseSettings):
             raise ValueError("a Kafka topic name is 1-249 characters of letters, digits, . _ -")
         return value
 
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _host_port_list(cls, value: str) -> str:
+        servers = [part.strip() for part in value.split(",")]
+        if not servers or not all(_HOST_PORT.match(server) for server in servers):
+            raise ValueError("expected host:port[,host:port...], e.g. kafka-1:9092,kafka-2:9092")
+        return ",".join(servers)
+
     @field_validator("channels", mode="before")
     @classmethod
     def _split_channels(cls, value: Any) -> Any:
@@ -89,6 +98,10 @@ class Settings(BaseSettings):
     @property
     def worker_data_dir(self) -> Path:
         return self.data_dir or PROJECT_ROOT / "var" / f"worker-{self.web_port}"
+
+    @property
+    def bootstrap_server_list(self) -> list[str]:
+        return self.bootstrap_servers.split(",")
 
     @property
     def decode_limits(self) -> DecodeLimits:
@@ -158,5 +171,5 @@ def _explain(exc: ValidationError, given: dict[str, Any]) -> str:
         origin = (f"--{field.replace('_', '-')}" if field in given else env)
         value = given.get(field, os.environ.get(env))
         shown = f"={value!r}" if value is not None else ""
-        lines.append(f"  {origin}{shown}: {error['msg']}")
+        lines.append(f"  {origin}{shown}: {error['msg'].removeprefix('Value error, ')}")
     return "\n".join(lines)

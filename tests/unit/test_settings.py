@@ -222,3 +222,14 @@ def test_valid_policy_file_loads_as_written(tmp_path: Path) -> None:
     policy = load_policy(path)
     assert policy.version == "test-1"
     assert policy.direct_link.expires_after_s == 300
+
+
+def test_several_bootstrap_servers_are_accepted_and_normalised() -> None:
+    settings = load_settings(bootstrap_servers="kafka-1:9092, kafka-2:9092,[::1]:9093")
+    assert settings.bootstrap_server_list == ["kafka-1:9092", "kafka-2:9092", "[::1]:9093"]
+
+
+@pytest.mark.parametrize("servers", ["kafka-1", "kafka-1:9092,", "kafka-1:port", ""])
+def test_bootstrap_servers_without_a_port_are_rejected_with_an_example(servers: str) -> None:
+    with pytest.raises(SettingsError, match=r"expected host:port\[,host:port...\]"):
+        load_settings(bootstrap_servers=servers)
