@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     topic_dead_letter: str = "dead-letter"
     topic_actions_prefix: str = "actions."
     topic_customer_context: str = "customer-context"
+    topic_rules: str = "rules"
     # Comma-separated in the environment: ORCHESTRATOR_CHANNELS=web,contact-centre,email
     channels: Annotated[tuple[str, ...], NoDecode] = ("web", "contact-centre")
     store: Literal["rocksdb", "memory"] = "rocksdb"
@@ -65,7 +66,7 @@ class Settings(BaseSettings):
                                       description="how long the producer waits to batch records")
 
     @field_validator("topic_clickstream", "topic_contact_centre", "topic_action_feedback",
-                     "topic_dead_letter", "topic_customer_context")
+                     "topic_dead_letter", "topic_customer_context", "topic_rules")
     @classmethod
     def _legal_topic(cls, value: str) -> str:
         if not _TOPIC_NAME.match(value):

@@ -43,6 +43,10 @@ async def ensure_topics(settings: Settings) -> list[str]:
                      topic_configs={"cleanup.policy": "compact"}
                      if name == settings.topic_customer_context else {})
             for name in settings.output_topics
+        ] + [
+            # One partition: a rule set is one record and every worker reads all of it.
+            NewTopic(settings.topic_rules, 1, settings.replication_factor,
+                     topic_configs={"cleanup.policy": "compact"}),
         ]
         missing = [t for t in wanted if t.name not in present]
         if not missing:

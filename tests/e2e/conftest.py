@@ -70,6 +70,7 @@ def e2e_settings(kafka_bootstrap: str, unique: str) -> tuple[Settings, dict[str,
         "ORCHESTRATOR_TOPIC_DEAD_LETTER": f"dead-letter-{unique}",
         "ORCHESTRATOR_TOPIC_CUSTOMER_CONTEXT": f"customer-context-{unique}",
         "ORCHESTRATOR_TOPIC_ACTIONS_PREFIX": f"actions-{unique}.",
+        "ORCHESTRATOR_TOPIC_RULES": f"rules-{unique}",
         "ORCHESTRATOR_WEB_PORT": str(free_port()),
     }
     saved = {k: os.environ.get(k) for k in env}

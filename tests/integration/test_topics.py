@@ -15,14 +15,16 @@ def _settings(bootstrap: str, unique: str, partitions: int = 3):
         bootstrap_servers=bootstrap, partitions=partitions,
         topic_clickstream=f"cs-{unique}", topic_contact_centre=f"cc-{unique}",
         topic_action_feedback=f"fb-{unique}", topic_dead_letter=f"dl-{unique}",
-        topic_customer_context=f"ctx-{unique}", topic_actions_prefix=f"act-{unique}.")
+        topic_customer_context=f"ctx-{unique}", topic_actions_prefix=f"act-{unique}.",
+        topic_rules=f"rules-{unique}")
 
 
 async def test_missing_topics_are_created_with_the_table_partition_count(
         kafka_bootstrap: str, unique: str) -> None:
     settings = _settings(kafka_bootstrap, unique)
     created = await ensure_topics(settings)
-    assert sorted(created) == sorted([*settings.input_topics, *settings.output_topics])
+    assert sorted(created) == sorted([*settings.input_topics, *settings.output_topics,
+                                      settings.topic_rules])
     assert await ensure_topics(settings) == []
 
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
@@ -35,6 +37,8 @@ async def test_missing_topics_are_created_with_the_table_partition_count(
             [ConfigResource(ConfigResourceType.TOPIC, settings.topic_customer_context)])
         entries = {entry[0]: entry[1] for entry in configs.resources[0][4]}
         assert entries["cleanup.policy"] == "compact"
+        [rules] = await admin.describe_topics([settings.topic_rules])
+        assert len(rules["partitions"]) == 1
     finally:
         await admin.close()
 
