@@ -149,6 +149,57 @@ def simulate(rate: float, duration: float, seed: int | None, malformed: float, p
     click.echo(f"sent {sent} records")
 
 
+# ---------------------------------------------------------------------- rules
+@cli.group()
+def rules() -> None:
+    """Rule sets: validate them, publish them to every worker."""
+
+
+def _load_rules_path(path: Path) -> Any:
+    from orchestrator.core.rules import load_rule_directory, load_rule_set
+
+    if path.is_dir():
+        return load_rule_directory(path)
+    return load_rule_set({str(path): path.read_text()})
+
+
+@rules.command("validate")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+def rules_validate(path: Path) -> None:
+    """Check a rule directory (or one file); exit 2 with every problem named if it is bad."""
+    from orchestrator.core.rules import RuleSetError
+
+    try:
+        rule_set = _load_rules_path(path)
+    except RuleSetError as exc:
+        click.echo(f"invalid rule set in {path}:\n{exc}", err=True)
+        sys.exit(2)
+    click.echo(f"valid: version {rule_set.version}, {len(rule_set.rules)} rules")
+    for rule in rule_set.describe():
+        click.echo(f"  {rule['id']:<36} {rule['channel']:<16} {rule['action']:<20} {rule['file']}")
+
+
+@rules.command("publish")
+@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@_settings_options
+@_fail_cleanly
+def rules_publish(path: Path, **flags: Any) -> None:
+    """Validate a rule directory and publish it to the rules topic (every worker swaps to it)."""
+    from orchestrator.core.rules import RuleSetError
+    from orchestrator.runtime.rules_feed import publish
+    from orchestrator.runtime.topics import ensure_topics
+
+    settings = load_settings(**flags)
+    try:
+        asyncio.run(ensure_topics(settings))
+        rule_set = asyncio.run(publish(settings, path))
+    except RuleSetError as exc:
+        click.echo(f"not published: invalid rule set in {path}:\n{exc}", err=True)
+        sys.exit(2)
+    click.echo(f"published rule set {rule_set.version} ({len(rule_set.rules)} rules) "
+               f"to {settings.topic_rules}")
+
+
 # ---------------------------------------------------------------------- demo
 @cli.command()
 @click.option("--rate", type=float, default=10.0, show_default=True, help="records per second")
