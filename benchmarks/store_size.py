@@ -51,8 +51,8 @@ from faust.stores.rocksdb import RocksDBOptions  # noqa: E402
 from orchestrator.core.events import Accepted, Source, decode_record  # noqa: E402
 from orchestrator.core.journey import Trigger, process_event  # noqa: E402
 from orchestrator.core.profile import Profile  # noqa: E402
-from orchestrator.core.self_service import SelfServicePolicy  # noqa: E402
-from orchestrator.runtime.settings import load_policy, load_settings  # noqa: E402
+from orchestrator.core.rules import RuleSet  # noqa: E402
+from orchestrator.runtime.settings import load_rules, load_settings  # noqa: E402
 from orchestrator.simulate.personas import new_journey  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -139,7 +139,7 @@ def name_bytes(value: Any) -> int:
     return 0
 
 
-def saturated_profiles(policy: SelfServicePolicy, uuid_ids: bool) -> dict[str, Any]:
+def saturated_profiles(policy: RuleSet, uuid_ids: bool) -> dict[str, Any]:
     """A long-lived person, driven through the core until every bounded list is full.
 
     The web profile: 40 daily sessions (login, 3 self-service pages, logout); every direct link
@@ -235,7 +235,7 @@ def disk_bytes_per_copy(key_prefix: str, value: bytes, copies: int = 2_000) -> f
 def run_size(n: int, seed: int) -> dict[str, Any]:
     """Build and store ``n`` journeys in fresh partition DBs; measure; remove the DBs."""
     process = psutil.Process()
-    policy = load_policy(load_settings().policy_file)
+    policy = load_rules(load_settings().rules_dir)
     store_dir = STORE_ROOT / f"n{n}-{uuid.uuid4().hex[:8]}"
     store_dir.mkdir(parents=True)
     rss_start = process.memory_info().rss
@@ -515,7 +515,7 @@ def main() -> None:
         "seed": args.seed,
         "runs": [],
     }
-    policy = load_policy(load_settings().policy_file)
+    policy = load_rules(load_settings().rules_dir)
     result["long_lived_person"] = [saturated_profiles(policy, uuid_ids) for uuid_ids in (False, True)]
     for bound in result["long_lived_person"]:
         web, contact = bound["web_profile"], bound["contact_centre_profile"]

@@ -35,6 +35,9 @@ CONTACT_CENTRE_TYPES = frozenset({
 })
 PRIVACY_TYPES = frozenset({"consent_updated", "erasure_requested"})
 FEEDBACK_OUTCOMES = ("shown", "clicked", "dismissed", "converted")
+#: Every event type a rule can name: unknown clickstream types are "other", feedback is "feedback".
+EVENT_TYPES = tuple(sorted(CLICKSTREAM_TYPES | CONTACT_CENTRE_TYPES | PRIVACY_TYPES
+                           | {"other", "feedback"}))
 
 
 def _parse_ts(value: object) -> int:
@@ -124,6 +127,28 @@ class ActionFeedbackEvent(_Record):
 
 
 Event = ClickstreamEvent | ContactCentreEvent | ActionFeedbackEvent
+
+
+def event_type(event: Event) -> str:
+    """The type rules and counts see: unknown clickstream types as ``other``, feedback as ``feedback``.
+
+    >>> event_type(ActionFeedbackEvent(action_id="a", outcome="shown", ts=1700000000000))
+    'feedback'
+    """
+    if isinstance(event, ActionFeedbackEvent):
+        return "feedback"
+    if isinstance(event, ClickstreamEvent) and not event.known_type:
+        return "other"
+    return event.type
+
+
+def event_source(event: Event) -> Source:
+    """Which input an event belongs to, from its model."""
+    if isinstance(event, ClickstreamEvent):
+        return Source.CLICKSTREAM
+    if isinstance(event, ContactCentreEvent):
+        return Source.CONTACT_CENTRE
+    return Source.ACTION_FEEDBACK
 
 _MODELS: dict[Source, type[_Record]] = {
     Source.CLICKSTREAM: ClickstreamEvent,

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.core.actions import build_action_record
 from orchestrator.core.events import ClickstreamEvent, ContactCentreEvent, Event
 from orchestrator.core.profile import Profile, apply_event, record_sent
-from orchestrator.core.self_service import (
-    Decision,
-    SelfServicePolicy,
-    Suppressed,
-    decide_self_service,
-)
+from orchestrator.core.rules import RuleSet, Suppressed, decide
 
 
 @dataclass(slots=True)
@@ -22,11 +18,14 @@ class JourneyOutcome:
 
     ``profile`` is None when the person asked to be erased: the shell deletes their state.
     ``replay`` is True for an event already applied (nothing else changes then).
+    ``actions`` are to be sent; ``held_out`` are the records of decisions for the control group
+    (``"holdout": true``), never sent; ``suppressed`` says what was held back and why.
     """
 
     profile: Profile | None
     actions: list[dict[str, Any]] = field(default_factory=list)
     suppressed: list[Suppressed] = field(default_factory=list)
+    held_out: list[dict[str, Any]] = field(default_factory=list)
     replay: bool = False
 
 
@@ -39,23 +38,35 @@ class Trigger:
 
 
 def process_event(event: Event, person_id: str, profile: Profile | None, trigger: Trigger,
-                  policy: SelfServicePolicy) -> JourneyOutcome:
+                  rule_set: RuleSet, scores: Mapping[str, float | None] | None = None,
+                  ) -> JourneyOutcome:
     """Apply ``event`` to the person's profile (new if None) and decide what to send.
 
+    ``scores`` are intent probabilities by name (None: model not trusted yet); without them,
+    rules that need a score do not fire.
+
     >>> from orchestrator.core.events import decode_record, Source
-    >>> from orchestrator.core.self_service import parse_policy
-    >>> policy = parse_policy({"topics": {"billing": {"service_page": "/billing",
-    ...                                               "title": "Bills"}}}, "example")
+    >>> from orchestrator.core.rules import load_rule_set
+    >>> rule_set = load_rule_set({"rules/example.yaml": '''
+    ... rules:
+    ...   - id: third-billing-page
+    ...     description: the third billing page of a session
+    ...     channel: web
+    ...     action: login_prompt
+    ...     when:
+    ...       count: {event_type: page_view, category_in: [billing], session: true}
+    ...       eq: 3
+    ... '''})
     >>> def view(n):
     ...     raw = (b'{"event_id":"e%d","type":"page_view","ts":17000000%d0000,"visitor_id":"v",'
     ...            b'"page":{"url":"/billing/faq","category":"billing"}}' % (n, n))
     ...     return decode_record(Source.CLICKSTREAM, b"v", raw, now_ms=1800000000000).event
     >>> profile = None
     >>> for n in range(1, 4):
-    ...     outcome = process_event(view(n), "v", profile, Trigger(0, 0), policy)
+    ...     outcome = process_event(view(n), "v", profile, Trigger(0, 0), rule_set)
     ...     profile = outcome.profile
-    >>> [a["action"] for a in outcome.actions]
-    ['login_prompt']
+    >>> [(a["action"], a["trigger_event_id"]) for a in outcome.actions]
+    [('login_prompt', 'e3')]
     """
     if isinstance(event, ClickstreamEvent | ContactCentreEvent) \
             and event.type == "erasure_requested":
@@ -64,15 +75,13 @@ def process_event(event: Event, person_id: str, profile: Profile | None, trigger
         profile = Profile(person_id=person_id)
     if not apply_event(profile, event):
         return JourneyOutcome(profile=profile, replay=True)
-    outcome = JourneyOutcome(profile=profile)
-    if isinstance(event, ClickstreamEvent):
-        decision = decide_self_service(event, profile, policy)
-        if isinstance(decision, Suppressed):
-            outcome.suppressed.append(decision)
-        elif isinstance(decision, Decision):
-            record = build_action_record(
-                decision, event, profile, trigger_kafka_ts=trigger.kafka_ts,
-                decided_ts=trigger.now_ms, rule_set_version=policy.version)
-            record_sent(profile, record, decision.cap_key, event.ts)
-            outcome.actions.append(record)
+    scores = scores or {}
+    arbitration = decide(rule_set, event, profile, scores, trigger.now_ms)
+    outcome = JourneyOutcome(profile=profile, suppressed=arbitration.suppressed)
+    for decision in [*arbitration.chosen, *arbitration.held_out]:
+        record = build_action_record(
+            decision, event, profile, trigger_kafka_ts=trigger.kafka_ts,
+            decided_ts=trigger.now_ms, rule_set_version=rule_set.version, scores=scores)
+        record_sent(profile, record, decision.cap_key, event.ts, holdout=decision.holdout)
+        (outcome.held_out if decision.holdout else outcome.actions).append(record)
     return outcome

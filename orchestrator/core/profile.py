@@ -16,6 +16,7 @@ from orchestrator.core.events import (
     ClickstreamEvent,
     ContactCentreEvent,
     Event,
+    event_type,
 )
 
 SESSION_GAP_MS = 30 * 60 * 1000
@@ -24,6 +25,14 @@ RECENT_CONTACTS = 10
 RECENT_ACTIONS = 20
 # Enough to recognise a replay after a crash (records since the last committed offset).
 REMEMBERED_EVENT_IDS = 64
+# Timestamps kept per event type other than page_view (page views are in recent_pages): what
+# rules' counts in time windows, "since" and "stop_after" read. Types are a closed set (unknown
+# clickstream types are "other"), so this is bounded too.
+EVENT_TIMES_PER_TYPE = 10
+# Sends remembered per cap key for per-day / per-week caps: at most this many, none older than
+# SENT_LOG_MS before the newest.
+SENT_LOG_PER_KEY = 32
+SENT_LOG_MS = 7 * 24 * 3600 * 1000
 
 
 @dataclass(slots=True)
@@ -47,6 +56,8 @@ class Profile:
     consent: dict[str, bool] = field(default_factory=lambda: {"service": True, "marketing": False})
     last_sent: dict[str, int] = field(default_factory=dict)
     seen_event_ids: list[str] = field(default_factory=list)
+    event_times: dict[str, list[int]] = field(default_factory=dict)
+    sent_log: dict[str, list[int]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -89,6 +100,12 @@ def apply_event(profile: Profile, event: Event, session_gap_ms: int = SESSION_GA
         _apply_contact(profile, event)
     else:
         _apply_feedback(profile, event)
+    kind = event_type(event)
+    if kind != "page_view":
+        times = profile.event_times.setdefault(kind, [])
+        _remember(times, event.ts, EVENT_TIMES_PER_TYPE)
+        if len(times) > 1 and times[-1] < times[-2]:  # out of order: keep the list sorted
+            times.sort()
     return True
 
 
@@ -148,13 +165,28 @@ def _apply_feedback(profile: Profile, event: ActionFeedbackEvent) -> None:
 
 
 def record_sent(profile: Profile, action_record: dict[str, Any], cap_key: str,
-                event_ts: int) -> None:
-    """Remember an action we sent: its cooldown clock (event time) and its outcome slot."""
+                event_ts: int, *, holdout: bool = False) -> None:
+    """Remember an action we sent: its cooldown clock (event time), caps and outcome slot.
+
+    A held-out action (the control group: decided, not sent) is remembered the same way, marked
+    ``holdout``, so that the control group is paced exactly like the people who get the action.
+    """
     profile.last_sent[cap_key] = max(profile.last_sent.get(cap_key, 0), event_ts)
-    _remember(profile.recent_actions, {
+    log = profile.sent_log
+    for key in [k for k, times in log.items() if times and times[-1] < event_ts - SENT_LOG_MS]:
+        del log[key]  # nothing of it is inside any cap window any more
+    times = log.setdefault(cap_key, [])
+    times.append(event_ts)
+    times.sort()
+    horizon = times[-1] - SENT_LOG_MS
+    del times[: max(len(times) - SENT_LOG_PER_KEY, sum(1 for t in times if t < horizon))]
+    entry: dict[str, Any] = {
         "action_id": action_record["action_id"], "action": action_record["action"],
         "channel": action_record["channel"], "ts": event_ts, "outcome": None,
-    }, RECENT_ACTIONS)
+    }
+    if holdout:
+        entry["holdout"] = True
+    _remember(profile.recent_actions, entry, RECENT_ACTIONS)
 
 
 def _remember(items: list, item: Any, bound: int) -> None:

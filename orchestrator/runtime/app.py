@@ -13,7 +13,7 @@ from typing import Any
 import faust
 from faust.web import Request, Response, View
 
-from orchestrator.core.self_service import SelfServicePolicy
+from orchestrator.core.rules import RuleSet
 from orchestrator.runtime.metrics import EngineMetrics, PartitionLag, RuntimeCollector
 from orchestrator.runtime.processing import Emitter, JourneyProcessor, OnDelivered
 from orchestrator.runtime.settings import Settings
@@ -56,7 +56,7 @@ class Engine:
     agent: Any
 
 
-def build_app(settings: Settings, policy: SelfServicePolicy,
+def build_app(settings: Settings, rule_set: RuleSet,
               emitter: Emitter | None = None) -> Engine:
     """Wire the app. ``emitter`` replaces Kafka as the destination of actions (tests)."""
     store = "rocksdb://" if settings.store == "rocksdb" else "memory://"
@@ -91,9 +91,9 @@ def build_app(settings: Settings, policy: SelfServicePolicy,
         "profiles", partitions=settings.partitions, key_type=str, value_type=bytes,
         options=table_options,
         help="person id -> profile (orjson)")
-    metrics = EngineMetrics(rule_set_version=policy.version)
+    metrics = EngineMetrics(rule_set_version=rule_set.version)
     processor = JourneyProcessor(
-        profiles=profiles, emitter=emitter or FaustEmitter(app), policy=policy,
+        profiles=profiles, emitter=emitter or FaustEmitter(app), rule_set=rule_set,
         sources=settings.input_topics, dead_letter_topic=settings.topic_dead_letter,
         action_topic=settings.action_topic, limits=settings.decode_limits, metrics=metrics)
     inputs = app.topic(*settings.input_topics, key_serializer="raw", value_serializer="raw",

@@ -25,7 +25,7 @@ from orchestrator.core.events import (
 )
 from orchestrator.core.journey import Trigger, process_event
 from orchestrator.core.profile import Profile
-from orchestrator.core.self_service import SelfServicePolicy
+from orchestrator.core.rules import RuleSet
 from orchestrator.runtime.metrics import EngineMetrics
 
 log = logging.getLogger(__name__)
@@ -52,13 +52,13 @@ class JourneyProcessor:
 
     def __init__(
         self, *, profiles: MutableMapping[str, bytes], emitter: Emitter,
-        policy: SelfServicePolicy, sources: dict[str, Source], dead_letter_topic: str,
+        rule_set: RuleSet, sources: dict[str, Source], dead_letter_topic: str,
         action_topic: Callable[[str], str], limits: DecodeLimits, metrics: EngineMetrics,
         clock_ms: Callable[[], int] = wall_clock_ms,
     ) -> None:
         self.profiles = profiles
         self.emitter = emitter
-        self.policy = policy
+        self.rule_set = rule_set
         self.sources = sources
         self.dead_letter_topic = dead_letter_topic
         self.action_topic = action_topic
@@ -101,7 +101,7 @@ class JourneyProcessor:
         stored = self.profiles.get(person_id)
         profile = Profile.from_dict(orjson.loads(stored)) if stored else None
         t1 = time.perf_counter()
-        outcome = process_event(event, person_id, profile, Trigger(kafka_ts, now), self.policy)
+        outcome = process_event(event, person_id, profile, Trigger(kafka_ts, now), self.rule_set)
         t2 = time.perf_counter()
         self._stage["load"].observe(t1 - t0)
         self._stage["decide"].observe(t2 - t1)

@@ -14,12 +14,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pydantic_settings
-import yaml
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from orchestrator.core.events import DecodeLimits, Source
-from orchestrator.core.self_service import PolicyError, SelfServicePolicy, parse_policy
+from orchestrator.core.rules import RuleSet, RuleSetError, load_rule_directory
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ENV_PREFIX = "ORCHESTRATOR_"
@@ -55,7 +54,7 @@ class Settings(BaseSettings):
     data_dir: Path | None = Field(None, description="table storage; default var/worker-<web port>")
     web_host: str = "127.0.0.1"
     web_port: int = Field(6066, ge=1, le=65535)
-    policy_file: Path = PROJECT_ROOT / "rules" / "self_service.yaml"
+    rules_dir: Path = PROJECT_ROOT / "rules"
     max_record_bytes: int = Field(65_536, ge=256, le=10_485_760)
     max_future_skew_s: int = Field(3600, ge=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -137,19 +136,11 @@ def load_settings(**overrides: Any) -> Settings:
         raise SettingsError(f"invalid configuration: {exc}") from None
 
 
-def load_policy(path: Path) -> SelfServicePolicy:
-    """Read and validate the self-service policy file."""
+def load_rules(path: Path) -> RuleSet:
+    """Read and validate the rule directory (every ``*.yaml`` in it)."""
     try:
-        text = path.read_text()
-    except OSError as exc:
-        raise SettingsError(f"cannot read the policy file {path}: {exc.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise SettingsError(f"{path}: not valid YAML: {exc}") from None
-    try:
-        return parse_policy(data, str(path))
-    except PolicyError as exc:
+        return load_rule_directory(path)
+    except RuleSetError as exc:
         raise SettingsError(str(exc)) from None
 
 

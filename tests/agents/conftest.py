@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from orchestrator.runtime.app import Engine, build_app
-from orchestrator.runtime.settings import load_policy, load_settings
+from orchestrator.runtime.settings import load_rules, load_settings
 
 
 @dataclass
@@ -38,7 +38,7 @@ def emitter() -> RecordingEmitter:
 @pytest.fixture
 def engine(emitter: RecordingEmitter, unique: str) -> Engine:
     settings = load_settings(store="memory", app_id=f"agents-{unique}")
-    engine = build_app(settings, load_policy(settings.policy_file), emitter=emitter)
+    engine = build_app(settings, load_rules(settings.rules_dir), emitter=emitter)
     engine.app.finalize()
     engine.app.conf.store = "memory://"
     return engine

@@ -9,7 +9,7 @@ import orjson
 from orchestrator.core.events import DecodeLimits, Source
 from orchestrator.runtime.metrics import EngineMetrics
 from orchestrator.runtime.processing import JourneyProcessor
-from orchestrator.runtime.settings import load_policy, load_settings
+from orchestrator.runtime.settings import load_rules, load_settings
 from tests.agents.conftest import RecordingEmitter, page_view
 
 NOW = 1_800_000_000_000
@@ -18,7 +18,7 @@ NOW = 1_800_000_000_000
 def make_processor(emitter: RecordingEmitter, profiles: dict[str, bytes]) -> JourneyProcessor:
     settings = load_settings()
     return JourneyProcessor(
-        profiles=profiles, emitter=emitter, policy=load_policy(settings.policy_file),
+        profiles=profiles, emitter=emitter, rule_set=load_rules(settings.rules_dir),
         sources=settings.input_topics, dead_letter_topic="dead-letter",
         action_topic=settings.action_topic, limits=DecodeLimits(), metrics=EngineMetrics(),
         clock_ms=lambda: NOW)

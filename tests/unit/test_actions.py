@@ -6,7 +6,7 @@ import uuid
 
 from orchestrator.core.actions import action_id_for, build_action_record
 from orchestrator.core.profile import Profile
-from orchestrator.core.self_service import Decision
+from orchestrator.core.rules import Decision
 
 from .factories import SECOND, T0, contact, feedback, page_view
 

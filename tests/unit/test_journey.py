@@ -6,9 +6,9 @@ from orchestrator.core.actions import action_id_for
 from orchestrator.core.journey import JourneyOutcome, Trigger, process_event
 from orchestrator.core.profile import Profile
 
-from .factories import SECOND, T0, click, contact, feedback, page_view, policy
+from .factories import SECOND, T0, click, contact, feedback, page_view, self_service_rules
 
-POLICY = policy()
+RULES = self_service_rules()
 
 
 def trigger(ts: int) -> Trigger:
@@ -18,7 +18,7 @@ def trigger(ts: int) -> Trigger:
 def run(events: list, profile: Profile | None = None, person_id: str = "v1") -> list[JourneyOutcome]:
     outcomes = []
     for event in events:
-        outcome = process_event(event, person_id, profile, trigger(event.ts), POLICY)
+        outcome = process_event(event, person_id, profile, trigger(event.ts), RULES)
         profile = outcome.profile
         outcomes.append(outcome)
     return outcomes
@@ -69,7 +69,7 @@ def test_feedback_on_a_sent_action_records_its_outcome_and_yields_no_action() ->
 def test_erasure_request_on_the_web_returns_no_profile_and_no_actions() -> None:
     profile = run(three_billing_pages())[-1].profile
     outcome = process_event(click("x", "erasure_requested", T0 + 9 * SECOND), "v1", profile,
-                            trigger(T0), POLICY)
+                            trigger(T0), RULES)
     assert outcome.profile is None
     assert (outcome.actions, outcome.replay) == ([], False)
 
@@ -77,13 +77,13 @@ def test_erasure_request_on_the_web_returns_no_profile_and_no_actions() -> None:
 def test_erasure_request_from_the_contact_centre_returns_no_profile() -> None:
     profile = Profile(person_id="c1", customer_id="c1")
     outcome = process_event(contact("x", "erasure_requested", T0, channel=None), "c1", profile,
-                            trigger(T0), POLICY)
+                            trigger(T0), RULES)
     assert outcome.profile is None
     assert outcome.actions == []
 
 
 def test_erasure_request_for_an_unknown_person_also_returns_no_profile() -> None:
-    outcome = process_event(click("x", "erasure_requested", T0), "v1", None, trigger(T0), POLICY)
+    outcome = process_event(click("x", "erasure_requested", T0), "v1", None, trigger(T0), RULES)
     assert outcome.profile is None
 
 
@@ -92,7 +92,7 @@ def test_replayed_event_is_flagged_and_yields_no_action_again() -> None:
     outcomes = run(events)
     profile = outcomes[-1].profile
     before = profile.to_dict()
-    replay = process_event(events[-1], "v1", profile, trigger(events[-1].ts), POLICY)
+    replay = process_event(events[-1], "v1", profile, trigger(events[-1].ts), RULES)
     assert replay.replay is True
     assert replay.actions == []
     assert replay.profile is profile

@@ -10,11 +10,10 @@ import pytest
 
 from orchestrator.core.events import Accepted, Rejected, Source, decode_record
 from orchestrator.core.journey import Trigger, process_event
-from orchestrator.runtime.settings import PROJECT_ROOT, load_policy
 from orchestrator.simulate.personas import PERSONAS, Person, Step, new_journey
 from orchestrator.simulate.traffic import MALFORMED_SAMPLES, TrafficPlan
 
-from .factories import SECOND, T0
+from .factories import SECOND, T0, default_rules
 
 SEEDS = range(12)
 
@@ -109,15 +108,15 @@ def test_person_adds_the_customer_id_only_when_logged_in() -> None:
     assert anonymous.value["event_id"] != logged_in.value["event_id"]
 
 
-def test_anonymous_billing_persona_earns_exactly_one_login_prompt_from_the_shipped_policy() -> None:
-    policy = load_policy(PROJECT_ROOT / "rules" / "self_service.yaml")
+def test_anonymous_billing_persona_earns_exactly_one_login_prompt_from_the_shipped_rules() -> None:
+    rule_set = default_rules()
     for seed in SEEDS:
         (_, steps), = journey_steps(seed, "anonymous-billing")
         profile = None
         actions = []
         for step, raw, ts in stamped(steps):
             event = decoded(step, raw, now_ms=ts).event
-            outcome = process_event(event, step.key, profile, Trigger(kafka_ts=ts, now_ms=ts), policy)
+            outcome = process_event(event, step.key, profile, Trigger(kafka_ts=ts, now_ms=ts), rule_set)
             profile = outcome.profile
             actions += [a["action"] for a in outcome.actions]
         logged_in = any(step.value["type"] == "login" for step in steps)

@@ -1,4 +1,4 @@
-"""Settings and the policy file: a bad value stops the command and says which, where and why."""
+"""Settings and the rule directory: a bad value stops the command and says which, where and why."""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ from orchestrator.runtime.settings import (
     PROJECT_ROOT,
     Settings,
     SettingsError,
-    load_policy,
+    load_rules,
     load_settings,
 )
 
-from .factories import POLICY_DOC
+from .factories import SELF_SERVICE_DOC
 
 
 @pytest.fixture(autouse=True)
@@ -36,7 +36,7 @@ def test_defaults_load_without_flags_or_environment() -> None:
     assert settings.web_port == 6066
     assert settings.bootstrap_servers == "127.0.0.1:9092"
     assert settings.channels == ("web", "contact-centre")
-    assert settings.policy_file == PROJECT_ROOT / "rules" / "self_service.yaml"
+    assert settings.rules_dir == PROJECT_ROOT / "rules"
 
 
 def test_environment_variable_sets_a_value(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -164,64 +164,58 @@ def test_settings_are_frozen() -> None:
     assert isinstance(settings, Settings)
 
 
-# ---------------------------------------------------------------- load_policy
+# ---------------------------------------------------------------- load_rules
 
-def test_shipped_policy_file_loads() -> None:
-    policy = load_policy(load_settings().policy_file)
-    assert policy.version == "2026-11-23.1"
-    assert {"billing", "invoices", "account", "contract", "moving", "self-service"} == set(policy.topics)
-    assert policy.topics["billing"].service_page == "/account/billing"
-    assert policy.login_prompt.min_topic_pages_in_session == 3
-    assert policy.login_prompt.cooldown_s == 1800
-    assert policy.login_prompt.login_url == "/login"
-    assert policy.direct_link.cooldown_s == 600
+def test_shipped_rule_directory_loads() -> None:
+    rule_set = load_rules(load_settings().rules_dir)
+    assert rule_set.version == "2026-11-24.1"
+    ids = {rule.id for rule in rule_set.rules}
+    assert {"self-service-login-prompt", "self-service-direct-link"} <= ids
+    assert set(rule_set.documents) == {"rules/web.yaml", "rules/contact_centre.yaml"}
 
 
-def test_policy_file_with_a_bad_field_names_the_file_and_the_field(tmp_path: Path) -> None:
-    path = tmp_path / "self_service.yaml"
-    path.write_text("topics:\n  billing:\n    service_page: account/billing\n    title: Bills\n")
+def test_rules_dir_is_a_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("ORCHESTRATOR_RULES_DIR", str(tmp_path))
+    assert load_settings().rules_dir == tmp_path
+
+
+def test_rule_file_with_a_bad_field_names_the_file_the_rule_and_the_field(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    doc = yaml.safe_load(yaml.safe_dump(SELF_SERVICE_DOC))
+    doc["rules"][0]["caps"]["cooldown_s"] = -1
+    (rules / "web.yaml").write_text(yaml.safe_dump(doc))
     with pytest.raises(SettingsError) as caught:
-        load_policy(path)
-    message = str(caught.value)
-    assert message.startswith(f"{path}: ")
-    assert "topics.billing.service_page" in message
+        load_rules(rules)
+    assert str(caught.value) == ("rules/web.yaml: rule 'self-service-login-prompt': caps.cooldown_s: "
+                                 "must be at least 0, got -1")
 
 
-def test_policy_file_with_a_misspelt_option_names_it(tmp_path: Path) -> None:
-    path = tmp_path / "policy.yaml"
-    path.write_text("topics:\n  billing: {service_page: /b, title: B}\nlogin_prompt:\n  cooldown: 60\n")
-    with pytest.raises(SettingsError, match=r"login_prompt\.cooldown: Extra inputs are not permitted"):
-        load_policy(path)
-
-
-def test_policy_file_that_is_not_yaml_names_the_file(tmp_path: Path) -> None:
-    path = tmp_path / "broken.yaml"
-    path.write_text("topics: [unclosed\n")
+def test_rule_file_that_is_not_yaml_names_the_file(tmp_path: Path) -> None:
+    (tmp_path / "broken.yaml").write_text("rules: [unclosed\n")
     with pytest.raises(SettingsError) as caught:
-        load_policy(path)
-    assert str(caught.value).startswith(f"{path}: not valid YAML")
+        load_rules(tmp_path)
+    assert str(caught.value).startswith(f"{tmp_path.name}/broken.yaml: not valid YAML")
 
 
-def test_empty_policy_file_is_rejected_as_not_a_mapping(tmp_path: Path) -> None:
-    path = tmp_path / "empty.yaml"
-    path.write_text("")
-    with pytest.raises(SettingsError, match="must be a mapping, not NoneType"):
-        load_policy(path)
-
-
-def test_missing_policy_file_is_named(tmp_path: Path) -> None:
-    path = tmp_path / "nowhere.yaml"
+def test_missing_rule_directory_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "nowhere"
     with pytest.raises(SettingsError) as caught:
-        load_policy(path)
-    assert str(caught.value) == f"cannot read the policy file {path}: No such file or directory"
+        load_rules(path)
+    assert str(caught.value) == f"{path}: not a directory of rule files"
 
 
-def test_valid_policy_file_loads_as_written(tmp_path: Path) -> None:
-    path = tmp_path / "policy.yaml"
-    path.write_text(yaml.safe_dump(POLICY_DOC))
-    policy = load_policy(path)
-    assert policy.version == "test-1"
-    assert policy.direct_link.expires_after_s == 300
+def test_rule_directory_without_rule_files_is_rejected(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("not rules")
+    with pytest.raises(SettingsError, match=r"no \*\.yaml rule files"):
+        load_rules(tmp_path)
+
+
+def test_valid_rule_directory_loads_as_written(tmp_path: Path) -> None:
+    (tmp_path / "web.yaml").write_text(yaml.safe_dump(SELF_SERVICE_DOC))
+    rule_set = load_rules(tmp_path)
+    assert rule_set.version == "test-1"
+    assert [r.expires_after_ms for r in rule_set.rules] == [600_000, 300_000]
 
 
 def test_several_bootstrap_servers_are_accepted_and_normalised() -> None:
