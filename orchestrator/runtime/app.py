@@ -16,6 +16,7 @@ from faust.web import Request, Response, View
 from orchestrator.core.rules import RuleSet
 from orchestrator.runtime.metrics import EngineMetrics, PartitionLag, RuntimeCollector
 from orchestrator.runtime.processing import Emitter, JourneyProcessor, OnDelivered
+from orchestrator.runtime.rules_feed import RuleSetState, follow
 from orchestrator.runtime.settings import Settings
 
 
@@ -56,9 +57,11 @@ class Engine:
     agent: Any
 
 
-def build_app(settings: Settings, rule_set: RuleSet,
-              emitter: Emitter | None = None) -> Engine:
-    """Wire the app. ``emitter`` replaces Kafka as the destination of actions (tests)."""
+def build_app(settings: Settings, rule_set: RuleSet, emitter: Emitter | None = None,
+              rules: tuple[RuleSetState, int] | None = None) -> Engine:
+    """Wire the app. ``emitter`` replaces Kafka as the destination of actions (tests);
+    ``rules`` (the state read from the rules topic and the offset to follow it from) makes the
+    worker follow the rules topic."""
     store = "rocksdb://" if settings.store == "rocksdb" else "memory://"
     app = faust.App(
         settings.app_id,
@@ -106,11 +109,14 @@ def build_app(settings: Settings, rule_set: RuleSet,
                                    int(message.timestamp * 1000), event.key, event.value)
 
     agent = app.agent(inputs, name="journey")(journey)
+    rules_state = rules[0] if rules else RuleSetState(rule_set, "given", 0)
+    if rules is not None:
+        _follow_rules(app, settings, rules_state, rules[1], processor, metrics)
     metrics.registry.register(RuntimeCollector(
         ready=lambda: is_ready(app),
         lags=lambda: _input_lags(app, settings, processor),
         table_keys=lambda: {"profiles": _estimate_keys(profiles)}))
-    _add_views(app, metrics)
+    _add_views(app, metrics, rules_state)
     return Engine(app=app, processor=processor, metrics=metrics, profiles=profiles, agent=agent)
 
 
@@ -157,7 +163,21 @@ def _estimate_keys(table: Any) -> int:
     return total
 
 
-def _add_views(app: faust.App, metrics: EngineMetrics) -> None:
+def _follow_rules(app: faust.App, settings: Settings, state: RuleSetState, offset: int,
+                  processor: JourneyProcessor, metrics: EngineMetrics) -> None:
+    def swap(rule_set: RuleSet) -> None:
+        # One assignment on the event loop: the agent picks it up at its next record.
+        processor.rule_set = rule_set
+        metrics.rule_set.info({"version": rule_set.version})
+
+    async def follow_rules_topic() -> None:
+        await follow(settings, state, offset, swap,
+                     on_result=lambda result: metrics.rule_set_updates.labels(result).inc())
+
+    app.task(follow_rules_topic)
+
+
+def _add_views(app: faust.App, metrics: EngineMetrics, rules_state: RuleSetState) -> None:
     @app.page("/health")
     class Health(View):
         async def get(self, request: Request) -> Response:
@@ -168,6 +188,11 @@ def _add_views(app: faust.App, metrics: EngineMetrics) -> None:
         async def get(self, request: Request) -> Response:
             ready = is_ready(app)
             return self.json({"ready": ready}, status=200 if ready else 503)
+
+    @app.page("/rules")
+    class Rules(View):
+        async def get(self, request: Request) -> Response:
+            return self.json(rules_state.as_json())
 
     @app.page("/metrics")
     class Metrics(View):

@@ -68,6 +68,9 @@ class EngineMetrics:
         Info("orchestrator_build", "Engine version", registry=r).info({"version": __version__})
         self.rule_set = Info("orchestrator_rule_set", "The rule set in force", registry=r)
         self.rule_set.info({"version": rule_set_version})
+        self.rule_set_updates = Counter("orchestrator_rule_set_updates",
+                                        "Rule sets received on the rules topic, by result",
+                                        ["result"], registry=r)
         ProcessCollector(registry=r)
 
     def event_type_label(self, event_type: str) -> str:

@@ -7,23 +7,36 @@ import logging
 
 import faust
 
+from orchestrator.core.rules import RuleSetError
 from orchestrator.runtime.app import build_app
-from orchestrator.runtime.settings import Settings, load_rules
+from orchestrator.runtime.rules_feed import RuleSetState, read_latest
+from orchestrator.runtime.settings import Settings, SettingsError
 from orchestrator.runtime.topics import ensure_topics
+
+
+async def _prepare(settings: Settings) -> tuple[list[str], RuleSetState, int]:
+    created = await ensure_topics(settings)
+    try:
+        state, follow_from = await read_latest(settings, settings.rules_dir)
+    except RuleSetError as exc:  # nothing published and rules/ itself is bad
+        raise SettingsError(f"no rule set published on {settings.topic_rules}, and "
+                            f"{settings.rules_dir} is invalid:\n{exc}") from None
+    return created, state, follow_from
 
 
 def run_worker(settings: Settings) -> None:
     """Block until the worker is stopped (SIGINT/SIGTERM shut it down cleanly)."""
-    rule_set = load_rules(settings.rules_dir)
-    created = asyncio.run(ensure_topics(settings))
+    created, rules_state, follow_from = asyncio.run(_prepare(settings))
     settings.worker_data_dir.mkdir(parents=True, exist_ok=True)
-    engine = build_app(settings, rule_set)
+    engine = build_app(settings, rules_state.rule_set, rules=(rules_state, follow_from))
     worker = faust.Worker(engine.app, loglevel=settings.log_level.upper(), quiet=True,
                           redirect_stdouts=False)
     # Faust's terminal spinner sets the root logger to DEBUG whenever the level is WARNING or
     # above, so that every debug record (one per produced message in Faust and aiokafka) is
     # built just to turn the spinner. A worker is not a terminal toy: no spinner.
     worker.spinner = None
+    logger = logging.getLogger("orchestrator")
     if created:
-        logging.getLogger("orchestrator").info("created topics: %s", ", ".join(created))
+        logger.info("created topics: %s", ", ".join(created))
+    logger.info("rule set %s from %s", rules_state.rule_set.version, rules_state.source)
     worker.execute_from_commandline()

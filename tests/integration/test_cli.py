@@ -29,13 +29,41 @@ def test_worker_with_a_misspelt_setting_suggests_the_right_name() -> None:
         in result.stderr
 
 
-def test_worker_with_a_bad_policy_file_names_the_file_and_field(tmp_path: Path) -> None:
-    policy = tmp_path / "policy.yaml"
-    policy.write_text("topics:\n  billing:\n    service_page: billing\n    title: Bills\n")
-    result = run_cli("worker", env={"ORCHESTRATOR_POLICY_FILE": str(policy)})
+BAD_RULE = """
+version: "bad-1"
+rules:
+  - id: broken-prompt
+    channel: web
+    action: login_prompt
+    when: {field: event.type, eq: page_view}
+    payload: {login_url: /login}
+    consent: service
+    caps: {cooldown_s: -5}
+"""
+
+
+def test_worker_with_a_bad_rule_directory_names_file_rule_and_field(tmp_path: Path) -> None:
+    (tmp_path / "web.yaml").write_text(BAD_RULE)
+    result = run_cli("worker", env={"ORCHESTRATOR_RULES_DIR": str(tmp_path),
+                                    "ORCHESTRATOR_TOPIC_RULES": f"rules-empty-{tmp_path.name}"})
+    assert result.returncode == 2, result.stderr
+    assert "web.yaml" in result.stderr
+    assert "broken-prompt" in result.stderr
+    assert "cooldown_s" in result.stderr
+
+
+def test_rules_validate_accepts_the_default_rules_and_lists_them() -> None:
+    result = run_cli("rules", "validate", "rules")
+    assert result.returncode == 0, result.stderr
+    assert "self-service-login-prompt" in result.stdout
+    assert "self-service-direct-link" in result.stdout
+
+
+def test_rules_validate_refuses_a_bad_rule_file_naming_the_problem(tmp_path: Path) -> None:
+    (tmp_path / "web.yaml").write_text(BAD_RULE)
+    result = run_cli("rules", "validate", str(tmp_path))
     assert result.returncode == 2
-    assert str(policy) in result.stderr
-    assert "topics.billing.service_page" in result.stderr
+    assert "broken-prompt" in result.stderr and "cooldown_s" in result.stderr
 
 
 def test_kafka_status_exits_1_when_nothing_answers_on_the_port() -> None:

@@ -1,0 +1,161 @@
+"""Rule sets travel through a compacted topic; every worker follows it.
+
+``publish`` validates a rule directory and writes it as one record (key ``rule-set``) to the
+rules topic. A worker reads the topic to its end before it starts (so it begins with the latest
+published set, or with ``rules/`` when nothing was ever published) and then follows it: each new
+record is validated and, if good, swapped in between two events; a bad one is logged, counted
+and shown at ``/rules``, and the last good set stays live.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.structs import TopicPartition
+
+from orchestrator.core.rules import RuleSet, RuleSetError, load_rule_directory, load_rule_set
+from orchestrator.runtime.settings import Settings
+
+log = logging.getLogger(__name__)
+
+RULE_SET_KEY = b"rule-set"
+
+
+def encode_rule_set(rule_set: RuleSet, published_ts: int) -> bytes:
+    return orjson.dumps({"version": rule_set.version, "published_ts": published_ts,
+                         "documents": dict(rule_set.documents)})
+
+
+def decode_rule_set(value: bytes) -> RuleSet:
+    """Parse and validate a rules-topic record; raises RuleSetError (or ValueError) if bad."""
+    try:
+        record = orjson.loads(value)
+        documents = record["documents"]
+    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ValueError(f"not a rule-set record: {exc}") from None
+    if not isinstance(documents, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in documents.items()):
+        raise ValueError("not a rule-set record: 'documents' must map file names to YAML text")
+    return load_rule_set(documents)
+
+
+async def publish(settings: Settings, directory: Path) -> RuleSet:
+    """Validate ``directory`` and publish it; raises RuleSetError without publishing if bad."""
+    rule_set = load_rule_directory(directory)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(settings.topic_rules, key=RULE_SET_KEY,
+                                     value=encode_rule_set(rule_set, time.time_ns() // 1_000_000))
+    finally:
+        await producer.stop()
+    return rule_set
+
+
+@dataclass
+class RuleSetState:
+    """What a worker runs with, where it came from, and the last set it refused."""
+
+    rule_set: RuleSet
+    source: str
+    applied_ts: int
+    last_rejected: dict[str, Any] | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"version": self.rule_set.version, "source": self.source,
+                "applied_ts": self.applied_ts, "rules": self.rule_set.describe(),
+                "last_rejected": self.last_rejected}
+
+
+async def read_latest(settings: Settings, fallback_dir: Path) -> tuple[RuleSetState, int]:
+    """Read the rules topic to its end: the latest valid set wins, else ``fallback_dir``.
+
+    Returns the state and the offset to follow from.
+    """
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None,
+                                enable_auto_commit=False)
+    await consumer.start()
+    tp = TopicPartition(settings.topic_rules, 0)
+    try:
+        consumer.assign([tp])
+        await consumer.seek_to_beginning(tp)
+        end = (await consumer.end_offsets([tp]))[tp]
+        state: RuleSetState | None = None
+        rejected: dict[str, Any] | None = None
+        while await consumer.position(tp) < end:
+            batch = await consumer.getmany(tp, timeout_ms=1000)
+            for record in batch.get(tp, []):
+                if record.key != RULE_SET_KEY or record.value is None:
+                    continue
+                try:
+                    rule_set = decode_rule_set(record.value)
+                except (RuleSetError, ValueError) as exc:
+                    rejected = _rejection(record.offset, exc)
+                    continue
+                state = RuleSetState(rule_set, f"topic {settings.topic_rules}@{record.offset}",
+                                     _now_ms())
+        if state is None:
+            state = RuleSetState(load_rule_directory(fallback_dir), f"directory {fallback_dir}",
+                                 _now_ms())
+        state.last_rejected = rejected
+        return state, end
+    finally:
+        await consumer.stop()
+
+
+async def follow(settings: Settings, state: RuleSetState, from_offset: int,
+                 apply: Callable[[RuleSet], None],
+                 on_result: Callable[[str], None] | None = None) -> None:
+    """Apply every later record of the rules topic, forever (cancel to stop)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None,
+                                enable_auto_commit=False, fetch_max_wait_ms=500)
+    await consumer.start()
+    tp = TopicPartition(settings.topic_rules, 0)
+    try:
+        consumer.assign([tp])
+        consumer.seek(tp, from_offset)
+        while True:
+            batch = await consumer.getmany(tp, timeout_ms=1000)
+            for record in batch.get(tp, []):
+                if record.key != RULE_SET_KEY or record.value is None:
+                    continue
+                try:
+                    rule_set = decode_rule_set(record.value)
+                except (RuleSetError, ValueError) as exc:
+                    state.last_rejected = _rejection(record.offset, exc)
+                    log.error("rule set at %s@%d rejected; keeping %s:\n%s",
+                              settings.topic_rules, record.offset, state.rule_set.version, exc)
+                    if on_result:
+                        on_result("rejected")
+                    continue
+                apply(rule_set)
+                state.rule_set = rule_set
+                state.source = f"topic {settings.topic_rules}@{record.offset}"
+                state.applied_ts = _now_ms()
+                log.info("rule set %s applied (%d rules)", rule_set.version,
+                         len(rule_set.rules))
+                if on_result:
+                    on_result("applied")
+    finally:
+        with contextlib.suppress(Exception):
+            await consumer.stop()
+
+
+def _rejection(offset: int, exc: Exception) -> dict[str, Any]:
+    errors = [str(e) for e in getattr(exc, "errors", [])] or [str(exc)]
+    return {"offset": offset, "rejected_ts": _now_ms(), "errors": errors}
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
