@@ -156,8 +156,8 @@ def _print_record(record: Any, received_ms: float, personas: dict[str, str],
     who = value.get("customer_id") or value.get("visitor_id") or value["person_id"]
     persona = personas.get(value.get("visitor_id") or "", personas.get(value["person_id"], "?"))
     detail = value["payload"].get("login_url") or value["payload"].get("url") or ""
-    click.echo(f"{latency:7.1f} ms  {value['channel']:<5} {value['action']:<13} {who:<16} "
-               f"{persona:<22} {detail}")
+    click.echo(f"{latency:7.1f} ms  {value['channel']:<14} {value['action']:<16} {who:<16} "
+               f"{persona:<24} {detail}")
 
 
 def _print_summary(latencies: list[float]) -> None:
