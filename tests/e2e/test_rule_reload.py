@@ -119,3 +119,11 @@ async def test_new_rule_set_is_swapped_in_while_events_flow_and_a_bad_one_is_ref
     after = await traffic.wait_for(actions_web, lambda a: a["trigger_event_id"] == "after-bad")
     assert after["rule_set_version"] == "reload-2"
     assert after["payload"]["title"] == NEW_TITLE
+
+    # A restarted worker starts with the latest good set on the topic, not with rules/.
+    worker.stop()
+    worker.start(tmp_path / "data")
+    restarted = rules_view(worker)
+    assert restarted["version"] == "reload-2"
+    assert restarted["source"].startswith("topic")
+    assert restarted["last_rejected"] is not None
