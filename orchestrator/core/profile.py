@@ -173,13 +173,13 @@ def record_sent(profile: Profile, action_record: dict[str, Any], cap_key: str,
     """
     profile.last_sent[cap_key] = max(profile.last_sent.get(cap_key, 0), event_ts)
     log = profile.sent_log
-    for key in [k for k, times in log.items() if times and times[-1] < event_ts - SENT_LOG_MS]:
+    for key in [k for k, times in log.items() if times and times[-1] <= event_ts - SENT_LOG_MS]:
         del log[key]  # nothing of it is inside any cap window any more
     times = log.setdefault(cap_key, [])
     times.append(event_ts)
     times.sort()
     horizon = times[-1] - SENT_LOG_MS
-    del times[: max(len(times) - SENT_LOG_PER_KEY, sum(1 for t in times if t < horizon))]
+    del times[: max(len(times) - SENT_LOG_PER_KEY, sum(1 for t in times if t <= horizon))]
     entry: dict[str, Any] = {
         "action_id": action_record["action_id"], "action": action_record["action"],
         "channel": action_record["channel"], "ts": event_ts, "outcome": None,

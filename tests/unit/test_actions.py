@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 
 from orchestrator.core.actions import action_id_for, build_action_record
@@ -92,3 +93,14 @@ def test_action_id_is_a_uuid_that_differs_by_trigger_channel_and_action() -> Non
 
 def test_action_id_parts_cannot_run_into_each_other() -> None:
     assert action_id_for("e1", "web", "x") != action_id_for("e1w", "eb", "x")
+
+
+def test_held_out_decision_record_is_marked_and_carries_the_scores() -> None:
+    event = page_view("e1", "/billing/faq", "billing", T0)
+    held = dataclasses.replace(DIRECT_LINK, holdout=True)
+    record = build_action_record(held, event, customer_profile(), trigger_kafka_ts=T0, decided_ts=T0,
+                                 rule_set_version="1", scores={"churn_risk": 0.2, "contact_need": None})
+    assert set(record) == CONTRACT_FIELDS | {"holdout"}
+    assert record["holdout"] is True
+    assert record["scores"] == {"churn_risk": 0.2, "contact_need": None}
+    assert record["action_id"] == action_id_for("e1", "web", "direct_link")

@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 
 from orchestrator.core.events import (
     CLICKSTREAM_TYPES,
+    CONTACT_CENTRE_TYPES,
+    EVENT_TYPES,
     PRIVACY_TYPES,
     Accepted,
     ActionFeedbackEvent,
@@ -20,6 +22,8 @@ from orchestrator.core.events import (
     Rejected,
     Source,
     decode_record,
+    event_source,
+    event_type,
 )
 
 from .factories import T0
@@ -403,3 +407,22 @@ def test_any_valid_clickstream_record_is_accepted_with_its_fields_preserved(reco
         assert event.consent is None
     else:
         assert event.consent.model_dump() == consent
+
+
+# ---------------------------------------------------------------- the type and source rules see
+
+def test_event_type_names_unknown_clickstream_types_other_and_feedback_feedback() -> None:
+    assert event_type(ClickstreamEvent.model_validate(click_record())) == "page_view"
+    assert event_type(ClickstreamEvent.model_validate(click_record(type="video_play"))) == "other"
+    assert event_type(ClickstreamEvent.model_validate(click_record(type="erasure_requested"))) \
+        == "erasure_requested"
+    assert event_type(ContactCentreEvent.model_validate(contact_record())) == "contact_started"
+    assert event_type(ActionFeedbackEvent(action_id="a", outcome="shown", ts=T0)) == "feedback"
+    assert set(EVENT_TYPES) == (CLICKSTREAM_TYPES | CONTACT_CENTRE_TYPES | PRIVACY_TYPES
+                                | {"other", "feedback"})
+
+
+def test_event_source_follows_the_model() -> None:
+    assert event_source(ClickstreamEvent.model_validate(click_record())) is Source.CLICKSTREAM
+    assert event_source(ContactCentreEvent.model_validate(contact_record())) is Source.CONTACT_CENTRE
+    assert event_source(ActionFeedbackEvent(action_id="a", outcome="shown", ts=T0)) is Source.ACTION_FEEDBACK

@@ -6,7 +6,7 @@ from orchestrator.core.actions import action_id_for
 from orchestrator.core.journey import JourneyOutcome, Trigger, process_event
 from orchestrator.core.profile import Profile
 
-from .factories import SECOND, T0, click, contact, feedback, page_view, self_service_rules
+from .factories import SECOND, T0, click, contact, default_rules, feedback, page_view, self_service_rules
 
 RULES = self_service_rules()
 
@@ -116,3 +116,43 @@ def test_logged_in_customer_journey_yields_a_direct_link_with_the_customer_id() 
     (action,) = outcomes[1].actions
     assert (action["action"], action["customer_id"], action["visitor_id"]) == ("direct_link", "c1", "v1")
     assert action["payload"] == {"url": "/account/moving", "title": "Moving home", "topic": "moving"}
+
+
+def test_cooldown_suppression_is_part_of_the_outcome() -> None:
+    outcomes = run([*three_billing_pages(), page_view("e9", "/billing/9", "billing", T0 + 9 * SECOND)])
+    assert outcomes[-1].actions == []
+    assert [(s.action, s.cause) for s in outcomes[-1].suppressed] == [("login_prompt", "cooldown")]
+
+
+def test_held_out_decision_is_recorded_in_the_profile_but_not_among_the_actions() -> None:
+    rules = self_service_rules(login_prompt={"holdout_percent": 100})
+    profile = None
+    for event in three_billing_pages():
+        outcome = process_event(event, "v1", profile, trigger(event.ts), rules)
+        profile = outcome.profile
+    assert outcome.actions == []
+    (held,) = outcome.held_out
+    assert held["holdout"] is True
+    assert held["action"] == "login_prompt"
+    assert held["action_id"] == action_id_for("e2", "web", "login_prompt")
+    assert [(s.action, s.cause) for s in outcome.suppressed] == [("login_prompt", "holdout")]
+    assert profile.last_sent == {"login_prompt": T0 + 2 * SECOND}
+    assert profile.recent_actions[-1]["holdout"] is True
+
+
+def test_scores_given_are_carried_on_the_action_record() -> None:
+    profile = None
+    scores = {"churn_risk": 0.1, "contact_need": None}
+    for event in three_billing_pages():
+        outcome = process_event(event, "v1", profile, trigger(event.ts), RULES, scores)
+        profile = outcome.profile
+    assert outcome.actions[0]["scores"] == scores
+    assert run(three_billing_pages())[-1].actions[0]["scores"] == {}
+
+
+def test_contact_centre_event_can_trigger_a_contact_centre_action() -> None:
+    outcome = process_event(contact("k1", "cancellation_requested", T0, reason="price"), "c1", None,
+                            trigger(T0), default_rules())
+    (alert,) = outcome.actions
+    assert (alert["channel"], alert["action"], alert["person_id"]) == ("contact-centre", "churn_alert", "c1")
+    assert alert["rule_set_version"] == default_rules().version

@@ -10,10 +10,13 @@ from hypothesis import strategies as st
 
 from orchestrator.core.events import Event
 from orchestrator.core.profile import (
+    EVENT_TIMES_PER_TYPE,
     RECENT_ACTIONS,
     RECENT_CONTACTS,
     RECENT_PAGES,
     REMEMBERED_EVENT_IDS,
+    SENT_LOG_MS,
+    SENT_LOG_PER_KEY,
     SESSION_GAP_MS,
     Profile,
     apply_event,
@@ -369,3 +372,47 @@ def test_a_late_page_view_from_an_earlier_session_does_not_count_towards_the_cur
     assert profile.session_id == "s2"
     assert profile.session_topic_views == {"billing": 1}
     assert profile.events_seen == 2
+
+
+# ---------------------------------------------------------------- what rules read: event times, sends
+
+def test_event_times_are_kept_per_type_except_page_views() -> None:
+    profile = applied([page_view("p", "/", "home", T0), click("l", "login", T0 + SECOND),
+                       click("x", "video_play", T0 + 2 * SECOND), feedback("a", "shown", T0 + 3 * SECOND),
+                       contact("k", "callback_requested", T0 + 4 * SECOND)])
+    assert profile.event_times == {"login": [T0 + SECOND], "other": [T0 + 2 * SECOND],
+                                   "feedback": [T0 + 3 * SECOND], "callback_requested": [T0 + 4 * SECOND]}
+
+
+def test_event_times_stay_bounded_and_sorted() -> None:
+    searches = [click(f"s{i}", "search", T0 + i * SECOND) for i in range(EVENT_TIMES_PER_TYPE + 5)]
+    profile = applied([*searches, click("late", "search", T0 - MINUTE)])
+    times = profile.event_times["search"]
+    assert len(times) == EVENT_TIMES_PER_TYPE
+    assert times == sorted(times)
+
+
+def test_sent_log_keeps_a_week_of_sends_per_cap_key_and_drops_keys_gone_quiet() -> None:
+    week = SENT_LOG_MS
+    profile = Profile(person_id="v1")
+    record_sent(profile, sent_record("a1"), "login_prompt", T0)
+    record_sent(profile, sent_record("a2", "direct_link"), "direct_link:billing", T0 + MINUTE)
+    record_sent(profile, sent_record("a3"), "login_prompt", T0 + week)
+    assert profile.sent_log == {"login_prompt": [T0 + week], "direct_link:billing": [T0 + MINUTE]}
+    record_sent(profile, sent_record("a4"), "login_prompt", T0 + week + 2 * MINUTE)
+    assert profile.sent_log == {"login_prompt": [T0 + week, T0 + week + 2 * MINUTE]}
+
+
+def test_sent_log_is_bounded_per_key() -> None:
+    profile = Profile(person_id="v1")
+    for i in range(SENT_LOG_PER_KEY + 10):
+        record_sent(profile, sent_record(f"a{i}"), "k", T0 + i * SECOND)
+    assert profile.sent_log["k"] == [T0 + i * SECOND for i in range(10, SENT_LOG_PER_KEY + 10)]
+
+
+def test_held_out_sends_are_marked_in_recent_actions() -> None:
+    profile = Profile(person_id="v1")
+    record_sent(profile, sent_record("a1"), "login_prompt", T0, holdout=True)
+    assert profile.recent_actions == [{"action_id": "a1", "action": "login_prompt", "channel": "web",
+                                       "ts": T0, "outcome": None, "holdout": True}]
+    assert profile.last_sent == {"login_prompt": T0}

@@ -34,7 +34,17 @@ from orchestrator.core.rules.paths import MISSING, CompiledPath, Context, Getter
 
 Condition = Callable[[Context], bool]
 
-_KEYS = all_model_keys([*CONDITION_MODELS.values(), CountSpec, LookupKeys])
+
+
+def _keys_at(model: type) -> Callable[[tuple], list[str]]:
+    def keys(loc: tuple) -> list[str]:
+        if loc[:1] == ("count",):
+            return all_model_keys([LookupKeys] if "category_in" in loc or "category_not_in" in loc
+                                  else [CountSpec])
+        return all_model_keys([model])
+
+    return keys
+
 _NUMERIC = {"gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le}
 _KIND_WORDS = {"text": "text", "number": "a number", "bool": "true or false",
                "mapping": "a lookup entry (a mapping)", "any": "any value"}
@@ -83,7 +93,7 @@ def compile_condition(node: Any, where: str, env: Env) -> Condition:
     try:
         spec = CONDITION_MODELS[kind].model_validate(node)
     except ValidationError as exc:
-        for loc, message in translate(exc, _KEYS):
+        for loc, message in translate(exc, _keys_at(CONDITION_MODELS[kind])):
             env.error(join(where, *loc), message)
         return _never
     if kind in ("all", "any"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,11 +73,15 @@ _UNION_TAG = re.compile(r"^(str|int|float|bool|none|list\[.*|dict\[.*|literal\[.
                         r"function-.*|constrained-.*|[A-Z][A-Za-z]*(Condition|Spec|Keys))$")
 
 
-def translate(exc: ValidationError, known_keys: Sequence[str] = ()) -> list[tuple[tuple, str]]:
+KnownKeys = Sequence[str] | Callable[[tuple], Sequence[str]]
+
+
+def translate(exc: ValidationError, known_keys: KnownKeys = ()) -> list[tuple[tuple, str]]:
     """Pydantic's errors as (location, message) in the words of a rule author.
 
-    The members of a union that all failed at one place become one message ("expected text or a
-    number, got [1, 2]").
+    ``known_keys`` (the keys allowed where an unknown key was found, or a function of that
+    place) feed "did you mean" hints. The members of a union that all failed at one place
+    become one message ("expected text or a number, got [1, 2]").
     """
     grouped: dict[tuple, list[dict[str, Any]]] = {}
     for error in exc.errors(include_url=False):
@@ -95,14 +99,21 @@ def translate(exc: ValidationError, known_keys: Sequence[str] = ()) -> list[tupl
     return result
 
 
-def _message(error: dict[str, Any], known_keys: Sequence[str]) -> str:
-    kind, ctx, value = error["type"], error.get("ctx") or {}, error.get("input")
+def _number(value: Any) -> Any:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def _message(error: dict[str, Any], known_keys: KnownKeys) -> str:
+    kind, value = error["type"], error.get("input")
+    ctx = {k: _number(v) for k, v in (error.get("ctx") or {}).items()}
     got = f", got {show(value)}"
     if kind == "missing":
         return "required"
     if kind == "extra_forbidden":
-        name = str(error["loc"][-1]) if error["loc"] else ""
-        close = difflib.get_close_matches(name, list(known_keys), n=1)
+        loc = tuple(error["loc"])
+        name = str(loc[-1]) if loc else ""
+        keys = known_keys(loc[:-1]) if callable(known_keys) else known_keys
+        close = difflib.get_close_matches(name, [k for k in keys if k != name], n=1)
         return "unknown key" + (f" (did you mean '{close[0]}'?)" if close else "")
     if kind == "string_type":
         return "expected text" + got + (" (quote it)" if isinstance(value, int | float) else "")

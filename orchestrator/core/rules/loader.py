@@ -26,7 +26,11 @@ from orchestrator.core.rules.ruleset import Rule as CompiledRule
 from orchestrator.core.rules.ruleset import RuleSet
 from orchestrator.core.rules.templates import compile_payload
 
-_KEYS = all_model_keys([Rule, Caps, RuleFileHeader])
+_FILE_KEYS = all_model_keys([RuleFileHeader])
+
+
+def _rule_keys(loc: tuple) -> list[str]:
+    return all_model_keys([Caps] if loc[:1] == ("caps",) else [Rule])
 
 
 class _Loader(yaml.SafeLoader):
@@ -156,7 +160,7 @@ def _read_file(name: str, text: Any, errors: list[RuleError]) -> RuleFileHeader 
     try:
         header = RuleFileHeader.model_validate(data)
     except ValidationError as exc:
-        for loc, message in translate(exc, _KEYS):
+        for loc, message in translate(exc, _FILE_KEYS):
             rule, field = _locate(data, loc)
             errors.append(RuleError(name, rule, field, message))
         return None
@@ -243,7 +247,7 @@ def _compile_rule(file: str, index: int, raw: Any, lookups: Mapping[str, Mapping
     try:
         spec = Rule.model_validate(raw)
     except ValidationError as exc:
-        for loc, message in translate(exc, _KEYS):
+        for loc, message in translate(exc, _rule_keys):
             report(join("", *loc), message)
 
     env = Env(lookups=lookups)
