@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from orchestrator.core.events import Event
 from orchestrator.core.profile import EVENT_TIMES_PER_TYPE, RECENT_PAGES, Profile, apply_event, record_sent
-from orchestrator.core.rules.conditions import Env, compile_condition, event_types_of
+from orchestrator.core.rules.conditions import Env, categories_of, compile_condition, event_types_of
 from orchestrator.core.rules.paths import Context
 
 from .factories import MINUTE, SECOND, T0, click, contact, page_view
@@ -363,4 +363,25 @@ def test_a_count_name_is_defined_once_per_rule() -> None:
 ])
 def test_event_types_a_condition_can_fire_on(when: dict, expected: set[str] | None) -> None:
     found = event_types_of(when)
+    assert (None if found is None else set(found)) == expected
+
+
+@pytest.mark.parametrize(("when", "expected"), [
+    ({"field": "event.page.category", "eq": "billing"}, {"billing"}),
+    ({"field": "event.page.category", "in": ["billing", "moving"]}, {"billing", "moving"}),
+    ({"field": "lookup.service_pages[event.page.category]", "exists": True}, {"billing", "invoices"}),
+    ({"field": "lookup.service_pages[ event.page.category ].url", "exists": True}, {"billing", "invoices"}),
+    ({"field": "lookup.service_pages[event.page.category]", "exists": False}, None),
+    ({"all": [{"field": "event.type", "eq": "page_view"},
+              {"field": "event.page.category", "in": ["billing", "moving"]},
+              {"field": "lookup.service_pages[event.page.category]", "exists": True}]}, {"billing"}),
+    ({"any": [{"field": "event.page.category", "eq": "a"}, {"field": "event.page.category", "eq": "b"}]},
+     {"a", "b"}),
+    ({"any": [{"field": "event.page.category", "eq": "a"}, {"score": "x", "gte": 0.5}]}, None),
+    ({"field": "event.page.category", "ne": "billing"}, None),
+    ({"field": "event.page.category", "not_in": ["billing"]}, None),
+    ({"not": {"field": "event.page.category", "eq": "billing"}}, None),
+])
+def test_page_categories_a_condition_can_fire_on(when: dict, expected: set[str] | None) -> None:
+    found = categories_of(when, LOOKUPS)
     assert (None if found is None else set(found)) == expected

@@ -267,6 +267,20 @@ def test_rules_are_indexed_by_the_event_types_they_can_fire_on() -> None:
     assert [r.id for r in rule_set.rules_for("not-a-type")] == []
 
 
+def test_rules_are_indexed_by_the_page_categories_they_name() -> None:
+    rule_set = load_rule_set({"r.yaml": yaml.safe_dump({"lookups": {"pages": {"billing": {"url": "/b"}}},
+                                                        "rules": [
+        rule(id="any-page"),
+        rule(id="billing", when={"all": [{"field": "event.type", "eq": "page_view"},
+                                          {"field": "lookup.pages[event.page.category]", "exists": True}]}),
+        rule(id="products", when={"field": "event.page.category", "in": ["products", "offers"]})]})})
+    assert [r.id for r in rule_set.rules_for("page_view", "billing")] == ["any-page", "billing"]
+    assert [r.id for r in rule_set.rules_for("page_view", "offers")] == ["any-page", "products"]
+    assert [r.id for r in rule_set.rules_for("page_view", None)] == ["any-page"]
+    assert [r.id for r in rule_set.rules_for("page_view")] == ["any-page"]
+    assert rule_set.rules_for("page_view", "billing") is rule_set.rules_for("page_view", "billing")
+
+
 def test_rule_defaults() -> None:
     [compiled] = load_rule_set(one_rule_file()).rules
     assert (compiled.value, compiled.priority, compiled.weight, compiled.propensity) == (1.0, 0, 1.0, None)

@@ -157,10 +157,13 @@ def decide(rule_set: RuleSet, event: Event, profile: Profile,
     is the decision time that validity windows are judged at. Cooldowns, caps, counts and
     "since" run on the event's own time.
     """
-    ctx = Context(event=event, profile=profile, scores=scores, lookups=rule_set.lookups)
+    kind = event_type(event)
+    ctx = Context(event=event, profile=profile, scores=scores, lookups=rule_set.lookups, type=kind)
+    page = getattr(event, "page", None)
+    category = page.category if page is not None else None
     candidates: dict[str, list[tuple[Decision, Rule]]] = {}
     suppressed: list[Suppressed] = []
-    for rule in rule_set.rules_for(event_type(event)):
+    for rule in rule_set.rules_for(kind, category):
         if not rule.valid_at(now_ms) or not rule.condition(ctx):
             continue
         propensity = _propensity(rule, scores)

@@ -12,6 +12,7 @@ that a load reports every problem at once. No rule text is ever evaluated as cod
 from __future__ import annotations
 
 import operator
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -390,6 +391,9 @@ def _score(spec: ScoreCondition, where: str, env: Env) -> Condition:
     path = compile_path(f"scores.{spec.score}", lookups=env.lookups)
     get = path.get
     compare = [(_NUMERIC[op], x) for op, x in ops.items()]
+    if len(compare) == 1:
+        [(test, threshold)] = compare
+        return lambda ctx: (value := get(ctx)) is not MISSING and test(value, threshold)
 
     def score(ctx: Context) -> bool:
         value = get(ctx)
@@ -399,6 +403,9 @@ def _score(spec: ScoreCondition, where: str, env: Env) -> Condition:
 
 
 # ------------------------------------------------------------------ analysis
+
+_CATEGORY_LOOKUP = re.compile(r"^lookup\.([A-Za-z_][A-Za-z0-9_-]*)\[\s*event\.page\.category\s*\]"
+                              r"(\.[A-Za-z_][A-Za-z0-9_-]*)?$")
 
 def event_types_of(node: Any) -> frozenset[str] | None:
     """The event types a (valid) condition can be true for, or None when any type can.
@@ -413,10 +420,42 @@ def event_types_of(node: Any) -> frozenset[str] | None:
     if "any" in node:
         parts = [event_types_of(c) for c in node["any"]]
         return None if any(p is None for p in parts) else frozenset().union(*parts)  # type: ignore
-    if node.get("field") == "event.type":
-        ops = {k: v for k, v in node.items() if k != "field" and v is not None}
-        if "eq" in ops and isinstance(ops["eq"], str):
-            return frozenset([ops["eq"]])
-        if "in" in ops and all(isinstance(v, str) for v in ops["in"]):
-            return frozenset(ops["in"])
+    return _equal_or_in(node, "event.type")
+
+
+def _equal_or_in(node: dict, path: str) -> frozenset[str] | None:
+    if node.get("field") != path:
+        return None
+    eq, inside = node.get("eq"), node.get("in")
+    if isinstance(eq, str):
+        return frozenset([eq])
+    if isinstance(inside, list) and all(isinstance(v, str) for v in inside):
+        return frozenset(inside)
     return None
+
+
+def categories_of(node: Any, lookups: Mapping[str, Mapping[str, Any]]) -> frozenset[str] | None:
+    """The page categories a (valid) condition can be true for, or None when any can.
+
+    A rule that names its categories (``event.page.category`` ``eq``/``in``, or a lookup entry
+    keyed by the category that must exist) can only fire on a page of one of them; rules are
+    indexed by it as well.
+    """
+    if not isinstance(node, dict):
+        return None
+    if "all" in node:
+        found = [c for c in (categories_of(n, lookups) for n in node["all"]) if c is not None]
+        return frozenset.intersection(*found) if found else None
+    if "any" in node:
+        parts = [categories_of(n, lookups) for n in node["any"]]
+        return None if any(p is None for p in parts) else frozenset().union(*parts)  # type: ignore
+    field_path = node.get("field")
+    if isinstance(field_path, str) and node.get("exists") is True:
+        match = _CATEGORY_LOOKUP.match(field_path.strip())
+        if match and match.group(1) in lookups:
+            table = lookups[match.group(1)]
+            attr = match.group(2)[1:] if match.group(2) else None
+            return frozenset(k for k, v in table.items()
+                             if v is not None and (attr is None or (isinstance(v, dict)
+                                                                    and v.get(attr) is not None)))
+    return _equal_or_in(node, "event.page.category")

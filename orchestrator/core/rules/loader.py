@@ -19,7 +19,7 @@ import yaml
 from pydantic import ValidationError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from orchestrator.core.rules.conditions import Env, compile_condition, event_types_of
+from orchestrator.core.rules.conditions import Env, categories_of, compile_condition, event_types_of
 from orchestrator.core.rules.errors import RuleError, RuleSetError, all_model_keys, join, show, translate
 from orchestrator.core.rules.model import Caps, Rule, RuleFileHeader, iso_ms
 from orchestrator.core.rules.ruleset import Rule as CompiledRule
@@ -278,6 +278,7 @@ def _compile_rule(file: str, index: int, raw: Any, lookups: Mapping[str, Mapping
         valid_until_ms=iso_ms(spec.valid_until) if spec.valid_until else None,
         holdout_percent=spec.holdout_percent, expires_after_ms=spec.expires_after_s * 1000,
         event_types=event_types_of(raw["when"]),
+        categories=categories_of(raw["when"], lookups),
         condition=condition,
         render_payload=render if render is not None else (lambda ctx: {}),
         already_there=already_there,

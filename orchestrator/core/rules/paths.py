@@ -51,8 +51,10 @@ class Context:
     profile: Profile
     scores: Mapping[str, float | None]
     lookups: Mapping[str, Mapping[str, Any]]
-    #: Values computed once per decision and shared by rules (counts, the event type, ...).
+    #: Values computed once per decision and shared by rules (counts, ...).
     cache: dict[Any, Any] = field(default_factory=dict)
+    #: The event's type as rules see it (computed once per decision; None: not yet).
+    type: str | None = None
 
 
 class PathError(ValueError):
@@ -85,7 +87,10 @@ def _attrs(root: str, *names: str) -> Getter:
 
 
 def _event_type(ctx: Context) -> Any:
-    return event_type(ctx.event)
+    kind = ctx.type
+    if kind is None:
+        kind = ctx.type = event_type(ctx.event)
+    return kind
 
 
 def _event_source(ctx: Context) -> Any:

@@ -9,6 +9,8 @@ from typing import Any
 from orchestrator.core.events import EVENT_TYPES
 from orchestrator.core.rules.paths import Context, Getter
 
+_REMEMBERED_PAIRS = 4096
+
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Rule:
@@ -35,6 +37,8 @@ class Rule:
     expires_after_ms: int
     #: The event types the rule can fire on; None: any.
     event_types: frozenset[str] | None
+    #: The page categories the rule can fire on; None: any (and events without a page).
+    categories: frozenset[str] | None
     condition: Callable[[Context], bool] = field(repr=False)
     render_payload: Callable[[Context], Any] = field(repr=False)
     already_there: Getter | None = field(repr=False)
@@ -57,16 +61,32 @@ class RuleSet:
     rules: tuple[Rule, ...]
     documents: Mapping[str, str]
     lookups: Mapping[str, Mapping[str, Any]]
-    _by_type: Mapping[str, tuple[Rule, ...]] = field(init=False, repr=False)
+    _by_type: Mapping[str, tuple[Rule, ...]] = field(init=False, repr=False, compare=False)
+    _by_type_and_category: dict[tuple[str, str | None], tuple[Rule, ...]] = field(
+        init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         by_type = {t: tuple(r for r in self.rules if r.event_types is None or t in r.event_types)
                    for t in EVENT_TYPES}
         object.__setattr__(self, "_by_type", by_type)
+        object.__setattr__(self, "_by_type_and_category", {})
 
-    def rules_for(self, event_type: str) -> tuple[Rule, ...]:
-        """The rules that can fire on an event of this type, in rule-set order."""
-        return self._by_type.get(event_type, ())
+    def rules_for(self, event_type: str, category: str | None = None) -> tuple[Rule, ...]:
+        """The rules that can fire on an event of this type and page category, in rule-set order.
+
+        Rules that name no event type or category are always included. The answer for a
+        (type, category) pair is remembered (for at most 4,096 pairs: categories come from
+        input).
+        """
+        key = (event_type, category)
+        known = self._by_type_and_category.get(key)
+        if known is not None:
+            return known
+        rules = tuple(r for r in self._by_type.get(event_type, ())
+                      if r.categories is None or (category is not None and category in r.categories))
+        if len(self._by_type_and_category) < _REMEMBERED_PAIRS:
+            self._by_type_and_category[key] = rules
+        return rules
 
     def describe(self) -> list[dict[str, Any]]:
         """One line per rule, for an HTTP view or a command line."""
