@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from orchestrator.runtime.settings import Settings
@@ -9,8 +11,32 @@ from orchestrator.runtime.settings import Settings
 _TOPIC_ALREADY_EXISTS = 36
 
 
+async def _describe_settled(admin: AIOKafkaAdminClient, topics: list[str],
+                            timeout: float = 10.0) -> list[dict]:
+    """Describe topics that exist, waiting while one has no partition metadata yet (for a
+    moment after creation a broker still answers "unknown topic" or no partitions)."""
+    if not topics:
+        return []
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        described = await admin.describe_topics(topics)
+        unsettled = [t for t in described if t.get("error_code", 0) != 0 or not t["partitions"]]
+        if not unsettled or asyncio.get_running_loop().time() > deadline:
+            return described
+        await asyncio.sleep(0.1)
+
+
 class TopicError(RuntimeError):
     """Topics exist in a shape the engine cannot work with."""
+
+
+def _check_partitions(described: list[dict], partitions: int) -> None:
+    wrong = [f"{t['topic']} has {len(t['partitions'])}" for t in described
+             if t.get("error_code", 0) == 0 and t["partitions"]
+             and len(t["partitions"]) != partitions]
+    if wrong:
+        raise TopicError(f"input topics must have {partitions} partitions "
+                         f"(ORCHESTRATOR_PARTITIONS), but {', '.join(wrong)}")
 
 
 async def ensure_topics(settings: Settings) -> list[str]:
@@ -23,18 +49,10 @@ async def ensure_topics(settings: Settings) -> list[str]:
                                 request_timeout_ms=15000)
     await admin.start()
     try:
-        existing = await admin.describe_topics(list(settings.input_topics))
-        wrong = [
-            f"{t['topic']} has {len(t['partitions'])}"
-            for t in existing
-            if t.get("error_code", 0) == 0 and t["partitions"]
-            and len(t["partitions"]) != settings.partitions
-        ]
-        if wrong:
-            raise TopicError(
-                f"input topics must have {settings.partitions} partitions "
-                f"(ORCHESTRATOR_PARTITIONS), but {', '.join(wrong)}")
         present = set(await admin.list_topics())
+        existing = await _describe_settled(
+            admin, [t for t in settings.input_topics if t in present])
+        _check_partitions(existing, settings.partitions)
         wanted = [
             NewTopic(name, settings.partitions, settings.replication_factor)
             for name in settings.input_topics
@@ -61,6 +79,10 @@ async def ensure_topics(settings: Settings) -> list[str]:
         ]
         if failed:
             raise TopicError("could not create topics: " + "; ".join(failed))
-        return [t.name for t in missing]
+        # Created a moment ago by someone else (not yet in the metadata we listed): check them.
+        raced = [name for name, code, *_ in response.topic_errors
+                 if code == _TOPIC_ALREADY_EXISTS and name in settings.input_topics]
+        _check_partitions(await _describe_settled(admin, raced), settings.partitions)
+        return [name for name, code, *_ in response.topic_errors if code == 0]
     finally:
         await admin.close()
