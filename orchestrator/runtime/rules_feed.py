@@ -94,12 +94,11 @@ async def read_latest(settings: Settings, fallback_dir: Path) -> tuple[RuleSetSt
         while await consumer.position(tp) < end:
             batch = await consumer.getmany(tp, timeout_ms=1000)
             for record in batch.get(tp, []):
-                if record.key != RULE_SET_KEY or record.value is None:
+                rule_set = _rule_set_or_rejection(record)
+                if isinstance(rule_set, dict):
+                    rejected = rule_set
                     continue
-                try:
-                    rule_set = decode_rule_set(record.value)
-                except (RuleSetError, ValueError) as exc:
-                    rejected = _rejection(record.offset, exc)
+                if rule_set is None:
                     continue
                 state = RuleSetState(rule_set, f"topic {settings.topic_rules}@{record.offset}",
                                      _now_ms())
@@ -126,16 +125,16 @@ async def follow(settings: Settings, state: RuleSetState, from_offset: int,
         while True:
             batch = await consumer.getmany(tp, timeout_ms=1000)
             for record in batch.get(tp, []):
-                if record.key != RULE_SET_KEY or record.value is None:
-                    continue
-                try:
-                    rule_set = decode_rule_set(record.value)
-                except (RuleSetError, ValueError) as exc:
-                    state.last_rejected = _rejection(record.offset, exc)
+                rule_set = _rule_set_or_rejection(record)
+                if isinstance(rule_set, dict):
+                    state.last_rejected = rule_set
                     log.error("rule set at %s@%d rejected; keeping %s:\n%s",
-                              settings.topic_rules, record.offset, state.rule_set.version, exc)
+                              settings.topic_rules, record.offset, state.rule_set.version,
+                              "\n".join(rule_set["errors"]))
                     if on_result:
                         on_result("rejected")
+                    continue
+                if rule_set is None:
                     continue
                 apply(rule_set)
                 state.rule_set = rule_set
@@ -148,6 +147,16 @@ async def follow(settings: Settings, state: RuleSetState, from_offset: int,
     finally:
         with contextlib.suppress(Exception):
             await consumer.stop()
+
+
+def _rule_set_or_rejection(record: Any) -> RuleSet | dict[str, Any] | None:
+    """The record's rule set; a rejection (offset, errors) if it is bad; None if not one."""
+    if record.key != RULE_SET_KEY or record.value is None:
+        return None
+    try:
+        return decode_rule_set(record.value)
+    except (RuleSetError, ValueError) as exc:
+        return _rejection(record.offset, exc)
 
 
 def _rejection(offset: int, exc: Exception) -> dict[str, Any]:

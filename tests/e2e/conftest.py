@@ -73,17 +73,21 @@ def e2e_settings(kafka_bootstrap: str, unique: str) -> tuple[Settings, dict[str,
         "ORCHESTRATOR_TOPIC_RULES": f"rules-{unique}",
         "ORCHESTRATOR_WEB_PORT": str(free_port()),
     }
+    return settings_from_env(env), env
+
+
+def settings_from_env(env: dict[str, str]) -> Settings:
+    """The settings a child process given ``env`` will see (this process's env untouched)."""
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
-        settings = load_settings()
+        return load_settings()
     finally:
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-    return settings, env
 
 
 @pytest.fixture

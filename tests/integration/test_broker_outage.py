@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from pathlib import Path
 
@@ -13,8 +12,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from orchestrator.demo import start_worker_process, stop_process, wait_until_ready
 from orchestrator.localkafka import LocalBroker
-from orchestrator.runtime.settings import load_settings
-from tests.e2e.conftest import free_port
+from tests.e2e.conftest import free_port, settings_from_env
 
 
 def _free_pair() -> int:
@@ -38,13 +36,7 @@ async def test_worker_resumes_deciding_after_the_broker_restarts(
     env = {"ORCHESTRATOR_BOOTSTRAP_SERVERS": bootstrap, "ORCHESTRATOR_APP_ID": f"outage-{unique}",
            "ORCHESTRATOR_WEB_PORT": str(free_port()),
            "ORCHESTRATOR_DATA_DIR": str(tmp_path / "data")}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        settings = load_settings()
-    finally:
-        for k, v in saved.items():
-            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+    settings = settings_from_env(env)
     worker, log = start_worker_process(settings, tmp_path, env)
     try:
         wait_until_ready(settings.web_port, worker, 120)
