@@ -23,10 +23,16 @@ from aiokafka.structs import TopicPartition
 
 from orchestrator.core.rules import RuleSet, RuleSetError, load_rule_directory, load_rule_set
 from orchestrator.runtime.settings import Settings
+from orchestrator.runtime.topics import ensure_action_topics
 
 log = logging.getLogger(__name__)
 
 RULE_SET_KEY = b"rule-set"
+
+
+def rule_channels(rule_set: RuleSet) -> set[str]:
+    """The channels a rule set can send to."""
+    return {rule.channel for rule in rule_set.rules}
 
 
 def encode_rule_set(rule_set: RuleSet, published_ts: int) -> bytes:
@@ -136,6 +142,7 @@ async def follow(settings: Settings, state: RuleSetState, from_offset: int,
                     continue
                 if rule_set is None:
                     continue
+                await ensure_action_topics(settings, rule_channels(rule_set))
                 apply(rule_set)
                 state.rule_set = rule_set
                 state.source = f"topic {settings.topic_rules}@{record.offset}"

@@ -86,3 +86,28 @@ async def ensure_topics(settings: Settings) -> list[str]:
         return [name for name, code, *_ in response.topic_errors if code == 0]
     finally:
         await admin.close()
+
+
+async def ensure_action_topics(settings: Settings, channels: set[str]) -> list[str]:
+    """Create the ``actions.<channel>`` topics a rule set needs that do not exist yet.
+
+    A rule set may name a channel the worker was not started with; its actions must not be
+    sent to a topic that does not exist (the broker does not create topics on demand).
+    """
+    wanted = {settings.action_topic(c) for c in channels}
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers,
+                                request_timeout_ms=15000)
+    await admin.start()
+    try:
+        missing = sorted(wanted - set(await admin.list_topics()))
+        if not missing:
+            return []
+        response = await admin.create_topics(
+            [NewTopic(name, settings.partitions, settings.replication_factor) for name in missing])
+        failed = [f"{name}: error {code}" for name, code, *_ in response.topic_errors
+                  if code not in (0, _TOPIC_ALREADY_EXISTS)]
+        if failed:
+            raise TopicError("could not create action topics: " + "; ".join(failed))
+        return missing
+    finally:
+        await admin.close()

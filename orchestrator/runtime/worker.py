@@ -9,9 +9,9 @@ import faust
 
 from orchestrator.core.rules import RuleSetError
 from orchestrator.runtime.app import build_app
-from orchestrator.runtime.rules_feed import RuleSetState, read_latest
+from orchestrator.runtime.rules_feed import RuleSetState, read_latest, rule_channels
 from orchestrator.runtime.settings import Settings, SettingsError
-from orchestrator.runtime.topics import ensure_topics
+from orchestrator.runtime.topics import ensure_action_topics, ensure_topics
 
 
 async def _prepare(settings: Settings) -> tuple[list[str], RuleSetState, int]:
@@ -21,6 +21,7 @@ async def _prepare(settings: Settings) -> tuple[list[str], RuleSetState, int]:
     except RuleSetError as exc:  # nothing published and rules/ itself is bad
         raise SettingsError(f"no rule set published on {settings.topic_rules}, and "
                             f"{settings.rules_dir} is invalid:\n{exc}") from None
+    created += await ensure_action_topics(settings, rule_channels(state.rule_set))
     return created, state, follow_from
 
 

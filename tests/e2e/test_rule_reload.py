@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import orjson
+from aiokafka.admin import AIOKafkaAdminClient
 
 from orchestrator.runtime.rules_feed import RULE_SET_KEY
 from orchestrator.runtime.settings import PROJECT_ROOT
@@ -28,8 +29,10 @@ def rules_view(worker: WorkerProcess) -> dict:
         return json.loads(response.read())
 
 
-def edited_rules(tmp_path: Path, name: str, old: str, new: str, version: str) -> Path:
-    """A copy of the default rules with one text replaced and a new version."""
+def edited_rules(tmp_path: Path, name: str, old: str, new: str, version: str,
+                 also: tuple[str, str] | None = None) -> Path:
+    """A copy of the default rules with one text replaced (and maybe another) and a new
+    version."""
     target = tmp_path / name
     shutil.copytree(PROJECT_ROOT / "rules", target,
                     ignore=shutil.ignore_patterns("*.md", "*.json"))
@@ -38,6 +41,8 @@ def edited_rules(tmp_path: Path, name: str, old: str, new: str, version: str) ->
         text = path.read_text()
         replaced += text.count(old)
         text = text.replace(old, new)
+        if also:
+            text = text.replace(*also)
         lines = [f'version: "{version}"' if line.startswith("version:") else line
                  for line in text.splitlines()]
         path.write_text("\n".join(lines) + "\n")
@@ -72,14 +77,23 @@ async def test_new_rule_set_is_swapped_in_while_events_flow_and_a_bad_one_is_ref
     stop = asyncio.Event()
     flowing = asyncio.create_task(steady_traffic(stop))
     await asyncio.sleep(1.0)
+    # The new set also moves the churn alert to a channel the worker was not started with.
     published = cli(worker, "rules", "publish",
-                    str(edited_rules(tmp_path, "good", OLD_TITLE, NEW_TITLE, "reload-2")))
+                    str(edited_rules(tmp_path, "good", OLD_TITLE, NEW_TITLE, "reload-2",
+                                     also=("channel: contact-centre", "channel: email"))))
     assert published.returncode == 0, published.stderr
     for _ in range(100):
         if rules_view(worker)["version"] == "reload-2":
             break
         await asyncio.sleep(0.1)
     assert rules_view(worker)["version"] == "reload-2"
+    assert {"email"} <= {rule["channel"] for rule in rules_view(worker)["rules"]}
+    admin = AIOKafkaAdminClient(bootstrap_servers=worker.settings.bootstrap_servers)
+    await admin.start()
+    try:  # created before the swap, so no action is sent to a topic that does not exist
+        assert worker.settings.action_topic("email") in await admin.list_topics()
+    finally:
+        await admin.close()
     await asyncio.sleep(1.0)
     stop.set()
     await flowing
