@@ -63,6 +63,7 @@ bench: venv
 	@$(BIN)/orchestrator kafka start
 	$(BIN)/python benchmarks/event_to_action.py
 	$(BIN)/python benchmarks/store_size.py
+	$(BIN)/python benchmarks/rules_eval.py
 
 kafka-start: venv
 	$(BIN)/orchestrator kafka start
