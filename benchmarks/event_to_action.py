@@ -264,6 +264,7 @@ def bench_engine(rates: list[float], duration: float, run_id: str) -> list[dict[
         "ORCHESTRATOR_TOPIC_ACTION_FEEDBACK": f"action-feedback-{run_id}",
         "ORCHESTRATOR_TOPIC_DEAD_LETTER": f"dead-letter-{run_id}",
         "ORCHESTRATOR_TOPIC_CUSTOMER_CONTEXT": f"customer-context-{run_id}",
+        "ORCHESTRATOR_TOPIC_HELD_OUT": f"held-out-{run_id}",
         "ORCHESTRATOR_TOPIC_ACTIONS_PREFIX": f"actions-{run_id}.",
         "ORCHESTRATOR_TOPIC_RULES": f"rules-{run_id}",
         "ORCHESTRATOR_WEB_PORT": "6099",

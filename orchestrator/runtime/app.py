@@ -98,7 +98,8 @@ def build_app(settings: Settings, rule_set: RuleSet, emitter: Emitter | None = N
     processor = JourneyProcessor(
         profiles=profiles, emitter=emitter or FaustEmitter(app), rule_set=rule_set,
         sources=settings.input_topics, dead_letter_topic=settings.topic_dead_letter,
-        action_topic=settings.action_topic, limits=settings.decode_limits, metrics=metrics)
+        action_topic=settings.action_topic, limits=settings.decode_limits, metrics=metrics,
+        held_out_topic=settings.topic_held_out)
     inputs = app.topic(*settings.input_topics, key_serializer="raw", value_serializer="raw",
                        partitions=settings.partitions)
 

@@ -54,7 +54,7 @@ class JourneyProcessor:
         self, *, profiles: MutableMapping[str, bytes], emitter: Emitter,
         rule_set: RuleSet, sources: dict[str, Source], dead_letter_topic: str,
         action_topic: Callable[[str], str], limits: DecodeLimits, metrics: EngineMetrics,
-        clock_ms: Callable[[], int] = wall_clock_ms,
+        clock_ms: Callable[[], int] = wall_clock_ms, held_out_topic: str = "decisions-held-out",
     ) -> None:
         self.profiles = profiles
         self.emitter = emitter
@@ -62,6 +62,7 @@ class JourneyProcessor:
         self.sources = sources
         self.dead_letter_topic = dead_letter_topic
         self.action_topic = action_topic
+        self.held_out_topic = held_out_topic
         self.limits = limits
         self.metrics = metrics
         self.clock_ms = clock_ms
@@ -119,6 +120,8 @@ class JourneyProcessor:
                                     self._delivery_timer(action["channel"], action["action"],
                                                          kafka_ts))
             self.metrics.actions.labels(action["channel"], action["action"], action["rule"]).inc()
+        for record in outcome.held_out:  # the control group: decided, recorded, not sent
+            await self.emitter.send(self.held_out_topic, key, orjson.dumps(record))
         t3 = time.perf_counter()
         if outcome.profile is None:
             if stored is not None:

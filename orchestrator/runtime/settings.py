@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     topic_actions_prefix: str = "actions."
     topic_customer_context: str = "customer-context"
     topic_rules: str = "rules"
+    topic_held_out: str = "decisions-held-out"
     # Comma-separated in the environment: ORCHESTRATOR_CHANNELS=web,contact-centre,email
     channels: Annotated[tuple[str, ...], NoDecode] = ("web", "contact-centre")
     store: Literal["rocksdb", "memory"] = "rocksdb"
@@ -65,7 +66,8 @@ class Settings(BaseSettings):
                                       description="how long the producer waits to batch records")
 
     @field_validator("topic_clickstream", "topic_contact_centre", "topic_action_feedback",
-                     "topic_dead_letter", "topic_customer_context", "topic_rules")
+                     "topic_dead_letter", "topic_customer_context", "topic_rules",
+                     "topic_held_out")
     @classmethod
     def _legal_topic(cls, value: str) -> str:
         if not _TOPIC_NAME.match(value):
@@ -120,7 +122,7 @@ class Settings(BaseSettings):
 
     @property
     def output_topics(self) -> list[str]:
-        return [self.topic_dead_letter, self.topic_customer_context,
+        return [self.topic_dead_letter, self.topic_customer_context, self.topic_held_out,
                 *(self.action_topic(c) for c in self.channels)]
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 
 from orchestrator.core.events import DecodeLimits, Source
+from orchestrator.core.rules import load_rule_set
 from orchestrator.runtime.metrics import EngineMetrics
 from orchestrator.runtime.processing import JourneyProcessor
 from orchestrator.runtime.settings import load_rules, load_settings
@@ -93,3 +94,31 @@ async def test_held_back_actions_are_counted_by_cause_and_acknowledged_ones_time
     timed = metrics.event_to_action.labels("web", "login_prompt")
     assert timed._sum.get() > 0  # observed when the (recording) emitter acknowledged it
     assert processor.last_offsets == {("clickstream", 0): 3}
+
+
+HOLDOUT_RULES = """
+version: "holdout-1"
+rules:
+  - id: everyone-held-out
+    description: A rule whose whole audience is the control group
+    channel: web
+    action: direct_link
+    when: {field: event.type, eq: page_view}
+    payload: {url: /account}
+    consent: service
+    holdout_percent: 100
+"""
+
+
+async def test_held_out_decisions_are_recorded_on_their_topic_and_never_sent() -> None:
+    emitter = RecordingEmitter()
+    processor = make_processor(emitter, {})
+    processor.rule_set = load_rule_set({"rules/holdout.yaml": HOLDOUT_RULES})
+    await processor.handle("clickstream", 0, 0, NOW, b"v", record(
+        event_id="e1", type="page_view", visitor_id="v", page={"url": "/x"}))
+    assert emitter.on("actions.web") == []
+    [held] = emitter.on("decisions-held-out")
+    assert held["holdout"] is True
+    assert (held["rule"], held["action"], held["trigger_event_id"]) == (
+        "everyone-held-out", "direct_link", "e1")
+    assert processor.metrics.suppressed.labels("direct_link", "holdout")._value.get() == 1

@@ -16,6 +16,7 @@ def _settings(bootstrap: str, unique: str, partitions: int = 3):
         topic_clickstream=f"cs-{unique}", topic_contact_centre=f"cc-{unique}",
         topic_action_feedback=f"fb-{unique}", topic_dead_letter=f"dl-{unique}",
         topic_customer_context=f"ctx-{unique}", topic_actions_prefix=f"act-{unique}.",
+        topic_held_out=f"held-{unique}",
         topic_rules=f"rules-{unique}")
 
 
