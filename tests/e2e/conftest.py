@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -19,10 +20,24 @@ from orchestrator.demo import start_worker_process, stop_process, wait_until_rea
 from orchestrator.runtime.settings import Settings, load_settings
 
 
-def free_port() -> int:
+def _bindable(port: int) -> bool:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port(count: int = 1) -> int:
+    """A free port (and the ``count - 1`` after it) below Linux's ephemeral range, so that no
+    client connection of this machine takes it between now and the server binding it."""
+    rng = random.Random()
+    for _ in range(1000):
+        port = rng.randrange(20000, 30000 - count)
+        if all(_bindable(port + i) for i in range(count)):
+            return port
+    raise RuntimeError("no free port between 20000 and 30000")
 
 
 def now_ms() -> int:

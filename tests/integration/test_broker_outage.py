@@ -15,16 +15,9 @@ from orchestrator.localkafka import LocalBroker
 from tests.e2e.conftest import free_port, settings_from_env
 
 
-def _free_pair() -> int:
-    port = free_port()
-    while port + 1 == free_port():
-        port = free_port()
-    return port
-
-
 @pytest.fixture
 def own_broker(tmp_path: Path, kafka_bootstrap: str):
-    broker = LocalBroker(home=tmp_path / "kafka", port=_free_pair(), heap="512m")
+    broker = LocalBroker(home=tmp_path / "kafka", port=free_port(2), heap="512m")
     broker.start(timeout=120)
     yield broker
     broker.stop()
