@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import re
 import subprocess
 import sys
@@ -27,7 +26,6 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +37,8 @@ from hdrh.histogram import HdrHistogram
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from machine_info import describe_machine  # noqa: E402
 
 from orchestrator.demo import start_worker_process, stop_process, wait_until_ready  # noqa: E402
 from orchestrator.localkafka import LocalBroker  # noqa: E402
@@ -52,15 +52,7 @@ DRAIN_LIMIT_S = 60.0  # after the load stops, how long a backlog may take to com
 
 
 def machine() -> dict[str, Any]:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text()
-                .splitlines() if line.startswith("model name")), platform.processor())
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True, check=False).stdout.strip()
-    return {"cpu": cpu, "cores": os.cpu_count(),
-            "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
-            "python": platform.python_version(), "kernel": platform.release(),
-            "kafka": "3.9.1 (single node, KRaft, same machine)", "commit": commit,
-            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
+    return describe_machine(kafka="3.9.1 (single node, KRaft, same machine)")
 
 
 def summary(hist: HdrHistogram) -> dict[str, float]:

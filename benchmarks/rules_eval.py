@@ -31,7 +31,6 @@ import argparse
 import gc
 import json
 import os
-import platform
 import random
 import statistics
 import sys
@@ -45,6 +44,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from machine_info import describe_machine  # noqa: E402
 
 from orchestrator.core.events import Accepted, Event, decode_record, event_type  # noqa: E402
 from orchestrator.core.profile import Profile, apply_event, record_sent  # noqa: E402
@@ -63,14 +64,8 @@ CHANNELS = ["web", "web", "web", "app", "email", "contact-centre"]
 
 
 def machine() -> dict[str, Any]:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text()
-                .splitlines() if line.startswith("model name")), platform.processor())
-    mem_kb = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
-                      if line.startswith("MemTotal")))
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem_kb / 2**20, 1),
-            "python": platform.python_version(), "kernel": platform.release(),
-            "pydantic": version("pydantic"), "nice": os.nice(0),
-            "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}
+    return describe_machine(pydantic=version("pydantic"), nice=os.nice(0),
+                            load_average_at_start=[round(x, 2) for x in os.getloadavg()])
 
 
 # ------------------------------------------------------------------ events

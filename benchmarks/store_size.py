@@ -27,7 +27,6 @@ import itertools
 import json
 import multiprocessing
 import os
-import platform
 import random
 import shutil
 import statistics
@@ -47,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 import rocksdict  # noqa: E402
 from aiokafka.partitioner import murmur2  # noqa: E402
 from faust.stores.rocksdb import RocksDBOptions  # noqa: E402
+from machine_info import describe_machine  # noqa: E402
 
 from orchestrator.core.events import Accepted, Source, decode_record  # noqa: E402
 from orchestrator.core.journey import Trigger, process_event  # noqa: E402
@@ -68,14 +68,8 @@ FIELD_SAMPLE = 5_000  # stored profiles decoded for the per-field breakdown
 
 
 def machine() -> dict[str, Any]:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text()
-                .splitlines() if line.startswith("model name")), platform.processor())
-    mem_kb = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
-                      if line.startswith("MemTotal")))
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem_kb / 2**20, 1),
-            "python": platform.python_version(), "kernel": platform.release(),
-            "rocksdict": version("rocksdict"), "faust": version("faust-streaming"),
-            "orjson": version("orjson"), "nice": os.nice(0)}
+    return describe_machine(rocksdict=version("rocksdict"), faust=version("faust-streaming"),
+                            orjson=version("orjson"), nice=os.nice(0))
 
 
 def partition_of(key: bytes) -> int:

@@ -23,7 +23,6 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from orchestrator import __version__
-from orchestrator.core.events import CLICKSTREAM_TYPES, CONTACT_CENTRE_TYPES, PRIVACY_TYPES
 
 # 1 ms .. 2 s: the sub-second promise is judged at the top end, the floor at the bottom.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1,
@@ -31,7 +30,6 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 
 STAGE_BUCKETS = (0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
                  0.01, 0.025, 0.1)
 STAGES = ("decode", "load", "decide", "emit", "save")
-_KNOWN_TYPES = CLICKSTREAM_TYPES | CONTACT_CENTRE_TYPES | PRIVACY_TYPES | {"feedback"}
 
 
 class EngineMetrics:
@@ -65,6 +63,7 @@ class EngineMetrics:
                                "Time spent per record in each processing stage", ["stage"],
                                buckets=STAGE_BUCKETS, registry=r)
         self.stage_children = {name: self.stage.labels(name) for name in STAGES}
+        self._children: dict[tuple, Counter] = {}
         Info("orchestrator_build", "Engine version", registry=r).info({"version": __version__})
         self.rule_set = Info("orchestrator_rule_set", "The rule set in force", registry=r)
         self.rule_set.info({"version": rule_set_version})
@@ -73,9 +72,20 @@ class EngineMetrics:
                                         ["result"], registry=r)
         ProcessCollector(registry=r)
 
-    def event_type_label(self, event_type: str) -> str:
-        """Unknown clickstream types are accepted, but counted as 'other' to bound cardinality."""
-        return event_type if event_type in _KNOWN_TYPES else "other"
+    def count_event(self, source: str, event_type: str) -> None:
+        self._child(self.events, source, event_type).inc()
+
+    def count_action(self, channel: str, action: str, rule: str) -> None:
+        self._child(self.actions, channel, action, rule).inc()
+
+    def _child(self, metric: Counter, *labels: str) -> Counter:
+        """The labelled child, from a plain dict after its first use (``labels()`` takes a lock
+        and builds a key every call)."""
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

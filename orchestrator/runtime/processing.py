@@ -17,11 +17,11 @@ import orjson
 from orchestrator.core.dead_letter import dead_letter_record
 from orchestrator.core.events import (
     Accepted,
-    ActionFeedbackEvent,
     DecodeLimits,
     Rejected,
     Source,
     decode_record,
+    event_type,
 )
 from orchestrator.core.journey import Trigger, process_event
 from orchestrator.core.profile import Profile
@@ -95,9 +95,7 @@ class JourneyProcessor:
     async def _apply(self, accepted: Accepted, kafka_ts: int, now: int) -> None:
         person_id = accepted.key
         event = accepted.event
-        event_type = "feedback" if isinstance(event, ActionFeedbackEvent) else event.type
-        self.metrics.events.labels(accepted.source.value,
-                                   self.metrics.event_type_label(event_type)).inc()
+        self.metrics.count_event(accepted.source.value, event_type(event))
         t0 = time.perf_counter()
         stored = self.profiles.get(person_id)
         profile = Profile.from_dict(orjson.loads(stored)) if stored else None
@@ -119,7 +117,7 @@ class JourneyProcessor:
                                     orjson.dumps(action),
                                     self._delivery_timer(action["channel"], action["action"],
                                                          kafka_ts))
-            self.metrics.actions.labels(action["channel"], action["action"], action["rule"]).inc()
+            self.metrics.count_action(action["channel"], action["action"], action["rule"])
         for record in outcome.held_out:  # the control group: decided, recorded, not sent
             await self.emitter.send(self.held_out_topic, key, orjson.dumps(record))
         t3 = time.perf_counter()

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 
 from orchestrator.core.rules import RuleSet, RuleSetError, load_rule_directory, load_rule_set
+from orchestrator.runtime.processing import wall_clock_ms
 from orchestrator.runtime.settings import Settings
 from orchestrator.runtime.topics import ensure_action_topics
 
@@ -60,7 +60,7 @@ async def publish(settings: Settings, directory: Path) -> RuleSet:
     await producer.start()
     try:
         await producer.send_and_wait(settings.topic_rules, key=RULE_SET_KEY,
-                                     value=encode_rule_set(rule_set, time.time_ns() // 1_000_000))
+                                     value=encode_rule_set(rule_set, wall_clock_ms()))
     finally:
         await producer.stop()
     return rule_set
@@ -74,7 +74,6 @@ class RuleSetState:
     source: str
     applied_ts: int
     last_rejected: dict[str, Any] | None = None
-    history: list[dict[str, Any]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return {"version": self.rule_set.version, "source": self.source,
@@ -107,10 +106,10 @@ async def read_latest(settings: Settings, fallback_dir: Path) -> tuple[RuleSetSt
                 if rule_set is None:
                     continue
                 state = RuleSetState(rule_set, f"topic {settings.topic_rules}@{record.offset}",
-                                     _now_ms())
+                                     wall_clock_ms())
         if state is None:
             state = RuleSetState(load_rule_directory(fallback_dir), f"directory {fallback_dir}",
-                                 _now_ms())
+                                 wall_clock_ms())
         state.last_rejected = rejected
         return state, end
     finally:
@@ -146,7 +145,7 @@ async def follow(settings: Settings, state: RuleSetState, from_offset: int,
                 apply(rule_set)
                 state.rule_set = rule_set
                 state.source = f"topic {settings.topic_rules}@{record.offset}"
-                state.applied_ts = _now_ms()
+                state.applied_ts = wall_clock_ms()
                 log.info("rule set %s applied (%d rules)", rule_set.version,
                          len(rule_set.rules))
                 if on_result:
@@ -168,10 +167,8 @@ def _rule_set_or_rejection(record: Any) -> RuleSet | dict[str, Any] | None:
 
 def _rejection(offset: int, exc: Exception) -> dict[str, Any]:
     errors = [str(e) for e in getattr(exc, "errors", [])] or [str(exc)]
-    return {"offset": offset, "rejected_ts": _now_ms(), "errors": errors}
+    return {"offset": offset, "rejected_ts": wall_clock_ms(), "errors": errors}
 
 
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 

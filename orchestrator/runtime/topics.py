@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
@@ -39,16 +41,43 @@ def _check_partitions(described: list[dict], partitions: int) -> None:
                          f"(ORCHESTRATOR_PARTITIONS), but {', '.join(wrong)}")
 
 
+@contextlib.asynccontextmanager
+async def _admin(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers,
+                                request_timeout_ms=15000)
+    await admin.start()
+    try:
+        yield admin
+    finally:
+        await admin.close()
+
+
+async def _create(admin: AIOKafkaAdminClient, topics: list[NewTopic]) -> tuple[list[str], list[str]]:
+    """Create ``topics``; return (created, already there). Any other error is a TopicError."""
+    if not topics:
+        return [], []
+    response = await admin.create_topics(topics)
+    failed = [
+        f"{name}: error {code} {message or ''}".strip()
+        for name, code, *rest in response.topic_errors
+        for message in [rest[0] if rest else None]
+        # 36 TOPIC_ALREADY_EXISTS: another worker created it first, which is fine.
+        if code not in (0, _TOPIC_ALREADY_EXISTS)
+    ]
+    if failed:
+        raise TopicError("could not create topics: " + "; ".join(failed))
+    created = [name for name, code, *_ in response.topic_errors if code == 0]
+    raced = [name for name, code, *_ in response.topic_errors if code == _TOPIC_ALREADY_EXISTS]
+    return created, raced
+
+
 async def ensure_topics(settings: Settings) -> list[str]:
     """Create missing topics; return the names created.
 
     Input topics must all have ``settings.partitions`` partitions: the person table is
     partitioned like them, so a mismatch would put one person's events on two profiles.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers,
-                                request_timeout_ms=15000)
-    await admin.start()
-    try:
+    async with _admin(settings) as admin:
         present = set(await admin.list_topics())
         existing = await _describe_settled(
             admin, [t for t in settings.input_topics if t in present])
@@ -66,26 +95,11 @@ async def ensure_topics(settings: Settings) -> list[str]:
             NewTopic(settings.topic_rules, 1, settings.replication_factor,
                      topic_configs={"cleanup.policy": "compact"}),
         ]
-        missing = [t for t in wanted if t.name not in present]
-        if not missing:
-            return []
-        response = await admin.create_topics(missing)
-        failed = [
-            f"{name}: error {code} {message or ''}".strip()
-            for name, code, *rest in response.topic_errors
-            for message in [rest[0] if rest else None]
-            # 36 TOPIC_ALREADY_EXISTS: another worker created it first, which is fine.
-            if code not in (0, _TOPIC_ALREADY_EXISTS)
-        ]
-        if failed:
-            raise TopicError("could not create topics: " + "; ".join(failed))
+        created, raced = await _create(admin, [t for t in wanted if t.name not in present])
         # Created a moment ago by someone else (not yet in the metadata we listed): check them.
-        raced = [name for name, code, *_ in response.topic_errors
-                 if code == _TOPIC_ALREADY_EXISTS and name in settings.input_topics]
-        _check_partitions(await _describe_settled(admin, raced), settings.partitions)
-        return [name for name, code, *_ in response.topic_errors if code == 0]
-    finally:
-        await admin.close()
+        raced_inputs = [name for name in raced if name in settings.input_topics]
+        _check_partitions(await _describe_settled(admin, raced_inputs), settings.partitions)
+        return created
 
 
 async def ensure_action_topics(settings: Settings, channels: set[str]) -> list[str]:
@@ -95,19 +109,8 @@ async def ensure_action_topics(settings: Settings, channels: set[str]) -> list[s
     sent to a topic that does not exist (the broker does not create topics on demand).
     """
     wanted = {settings.action_topic(c) for c in channels}
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers,
-                                request_timeout_ms=15000)
-    await admin.start()
-    try:
+    async with _admin(settings) as admin:
         missing = sorted(wanted - set(await admin.list_topics()))
-        if not missing:
-            return []
-        response = await admin.create_topics(
-            [NewTopic(name, settings.partitions, settings.replication_factor) for name in missing])
-        failed = [f"{name}: error {code}" for name, code, *_ in response.topic_errors
-                  if code not in (0, _TOPIC_ALREADY_EXISTS)]
-        if failed:
-            raise TopicError("could not create action topics: " + "; ".join(failed))
-        return missing
-    finally:
-        await admin.close()
+        created, _ = await _create(admin, [
+            NewTopic(name, settings.partitions, settings.replication_factor) for name in missing])
+        return created
