@@ -23,7 +23,7 @@ DIRECT_LINK = Decision(action="direct_link", channel="web", rule="self-service-d
 
 
 def customer_profile() -> Profile:
-    return Profile(person_id="v1", visitor_id="v1", customer_id="c1", logged_in=True)
+    return Profile(person_id="v1", visitors={"v1": 0}, customer_id="c1", login=[0, 0, True])
 
 
 def test_action_record_has_every_contract_field_with_its_value() -> None:
@@ -52,7 +52,7 @@ def test_action_record_has_every_contract_field_with_its_value() -> None:
 
 def test_anonymous_visitor_action_has_no_customer_id() -> None:
     event = page_view("e1", "/billing/faq", "billing", T0, visitor_id="v9")
-    record = build_action_record(DIRECT_LINK, event, Profile(person_id="v9", visitor_id="v9"),
+    record = build_action_record(DIRECT_LINK, event, Profile(person_id="v9", visitors={"v9": 0}),
                                  trigger_kafka_ts=T0, decided_ts=T0, rule_set_version="1")
     assert (record["visitor_id"], record["customer_id"], record["person_id"]) == ("v9", None, "v9")
 

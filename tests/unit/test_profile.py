@@ -14,10 +14,11 @@ from orchestrator.core.profile import (
     RECENT_ACTIONS,
     RECENT_CONTACTS,
     RECENT_PAGES,
-    REMEMBERED_EVENT_IDS,
+    REPLAY_GUARD,
     SENT_LOG_MS,
     SENT_LOG_PER_KEY,
     SESSION_GAP_MS,
+    SESSIONS_KEPT,
     Profile,
     apply_event,
     event_identity,
@@ -62,7 +63,7 @@ def test_out_of_order_event_is_counted_but_does_not_move_last_seen_back() -> Non
     assert profile.first_seen_ts == T0
     assert profile.events_seen == 2
     assert profile.session_topic_views == {"billing": 2}
-    assert [p["url"] for p in profile.recent_pages] == ["/a", "/b"]
+    assert [p["url"] for p in profile.recent_pages] == ["/b", "/a"]  # event-time order
 
 
 def test_out_of_order_event_from_an_older_session_does_not_reopen_it() -> None:
@@ -92,27 +93,30 @@ def test_same_session_id_stays_one_session_however_long_the_gap() -> None:
     assert profile.session_topic_views == {"billing": 2}
 
 
-def test_without_session_id_a_gap_over_thirty_minutes_starts_a_new_session() -> None:
-    profile = applied([page_view("e1", "/", "billing", T0, session_id=None),
-                       page_view("e2", "/", "billing", T0 + 30 * MINUTE + 1, session_id=None)])
+def test_without_session_id_events_fall_into_thirty_minute_windows_of_event_time() -> None:
+    window = T0 - T0 % SESSION_GAP_MS
+    profile = applied([page_view("e1", "/", "billing", window, session_id=None),
+                       page_view("e2", "/", "billing", window + SESSION_GAP_MS - 1, session_id=None),
+                       page_view("e3", "/", "moving", window + SESSION_GAP_MS, session_id=None)])
     assert profile.sessions == 2
     assert profile.session_id is None
-    assert profile.session_started_ts == T0 + 30 * MINUTE + 1
-    assert profile.session_topic_views == {"billing": 1}
+    assert profile.session_started_ts == window + SESSION_GAP_MS
+    assert profile.session_topic_views == {"moving": 1}
 
 
-def test_without_session_id_a_gap_of_exactly_thirty_minutes_keeps_the_session() -> None:
-    profile = applied([page_view("e1", "/", "billing", T0, session_id=None),
-                       page_view("e2", "/", "billing", T0 + 30 * MINUTE, session_id=None)])
-    assert profile.sessions == 1
-    assert profile.session_topic_views == {"billing": 2}
-
-
-def test_session_gap_can_be_configured() -> None:
+def test_session_window_can_be_configured() -> None:
     profile = Profile(person_id="v1")
     apply_event(profile, page_view("e1", "/", None, T0, session_id=None), session_gap_ms=MINUTE)
-    apply_event(profile, page_view("e2", "/", None, T0 + MINUTE + 1, session_id=None), session_gap_ms=MINUTE)
+    apply_event(profile, page_view("e2", "/", None, T0 + MINUTE, session_id=None), session_gap_ms=MINUTE)
     assert profile.sessions == 2
+
+
+def test_only_the_newest_sessions_keep_their_topics_but_all_are_counted() -> None:
+    profile = applied([page_view(f"e{i}", "/", "billing", T0 + i * MINUTE, session_id=f"s{i}")
+                       for i in range(SESSIONS_KEPT + 3)])
+    assert profile.sessions == SESSIONS_KEPT + 3
+    assert len(profile.session_log) == SESSIONS_KEPT
+    assert profile.session_id == f"s{SESSIONS_KEPT + 2}"
 
 
 def test_only_page_views_with_a_category_count_as_topic_views() -> None:
@@ -249,12 +253,12 @@ def test_recent_actions_keep_only_the_latest() -> None:
     assert profile.recent_actions[0]["action_id"] == "a7"
 
 
-def test_remembered_event_ids_stay_bounded() -> None:
+def test_replay_guard_keeps_the_newest_events_by_event_time() -> None:
     profile = applied([click(f"e{i}", "click", T0 + i, session_id="s1")
-                       for i in range(REMEMBERED_EVENT_IDS + 10)])
-    assert len(profile.seen_event_ids) == REMEMBERED_EVENT_IDS
-    assert profile.seen_event_ids[0] == "e10"
-    assert profile.events_seen == REMEMBERED_EVENT_IDS + 10
+                       for i in reversed(range(REPLAY_GUARD + 10))])
+    assert len(profile.seen) == REPLAY_GUARD
+    assert profile.seen[0][0] == T0 + 10
+    assert profile.events_seen == REPLAY_GUARD + 10
 
 
 # ---------------------------------------------------------------- replay
@@ -267,9 +271,9 @@ def test_replayed_event_returns_false_and_changes_nothing() -> None:
     assert profile.to_dict() == before
 
 
-def test_replay_is_recognised_by_event_id_even_with_a_different_body() -> None:
+def test_replay_is_recognised_by_event_id_and_time_even_with_a_different_body() -> None:
     profile = applied([page_view("e1", "/billing", "billing", T0)])
-    assert apply_event(profile, page_view("e1", "/moving", "moving", T0 + SECOND)) is False
+    assert apply_event(profile, page_view("e1", "/moving", "moving", T0)) is False
     assert profile.session_topic_views == {"billing": 1}
 
 
@@ -345,15 +349,15 @@ def test_profile_round_trips_through_json_bytes() -> None:
 
 
 def test_from_dict_ignores_fields_it_does_not_know() -> None:
-    data = Profile(person_id="v1", sessions=3).to_dict() | {"added_in_a_later_version": 1}
+    data = Profile(person_id="v1", sessions_before=3).to_dict() | {"added_in_a_later_version": 1}
     restored = Profile.from_dict(data)
-    assert restored == Profile(person_id="v1", sessions=3)
+    assert restored == Profile(person_id="v1", sessions_before=3)
 
 
 def test_to_dict_copies_so_the_dict_does_not_alias_the_profile() -> None:
     profile = applied([page_view("e1", "/billing", "billing", T0)])
     data = profile.to_dict()
-    data["session_topic_views"]["billing"] = 99
+    data["session_log"]["s1"][2]["billing"] = 99
     assert profile.session_topic_views == {"billing": 1}
 
 

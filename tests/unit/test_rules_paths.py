@@ -68,7 +68,7 @@ def test_path_names_its_value_on_a_page_view(path: str, expected: Any) -> None:
 @pytest.mark.parametrize("path", [
     "event.page.title", "event.channel", "event.reason", "event.sentiment", "event.agent_id",
     "event.outcome", "event.action_id", "event.consent.service", "event.properties.sku",
-    "profile.stage",
+    "profile.open_case",
 ])
 def test_absent_values_are_missing_not_none(path: str) -> None:
     assert value(path, ctx(VIEW)) is MISSING

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from orchestrator.core.events import Event, event_source, event_type
 from orchestrator.core.profile import Profile
+from orchestrator.core.stage import journey_stage, open_case
 
 
 class _Missing:
@@ -113,10 +114,6 @@ def _consent(root: str, category: str) -> Getter:
     return get
 
 
-def _absent(ctx: Context) -> Any:
-    return MISSING
-
-
 EVENT_FIELDS: dict[str, tuple[Kind, Getter]] = {
     "type": ("text", _event_type),
     "source": ("text", _event_source),
@@ -151,8 +148,9 @@ PROFILE_FIELDS: dict[str, tuple[Kind, Getter]] = {
     "session_started_ts": ("number", _attrs("profile", "session_started_ts")),
     "consent.service": ("bool", _consent("profile", "service")),
     "consent.marketing": ("bool", _consent("profile", "marketing")),
-    # The journey stage is not kept yet: a rule may name it and it is always absent.
-    "stage": ("text", _absent),
+    "stage": ("text", lambda ctx: journey_stage(ctx.profile)),
+    # The reason of the newest open contact-centre case; absent when none is open.
+    "open_case": ("text", lambda ctx: open_case(ctx.profile) or MISSING),
 }
 
 

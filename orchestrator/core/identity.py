@@ -1,0 +1,98 @@
+"""Identity resolution: which person an input record belongs to.
+
+A person is a customer (person id = customer id) once any of their visitor ids has been seen
+logged in; before that, an anonymous visitor is a person of their own (person id = visitor id).
+Visitor ids and customer ids are assumed to come from disjoint namespaces (cookie / device ids
+and customer numbers), as they do in practice.
+
+The state is one :class:`VisitorLink` per visitor id, kept on the visitor's partition of the
+clickstream (the record key), so resolving a click needs no look-up on another worker:
+
+- the first record of a visitor that carries a customer id links the visitor to the customer
+  and asks for the visitor's anonymous profile to be carried into the customer's
+  (:attr:`Resolution.carry_anonymous`);
+- later records of that visitor go to the customer, logged in or not: logging out does not
+  split the person;
+- a shared device that logs in as a second customer is re-pointed to whoever logged in last
+  (by event time) **without** merging the two customers: each customer's own events stay theirs,
+  and only the device's anonymous history from before the first login was ever carried over.
+
+Contact-centre records are keyed by customer id and need no resolution; action feedback is
+keyed by a visitor or customer id and follows the link when the key is a linked visitor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from orchestrator.core.events import ClickstreamEvent
+
+#: Customers remembered per visitor (a shared family tablet, a library PC).
+CUSTOMERS_PER_VISITOR = 8
+
+
+@dataclass(slots=True)
+class VisitorLink:
+    """What is known about one visitor id."""
+
+    #: The customer the visitor's records go to (the one who logged in last, by event time).
+    customer_id: str
+    #: Event time of the login that made ``customer_id`` current.
+    since_ts: int
+    #: Every customer seen on this visitor, oldest first (more than one: a shared device).
+    customers: list[str] = field(default_factory=list)
+
+    @property
+    def shared(self) -> bool:
+        return len(self.customers) > 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"customer_id": self.customer_id, "since_ts": self.since_ts, "customers": list(self.customers)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> VisitorLink:
+        return cls(customer_id=data["customer_id"], since_ts=data["since_ts"],
+                   customers=list(data.get("customers") or [data["customer_id"]]))
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """Where a clickstream record goes and what changes with it."""
+
+    person_id: str
+    #: The visitor's link after this record (None: still anonymous).
+    link: VisitorLink | None
+    #: True when the link is new or different and must be stored.
+    link_changed: bool
+    #: True for the record that first links the visitor: its anonymous profile (person id =
+    #: visitor id) moves to the customer's profile together with this record.
+    carry_anonymous: bool
+
+
+def resolve_click(visitor_id: str, link: VisitorLink | None, event: ClickstreamEvent) -> Resolution:
+    """Resolve a clickstream record of ``visitor_id`` given the visitor's current link."""
+    customer_id = event.customer_id
+    if customer_id is None:
+        if link is None:
+            return Resolution(visitor_id, None, False, False)
+        return Resolution(link.customer_id, link, False, False)
+    if link is None:
+        new = VisitorLink(customer_id=customer_id, since_ts=event.ts, customers=[customer_id])
+        return Resolution(customer_id, new, True, True)
+    if customer_id == link.customer_id:
+        return Resolution(customer_id, link, False, False)
+    # Another customer on the same device: the record is theirs; the device follows the newest
+    # login. The two customers are never merged.
+    customers = [c for c in link.customers if c != customer_id] + [customer_id]
+    customers = customers[-CUSTOMERS_PER_VISITOR:]
+    if event.ts >= link.since_ts:
+        updated = VisitorLink(customer_id=customer_id, since_ts=event.ts, customers=customers)
+    else:  # a late record of an earlier login: remember the customer, keep the current one
+        updated = VisitorLink(customer_id=link.customer_id, since_ts=link.since_ts, customers=customers)
+    return Resolution(customer_id, updated, updated != link, False)
+
+
+def resolve_keyed(key: str, link: VisitorLink | None) -> str:
+    """The person of a record keyed by ``key`` that is a visitor or a customer id (feedback)."""
+    return link.customer_id if link is not None else key
