@@ -1,0 +1,159 @@
+"""Delayed labels: settling by outcome and by horizon, reordering, replays, bound and spacing."""
+
+from __future__ import annotations
+
+import itertools
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from orchestrator.core.scoring.features import LOGGED_IN, N_FEATURES, pack
+from orchestrator.core.scoring.intents import IntentSpec
+from orchestrator.core.scoring.labels import (
+    SettledLabel,
+    earliest_deadline,
+    settle_expired,
+    settle_on_event,
+    snapshot,
+)
+
+pytestmark = pytest.mark.unit
+
+T0 = 1_700_000_000_000
+MINUTE = 60_000
+HOUR = 60 * MINUTE
+BUY = IntentSpec(name="buy", outcome_event_types=("purchase",), horizon_s=3600)
+LOGIN = IntentSpec(name="login", outcome_event_types=("login", "signup"), horizon_s=1800,
+                   only_anonymous=True)
+SPECS = (BUY, LOGIN)
+
+
+def vector(value: float = 0.25, logged_in: bool = False) -> list[float]:
+    v = [value] * N_FEATURES
+    v[LOGGED_IN] = 1.0 if logged_in else 0.0
+    return v
+
+
+VECTOR = vector()
+
+
+def test_an_outcome_inside_the_horizon_labels_the_snapshot_positive_and_removes_it() -> None:
+    pending: dict = {}
+    assert snapshot(pending, BUY, T0, vector(0.5))
+    settled = settle_on_event(pending, SPECS, "purchase", T0 + 30 * MINUTE)
+    assert settled == [SettledLabel("buy", pack(vector(0.5)), True, T0, T0 + 30 * MINUTE)]
+    assert pending == {}
+
+
+def test_an_outcome_at_the_snapshot_time_or_exactly_at_the_horizon_counts() -> None:
+    pending: dict = {}
+    snapshot(pending, BUY, T0, VECTOR)
+    assert [s.label for s in settle_on_event(pending, SPECS, "purchase", T0)] == [True]
+    snapshot(pending, BUY, T0, VECTOR)
+    assert [s.label for s in settle_on_event(pending, SPECS, "purchase", T0 + HOUR)] == [True]
+
+
+def test_an_outcome_after_the_horizon_is_not_positive_and_the_snapshot_expires_negative() -> None:
+    pending: dict = {}
+    snapshot(pending, BUY, T0, VECTOR)
+    assert settle_on_event(pending, SPECS, "purchase", T0 + HOUR + 1) == []
+    settled = settle_expired(pending, SPECS, T0 + HOUR + 1)
+    assert [(s.intent, s.label, s.snapshot_ts) for s in settled] == [("buy", False, T0)]
+    assert pending == {}
+
+
+def test_without_an_outcome_a_snapshot_expires_only_once_the_watermark_is_past_its_horizon() -> None:
+    pending: dict = {}
+    snapshot(pending, BUY, T0, VECTOR)
+    assert settle_expired(pending, SPECS, T0 + HOUR) == []  # an outcome at the deadline may still come
+    assert earliest_deadline(pending, SPECS) == T0 + HOUR
+    assert [s.label for s in settle_expired(pending, SPECS, T0 + HOUR + 1)] == [False]
+    assert earliest_deadline(pending, SPECS) is None
+
+
+def test_a_reordered_outcome_older_than_a_snapshot_does_not_label_it() -> None:
+    pending: dict = {}
+    snapshot(pending, BUY, T0, VECTOR)
+    snapshot(pending, BUY, T0 + 20 * MINUTE, VECTOR)
+    settled = settle_on_event(pending, SPECS, "purchase", T0 + 10 * MINUTE)
+    assert [s.snapshot_ts for s in settled] == [T0]
+    assert [snap[0] for snap in pending["buy"]] == [T0 + 20 * MINUTE]
+
+
+def test_a_replayed_outcome_settles_nothing_the_second_time() -> None:
+    pending: dict = {}
+    snapshot(pending, BUY, T0, VECTOR)
+    snapshot(pending, BUY, T0 + 10 * MINUTE, VECTOR)
+    first = settle_on_event(pending, SPECS, "purchase", T0 + 15 * MINUTE)
+    assert len(first) == 2
+    assert settle_on_event(pending, SPECS, "purchase", T0 + 15 * MINUTE) == []
+    assert settle_expired(pending, SPECS, T0 + 10 * HOUR) == []
+
+
+def test_other_event_types_settle_nothing_and_an_outcome_settles_only_its_intents() -> None:
+    pending: dict = {}
+    snapshot(pending, BUY, T0, VECTOR)
+    snapshot(pending, LOGIN, T0, VECTOR)
+    assert settle_on_event(pending, SPECS, "page_view", T0 + MINUTE) == []
+    assert [s.intent for s in settle_on_event(pending, SPECS, "signup", T0 + MINUTE)] == ["login"]
+    assert list(pending) == ["buy"]
+
+
+def test_an_anonymous_only_intent_takes_no_snapshot_of_a_logged_in_person() -> None:
+    pending: dict = {}
+    assert not snapshot(pending, LOGIN, T0, vector(logged_in=True))
+    assert snapshot(pending, BUY, T0, vector(logged_in=True))
+    assert list(pending) == ["buy"]
+
+
+def test_pending_survives_json_and_an_intent_no_longer_configured_is_dropped() -> None:
+    pending: dict = {}
+    snapshot(pending, BUY, T0, VECTOR)
+    snapshot(pending, LOGIN, T0, VECTOR)
+    pending = orjson.loads(orjson.dumps(pending))
+    assert settle_expired(pending, (BUY,), T0 + 2 * HOUR) == [
+        SettledLabel("buy", pack(VECTOR), False, T0, T0 + 2 * HOUR)]
+    assert pending == {}  # "login" was not in the specs: dropped unlabelled
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 6 * HOUR), max_size=40), st.integers(1, 6),
+       st.integers(0, 30 * MINUTE))
+def test_at_most_bound_snapshots_pending_and_never_two_within_the_min_gap(
+        times: list[int], bound: int, gap: int) -> None:
+    pending: dict = {}
+    for t in times:  # any order: late events are held to the same spacing
+        snapshot(pending, BUY, T0 + t, VECTOR, min_gap_ms=gap, bound=bound)
+    kept = [snap[0] for snap in pending.get("buy", [])]
+    assert len(kept) <= bound
+    assert kept == sorted(kept)
+    assert all(b - a >= gap for a, b in itertools.pairwise(kept))
+    if times:
+        assert kept  # the first one is always kept
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["snap", "purchase", "page_view", "sweep"]),
+                          st.integers(0, 4 * HOUR)), max_size=40))
+def test_every_snapshot_is_settled_at_most_once_and_positives_are_inside_their_window(
+        steps: list[tuple[str, int]]) -> None:
+    pending: dict = {}
+    taken: list[int] = []
+    settled: list[SettledLabel] = []
+    for action, t in steps:  # events in any order, replays included
+        if action == "snap":
+            if snapshot(pending, BUY, T0 + t, VECTOR, min_gap_ms=MINUTE, bound=4):
+                taken.append(T0 + t)
+        elif action == "sweep":
+            settled += settle_expired(pending, SPECS, T0 + t)
+        else:
+            settled += settle_on_event(pending, SPECS, action, T0 + t)
+    remaining = [snap[0] for snap in pending.get("buy", [])]
+    assert sorted([s.snapshot_ts for s in settled] + remaining) == sorted(taken)
+    for s in settled:
+        if s.label:
+            assert s.snapshot_ts <= s.settled_ts <= s.snapshot_ts + BUY.horizon_ms
+        else:
+            assert s.settled_ts > s.snapshot_ts + BUY.horizon_ms

@@ -1,0 +1,109 @@
+"""The simulated population: deterministic, contract-valid, in event time, outcomes follow behaviour."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from itertools import islice
+
+import orjson
+import pytest
+
+from orchestrator.core.events import Accepted, ClickstreamEvent, Source, decode_record
+from orchestrator.simulate.population import Population
+
+pytestmark = pytest.mark.unit
+
+DAY = 86_400_000
+
+
+@pytest.fixture(scope="module")
+def records() -> list:
+    return list(Population(seed=11, people=800, days=21).records())
+
+
+def test_the_same_seed_gives_the_same_records_and_another_seed_others() -> None:
+    first = list(islice(Population(seed=3, people=60).records(), 2000))
+    assert first == list(islice(Population(seed=3, people=60).records(), 2000))
+    assert first != list(islice(Population(seed=4, people=60).records(), 2000))
+
+
+def test_records_are_in_event_time_order_over_the_simulated_days(records: list) -> None:
+    times = [value["ts"] for _, _, value in records]
+    assert times == sorted(times)
+    assert times[-1] - times[0] > 15 * DAY  # weeks of event time, not the wall clock
+
+
+def test_every_record_decodes_under_the_contract_with_its_key(records: list) -> None:
+    for source, key, value in records:
+        decoded = decode_record(source, key.encode(), orjson.dumps(value), now_ms=value["ts"])
+        assert isinstance(decoded, Accepted), (decoded, value)
+        if isinstance(decoded.event, ClickstreamEvent):
+            assert decoded.event.session_id is not None
+
+
+def test_clickstream_carries_the_customer_id_after_login_and_not_after_logout(records: list) -> None:
+    logged_in: dict[str, bool] = {}
+    for source, key, value in records:
+        if source is not Source.CLICKSTREAM:
+            continue
+        if value["type"] in ("login", "signup"):
+            assert "customer_id" in value
+            logged_in[key] = True
+        elif value["type"] == "logout":
+            logged_in[key] = False
+        elif logged_in.get(key) and "customer_id" not in value:
+            logged_in[key] = False  # a new session without the remembered login
+    assert sum(1 for _, _, v in records if v["type"] == "login") > 100
+
+
+def rate(hits: list[bool]) -> float:
+    return sum(hits) / len(hits)
+
+
+def test_anonymous_readers_of_account_pages_log_in_more_often(records: list) -> None:
+    # Per session of a visitor who is a customer (logs in some time): account pages read while
+    # anonymous, and whether the session then logs in.
+    customers = {key for source, key, v in records if source is Source.CLICKSTREAM and "customer_id" in v}
+    sessions: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for source, key, v in records:
+        if source is not Source.CLICKSTREAM or key not in customers:
+            continue
+        s = sessions[v["session_id"]]
+        if v["type"] == "login":
+            s[1] = 1
+        elif v["type"] == "page_view" and not s[1] and "customer_id" not in v and \
+                v["page"].get("category") in ("account", "billing", "invoices"):
+            s[0] += 1
+    many = [bool(logged) for pages, logged in sessions.values() if pages >= 3]
+    none = [bool(logged) for pages, logged in sessions.values() if pages == 0]
+    assert len(many) > 50 and len(none) > 50
+    assert rate(many) > 2 * rate(none) > 0  # more likely, but not certain either way
+    assert rate(many) < 0.95
+
+
+def test_shoppers_who_add_to_cart_buy_more_often(records: list) -> None:
+    sessions: dict[str, set[str]] = defaultdict(set)
+    for source, _, v in records:
+        if source is Source.CLICKSTREAM:
+            sessions[v["session_id"]].add(v["type"])
+    with_cart = [("purchase" in t or "signup" in t) for t in sessions.values() if "add_to_cart" in t]
+    without = [("purchase" in t or "signup" in t) for t in sessions.values() if "add_to_cart" not in t]
+    assert rate(with_cart) > 2 * rate(without) > 0
+
+
+def test_unhappy_billing_contacts_precede_cancellations(records: list) -> None:
+    unhappy: set[str] = set()
+    contacted: set[str] = set()
+    cancelled: set[str] = set()
+    for source, key, v in records:
+        if source is not Source.CONTACT_CENTRE:
+            continue
+        if v["type"] == "cancellation_requested":
+            cancelled.add(key)
+        elif v["type"] in ("contact_started", "callback_requested"):
+            contacted.add(key)
+            if v["reason"] == "billing" and v["sentiment"] < -0.2 and key not in cancelled:
+                unhappy.add(key)
+    others = contacted - unhappy
+    assert len(unhappy) > 20
+    assert rate([k in cancelled for k in unhappy]) > 2 * rate([k in cancelled for k in others])
