@@ -107,6 +107,9 @@ class Profile:
     merged_from: list[str] = field(default_factory=list)
     #: intent -> feature snapshots waiting for their label (see orchestrator.core.scoring).
     pending: dict[str, list[Any]] = field(default_factory=dict)
+    #: intent -> the latest score (None: the model is not trusted yet), as of ``scored_ts``.
+    scores: dict[str, float | None] = field(default_factory=dict)
+    scored_ts: int = 0
 
     # ------------------------------------------------------------ derived views
 
@@ -412,6 +415,9 @@ def merge_profiles(target: Profile, other: Profile) -> Profile:
                 mine.append(snapshot)
         mine.sort(key=lambda s: s[0])
     target.merged_from = sorted(set(target.merged_from) | set(other.merged_from))
+    if (other.scored_ts, sorted(other.scores.items(), key=str)) > \
+            (target.scored_ts, sorted(target.scores.items(), key=str)):
+        target.scores, target.scored_ts = dict(other.scores), other.scored_ts
     return target
 
 

@@ -1,0 +1,54 @@
+"""The live customer context: what a contact-centre agent or a web team sees about a person.
+
+One record per person, built from the profile alone (so the record on the compacted
+``customer-context`` topic and the answer of ``GET /context/{id}`` are the same thing), newest
+first in every list. ``updated_ts`` is when the engine built the record (wall clock);
+``as_of_ts`` the event time of the person's newest event.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orchestrator.core.profile import Profile
+from orchestrator.core.stage import journey_stage, open_case
+
+CONTEXT_PAGES = 10
+CONTEXT_ACTIONS = 10
+
+
+def context_record(profile: Profile, updated_ts: int,
+                   model_versions: dict[str, str] | None = None) -> dict[str, Any]:
+    """The context record of ``profile`` (plain JSON-able data)."""
+    current = profile.current_session()
+    visitors = sorted(profile.visitors.items(), key=lambda item: (item[1], item[0]), reverse=True)
+    versions = model_versions or {}
+    return {
+        "person_id": profile.person_id,
+        "customer_id": profile.customer_id,
+        "visitor_ids": [visitor for visitor, _ in visitors],
+        "logged_in": profile.logged_in,
+        "stage": journey_stage(profile),
+        "consent": dict(profile.consent),
+        "open_case": open_case(profile),
+        "scores": {
+            intent: {"score": score, "trusted": score is not None, "model": versions.get(intent)}
+            for intent, score in sorted(profile.scores.items())
+        },
+        "session": None if current is None else {
+            "id": profile.session_id, "started_ts": current[1][0], "last_ts": current[1][1],
+            "topics": dict(current[1][2]),
+        },
+        "sessions": profile.sessions,
+        "events_seen": profile.events_seen,
+        "first_seen_ts": profile.first_seen_ts,
+        "recent_pages": [dict(page) for page in reversed(profile.recent_pages[-CONTEXT_PAGES:])],
+        "recent_contacts": [dict(contact) for contact in reversed(profile.recent_contacts)],
+        "recent_actions": [
+            {key: action[key] for key in ("action_id", "action", "channel", "ts", "outcome")}
+            | ({"holdout": True} if action.get("holdout") else {})
+            for action in reversed(profile.recent_actions[-CONTEXT_ACTIONS:])
+        ],
+        "as_of_ts": profile.last_seen_ts,
+        "updated_ts": updated_ts,
+    }
