@@ -30,6 +30,9 @@ from orchestrator.core.events import ClickstreamEvent
 
 #: Customers remembered per visitor (a shared family tablet, a library PC).
 CUSTOMERS_PER_VISITOR = 8
+#: How far the current customer's "last seen logged in" moves before the link is rewritten:
+#: a late login of another customer within this step of the newest one can still re-point.
+SINCE_STEP_MS = 60_000
 
 
 @dataclass(slots=True)
@@ -81,14 +84,20 @@ def resolve_click(visitor_id: str, link: VisitorLink | None, event: ClickstreamE
         new = VisitorLink(customer_id=customer_id, since_ts=event.ts, customers=[customer_id])
         return Resolution(customer_id, new, True, True)
     if customer_id == link.customer_id:
+        if event.ts - link.since_ts >= SINCE_STEP_MS:
+            # The current customer is still there: a late record of another customer older than
+            # this one must not re-point the device. Moved in steps, not per click, to spare writes.
+            moved = VisitorLink(customer_id=customer_id, since_ts=event.ts, customers=list(link.customers))
+            return Resolution(customer_id, moved, True, False)
         return Resolution(customer_id, link, False, False)
     # Another customer on the same device: the record is theirs; the device follows the newest
     # login. The two customers are never merged.
-    customers = [c for c in link.customers if c != customer_id] + [customer_id]
-    customers = customers[-CUSTOMERS_PER_VISITOR:]
+    others = [c for c in link.customers if c != customer_id]
     if event.ts >= link.since_ts:
+        customers = (others + [customer_id])[-CUSTOMERS_PER_VISITOR:]
         updated = VisitorLink(customer_id=customer_id, since_ts=event.ts, customers=customers)
     else:  # a late record of an earlier login: remember the customer, keep the current one
+        customers = ([customer_id] + others)[-CUSTOMERS_PER_VISITOR:]
         updated = VisitorLink(customer_id=link.customer_id, since_ts=link.since_ts, customers=customers)
     return Resolution(customer_id, updated, updated != link, False)
 

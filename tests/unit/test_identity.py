@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from orchestrator.core.events import ClickstreamEvent
 from orchestrator.core.identity import (
     CUSTOMERS_PER_VISITOR,
+    SINCE_STEP_MS,
     Resolution,
     VisitorLink,
     resolve_click,
@@ -116,10 +117,25 @@ def test_a_late_login_of_the_first_customer_stays_theirs_but_does_not_repoint_th
     assert resolve_click("v1", late.link, click("e4", ts=T0 + 11 * MINUTE)).person_id == "c2"
 
 
-def test_a_record_of_the_current_customer_changes_nothing() -> None:
+def test_a_record_of_the_current_customer_within_a_step_changes_nothing() -> None:
     _, link = fold("v1", [click("e1", "login", T0, customer_id="c1")])
-    again = resolve_click("v1", link, click("e2", ts=T0 + MINUTE, customer_id="c1"))
+    again = resolve_click("v1", link, click("e2", ts=T0 + SINCE_STEP_MS - 1, customer_id="c1"))
     assert again == Resolution("c1", link, False, False)
+
+
+def test_the_current_customer_seen_a_step_later_moves_the_link_forward() -> None:
+    _, link = fold("v1", [click("e1", "login", T0, customer_id="c1")])
+    later = resolve_click("v1", link, click("e2", ts=T0 + SINCE_STEP_MS, customer_id="c1"))
+    assert later.link_changed is True
+    assert later.link == VisitorLink("c1", T0 + SINCE_STEP_MS, ["c1"])
+
+
+def test_a_late_login_older_than_the_current_customers_latest_record_does_not_repoint() -> None:
+    _, link = fold("v1", [click("e1", "login", T0, customer_id="c1"),
+                          click("e2", ts=T0 + 30 * MINUTE, customer_id="c1"),
+                          click("e3", "login", T0 + 10 * MINUTE, customer_id="c2")])
+    assert link is not None and link.customer_id == "c1"
+    assert resolve_click("v1", link, click("e4", ts=T0 + 31 * MINUTE)).person_id == "c1"
 
 
 def test_the_customers_of_one_visitor_are_bounded_to_the_most_recent_ones() -> None:

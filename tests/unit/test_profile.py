@@ -301,7 +301,7 @@ def event_list() -> st.SearchStrategy[list[Event]]:
         category=st.sampled_from([None, "billing", "moving", "products"]),
         customer=st.sampled_from([None, "c1"]),
     )
-    return st.lists(one, max_size=40, unique_by=event_identity)
+    return st.lists(one, max_size=REPLAY_GUARD - 2, unique_by=event_identity)
 
 
 @settings(max_examples=150, deadline=None)
