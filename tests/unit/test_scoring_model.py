@@ -33,10 +33,22 @@ def test_no_score_until_min_labels_then_a_probability() -> None:
     model = IntentModel(SPEC)
     for i in range(SPEC.min_labels):
         assert model.score(HOT) is None, f"trusted after only {i} labels"
-        model.learn(HOT, True)
+        model.learn(HOT if i % 2 else COLD, bool(i % 2))
     score = model.score(HOT)
     assert score is not None and 0.5 < score < 1.0
     assert model.trusted and model.quality()["trusted"]
+
+
+def test_no_score_while_the_labels_are_mostly_the_quick_positives() -> None:
+    # Negatives settle only when the horizon has passed: a model that has seen almost only
+    # positives would score everyone high.
+    model = IntentModel(SPEC)
+    for _ in range(4 * SPEC.min_labels):
+        model.learn(HOT, True)
+    assert model.score(COLD) is None
+    for _ in range(SPEC.min_labels // 2 + 1):
+        model.learn(COLD, False)
+    assert model.score(COLD) is not None
 
 
 def test_each_label_is_predicted_before_it_is_learned() -> None:
@@ -102,16 +114,16 @@ def test_scores_are_absent_where_the_intent_does_not_apply_and_none_while_cold()
 
 
 def test_step_settles_and_learns_before_it_scores_then_snapshots() -> None:
-    spec = IntentSpec(name="buy", outcome_event_types=("purchase",), horizon_s=3600, min_labels=1)
+    spec = IntentSpec(name="buy", outcome_event_types=("purchase",), horizon_s=3600, min_labels=0)
     scorer = IntentScorer((spec,))
     pending: dict = {}
     first = scorer.step(pending, "page_view", T0, vector(False))
-    assert first.scores == {"buy": None} and first.settled == []
+    assert first.scores == {"buy": 0.5} and first.settled == []
     assert [snap[0] for snap in pending["buy"]] == [T0]
     bought = scorer.step(pending, "purchase", T0 + 60_000, vector(False))
     assert [(s.label, s.snapshot_ts) for s in bought.settled] == [(True, T0)]
     assert bought.predictions == [0.5]
-    assert bought.scores["buy"] is not None  # learned from the label first, so now trusted
+    assert bought.scores["buy"] > 0.5  # learned from the label before scoring
     assert scorer.versions() == {"buy": "buy.v1"}
     # The settled snapshot is gone, so the purchase moment is the next one kept.
     assert [snap[0] for snap in pending["buy"]] == [T0 + 60_000]
