@@ -94,10 +94,10 @@ def resolve_click(visitor_id: str, link: VisitorLink | None, event: ClickstreamE
     # login. The two customers are never merged.
     others = [c for c in link.customers if c != customer_id]
     if event.ts >= link.since_ts:
-        customers = (others + [customer_id])[-CUSTOMERS_PER_VISITOR:]
+        customers = [*others, customer_id][-CUSTOMERS_PER_VISITOR:]
         updated = VisitorLink(customer_id=customer_id, since_ts=event.ts, customers=customers)
     else:  # a late record of an earlier login: remember the customer, keep the current one
-        customers = ([customer_id] + others)[-CUSTOMERS_PER_VISITOR:]
+        customers = [customer_id, *others][-CUSTOMERS_PER_VISITOR:]
         updated = VisitorLink(customer_id=link.customer_id, since_ts=link.since_ts, customers=customers)
     return Resolution(customer_id, updated, updated != link, False)
 

@@ -14,8 +14,10 @@ import faust
 from faust.web import Request, Response, View
 
 from orchestrator.core.rules import RuleSet
+from orchestrator.runtime.context_feed import ContextPublisher
+from orchestrator.runtime.context_view import add_context_view
 from orchestrator.runtime.metrics import EngineMetrics, PartitionLag, RuntimeCollector
-from orchestrator.runtime.processing import Emitter, JourneyProcessor, OnDelivered
+from orchestrator.runtime.processing import Emitter, JourneyProcessor, OnDelivered, wall_clock_ms
 from orchestrator.runtime.rules_feed import RuleSetState, follow
 from orchestrator.runtime.settings import Settings
 
@@ -27,7 +29,7 @@ class FaustEmitter:
         self.app = app
         self._topics: dict[str, Any] = {}
 
-    async def send(self, topic: str, key: bytes | None, value: bytes,
+    async def send(self, topic: str, key: bytes | None, value: bytes | None,
                    on_delivered: OnDelivered | None = None) -> None:
         channel = self._topics.get(topic)
         if channel is None:
@@ -55,6 +57,8 @@ class Engine:
     metrics: EngineMetrics
     profiles: Any
     agent: Any
+    identity: Any
+    context: ContextPublisher
 
 
 def build_app(settings: Settings, rule_set: RuleSet, emitter: Emitter | None = None,
@@ -94,13 +98,24 @@ def build_app(settings: Settings, rule_set: RuleSet, emitter: Emitter | None = N
         "profiles", partitions=settings.partitions, key_type=str, value_type=bytes,
         options=table_options,
         help="person id -> profile (orjson)")
+    identity = app.Table(
+        "identity", partitions=settings.partitions, key_type=str, value_type=bytes,
+        options=table_options,
+        help="visitor id -> the customer it is linked to (orjson)")
     metrics = EngineMetrics(rule_set_version=rule_set.version)
+    sink = emitter or FaustEmitter(app)
+    context = ContextPublisher(emitter=sink, topic=settings.topic_customer_context, metrics=metrics,
+                               clock_ms=wall_clock_ms)
     processor = JourneyProcessor(
-        profiles=profiles, emitter=emitter or FaustEmitter(app), rule_set=rule_set,
+        profiles=profiles, emitter=sink, rule_set=rule_set,
         sources=settings.input_topics, dead_letter_topic=settings.topic_dead_letter,
         action_topic=settings.action_topic, limits=settings.decode_limits, metrics=metrics,
-        held_out_topic=settings.topic_held_out)
-    inputs = app.topic(*settings.input_topics, key_serializer="raw", value_serializer="raw",
+        held_out_topic=settings.topic_held_out, identity=identity,
+        person_events_topic=settings.topic_person_events, context=context)
+    # The person-events topic is read by the same agent as the inputs: one worker owns partition
+    # N of every topic (same partition count), so a person's records meet on one profile.
+    inputs = app.topic(*settings.input_topics, settings.topic_person_events,
+                       key_serializer="raw", value_serializer="raw",
                        partitions=settings.partitions)
 
     async def journey(stream: faust.StreamT) -> None:
@@ -110,15 +125,22 @@ def build_app(settings: Settings, rule_set: RuleSet, emitter: Emitter | None = N
                                    int(message.timestamp * 1000), event.key, event.value)
 
     agent = app.agent(inputs, name="journey")(journey)
+
+    @app.timer(interval=settings.context_flush_ms / 1000)
+    async def publish_context() -> None:
+        await context.flush()
     rules_state = rules[0] if rules else RuleSetState(rule_set, "given", 0)
     if rules is not None:
         _follow_rules(app, settings, rules_state, rules[1], processor, metrics)
     metrics.registry.register(RuntimeCollector(
         ready=lambda: is_ready(app),
         lags=lambda: _input_lags(app, settings, processor),
-        table_keys=lambda: {"profiles": _estimate_keys(profiles)}))
+        table_keys=lambda: {"profiles": _estimate_keys(profiles), "identity": _estimate_keys(identity)}))
     _add_views(app, metrics, rules_state)
-    return Engine(app=app, processor=processor, metrics=metrics, profiles=profiles, agent=agent)
+    add_context_view(app, profiles=profiles, identity=identity, metrics=metrics,
+                     model_versions=context.model_versions)
+    return Engine(app=app, processor=processor, metrics=metrics, profiles=profiles, agent=agent,
+                  identity=identity, context=context)
 
 
 def is_ready(app: faust.App) -> bool:
@@ -134,7 +156,7 @@ def _input_lags(app: faust.App, settings: Settings,
     """Lag of each assigned input partition: highwater minus the next offset to process."""
     if not app.started or app.consumer is None:
         return
-    inputs = settings.input_topics
+    inputs = {*settings.input_topics, settings.topic_person_events}
     committed = getattr(app.consumer, "_committed_offset", {})
     for tp in sorted(app.consumer.assignment()):
         if tp.topic not in inputs:

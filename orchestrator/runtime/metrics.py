@@ -59,6 +59,25 @@ class EngineMetrics:
             "orchestrator_event_to_action_seconds",
             "From the trigger record's Kafka timestamp to the action acknowledged on its topic",
             ["channel", "action"], buckets=LATENCY_BUCKETS, registry=r)
+        self.identity = Counter(
+            "orchestrator_identity_changes",
+            "Visitor links: linked (first login of a visitor), shared_device (another customer "
+            "logged in on a linked visitor), merged (an anonymous profile carried into a customer's), "
+            "unlinked (erasure)", ["change"], registry=r)
+        self.rekeyed = Counter("orchestrator_rekeyed_events",
+                               "Records forwarded to their person's partition (logged-in visitors)",
+                               registry=r)
+        self.context_published = Counter("orchestrator_context_records",
+                                         "Customer-context records published, by kind",
+                                         ["kind"], registry=r)
+        self.event_to_context = Histogram(
+            "orchestrator_event_to_context_seconds",
+            "From the Kafka timestamp of the oldest change not yet published to the person's "
+            "context record acknowledged on the customer-context topic",
+            buckets=LATENCY_BUCKETS, registry=r)
+        self.context_requests = Counter("orchestrator_context_requests",
+                                        "GET /context/{id} answers, by how they were answered",
+                                        ["result"], registry=r)
         self.stage = Histogram("orchestrator_stage_seconds",
                                "Time spent per record in each processing stage", ["stage"],
                                buckets=STAGE_BUCKETS, registry=r)

@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     topic_customer_context: str = "customer-context"
     topic_rules: str = "rules"
     topic_held_out: str = "decisions-held-out"
+    topic_person_events: str = Field(
+        "person-events", description="internal: records re-keyed to their person (at and after login)")
+    context_flush_ms: int = Field(
+        200, ge=10, le=60_000,
+        description="changes to a person's context are coalesced and published this often")
     # Comma-separated in the environment: ORCHESTRATOR_CHANNELS=web,contact-centre,email
     channels: Annotated[tuple[str, ...], NoDecode] = ("web", "contact-centre")
     store: Literal["rocksdb", "memory"] = "rocksdb"
@@ -67,7 +72,7 @@ class Settings(BaseSettings):
 
     @field_validator("topic_clickstream", "topic_contact_centre", "topic_action_feedback",
                      "topic_dead_letter", "topic_customer_context", "topic_rules",
-                     "topic_held_out")
+                     "topic_held_out", "topic_person_events")
     @classmethod
     def _legal_topic(cls, value: str) -> str:
         if not _TOPIC_NAME.match(value):
@@ -123,6 +128,7 @@ class Settings(BaseSettings):
     @property
     def output_topics(self) -> list[str]:
         return [self.topic_dead_letter, self.topic_customer_context, self.topic_held_out,
+                self.topic_person_events,
                 *(self.action_topic(c) for c in self.channels)]
 
 

@@ -37,7 +37,7 @@ def _check_partitions(described: list[dict], partitions: int) -> None:
              if t.get("error_code", 0) == 0 and t["partitions"]
              and len(t["partitions"]) != partitions]
     if wrong:
-        raise TopicError(f"input topics must have {partitions} partitions "
+        raise TopicError(f"input and person-events topics must have {partitions} partitions "
                          f"(ORCHESTRATOR_PARTITIONS), but {', '.join(wrong)}")
 
 
@@ -74,13 +74,14 @@ async def _create(admin: AIOKafkaAdminClient, topics: list[NewTopic]) -> tuple[l
 async def ensure_topics(settings: Settings) -> list[str]:
     """Create missing topics; return the names created.
 
-    Input topics must all have ``settings.partitions`` partitions: the person table is
-    partitioned like them, so a mismatch would put one person's events on two profiles.
+    Input topics and the person-events topic must all have ``settings.partitions`` partitions:
+    the person and identity tables are partitioned like them, so a mismatch would put one
+    person's events on two profiles.
     """
+    copartitioned = [*settings.input_topics, settings.topic_person_events]
     async with _admin(settings) as admin:
         present = set(await admin.list_topics())
-        existing = await _describe_settled(
-            admin, [t for t in settings.input_topics if t in present])
+        existing = await _describe_settled(admin, [t for t in copartitioned if t in present])
         _check_partitions(existing, settings.partitions)
         wanted = [
             NewTopic(name, settings.partitions, settings.replication_factor)
@@ -97,7 +98,7 @@ async def ensure_topics(settings: Settings) -> list[str]:
         ]
         created, raced = await _create(admin, [t for t in wanted if t.name not in present])
         # Created a moment ago by someone else (not yet in the metadata we listed): check them.
-        raced_inputs = [name for name in raced if name in settings.input_topics]
+        raced_inputs = [name for name in raced if name in copartitioned]
         _check_partitions(await _describe_settled(admin, raced_inputs), settings.partitions)
         return created
 

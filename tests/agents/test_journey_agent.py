@@ -42,7 +42,7 @@ async def test_profile_is_kept_in_the_table_between_records(
         await _settle()
         stored = orjson.loads(engine.profiles.get("v-2"))
     assert stored["events_seen"] == 2
-    assert stored["session_topic_views"] == {"billing": 1, "pricing": 1}
+    assert stored["session_log"]["s-v-2"][2] == {"billing": 1, "pricing": 1}
 
 
 async def test_malformed_record_is_dead_lettered_and_the_next_one_still_processed(
@@ -52,6 +52,11 @@ async def test_malformed_record_is_dead_lettered_and_the_next_one_still_processe
         await deliver(agent, "clickstream", b"v-3",
                       page_view("ok", "v-3", "/account/settings", "account", customer_id="c-3"),
                       offset=42, partition=2)
+        await _settle()
+        # A logged-in record goes on to its person's partition; Kafka would bring it back.
+        [(topic, key, envelope)] = [sent for sent in emitter.sent if sent[0] == "person-events"]
+        assert (key, envelope["kind"]) == (b"c-3", "carry")
+        await deliver(agent, topic, key, orjson.dumps(envelope), offset=0, partition=2)
         await _settle()
     [dead] = emitter.on("dead-letter")
     assert dead["source"] == {"topic": "clickstream", "partition": 2, "offset": 41,

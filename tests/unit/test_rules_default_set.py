@@ -55,7 +55,7 @@ class Visit:
 
 
 def test_shipped_rule_set_loads_with_one_version_for_all_files() -> None:
-    assert RULES.version == "2026-11-24.1"
+    assert RULES.version == "2026-11-24.2"
     assert {r.file for r in RULES.rules} == {"rules/web.yaml", "rules/contact_centre.yaml"}
     assert {(r.id, r.channel, r.action) for r in RULES.rules} >= {
         ("self-service-login-prompt", "web", "login_prompt"),
@@ -399,3 +399,24 @@ def test_three_pages_on_one_product_topic_suggest_its_guide() -> None:
     assert (guide.action, guide.payload["url"]) == ("next_content", "/guides/choosing-a-plan")
     assert visit.page("/products/tv", "products", T0 + 4 * SECOND) is None
     assert visit.suppressed[-1].cause == "cooldown"
+
+
+def test_an_open_billing_case_replaces_contact_us_with_the_case_status_on_the_web() -> None:
+    visit = Visit(person_id="c1", scores={"contact_need": 0.9})
+    visit.log_in(T0)
+    visit.see(contact("k1", "case_opened", T0 + SECOND, reason="billing"))
+    shown = visit.page("/billing/faq", "billing", T0 + 2 * SECOND, customer_id="c1")
+    assert shown is not None
+    assert shown.action == "open_case_status"
+    assert shown.payload == {"url": "/account/cases?topic=billing", "title": "Your open billing case",
+                             "topic": "billing"}
+    assert "contact_suggestion" not in visit.actions()
+
+
+def test_once_the_case_is_resolved_the_contact_suggestion_comes_back() -> None:
+    visit = Visit(person_id="c1", scores={"contact_need": 0.9})
+    visit.log_in(T0)
+    visit.see(contact("k1", "case_opened", T0 + SECOND, reason="billing"))
+    visit.see(contact("k2", "case_resolved", T0 + 2 * SECOND, reason="billing"))
+    shown = visit.page("/help/moving", "moving", T0 + 3 * SECOND, customer_id="c1")
+    assert shown is not None and shown.action == "contact_suggestion"

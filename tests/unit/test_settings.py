@@ -148,7 +148,7 @@ def test_derived_values_follow_the_settings() -> None:
     assert settings.worker_data_dir == PROJECT_ROOT / "var" / "worker-7010"
     assert settings.action_topic("web") == "actions.web"
     assert settings.output_topics == ["dead-letter", "customer-context", "decisions-held-out",
-                                      "actions.web", "actions.email"]
+                                      "person-events", "actions.web", "actions.email"]
     assert settings.input_topics == {"clickstream": Source.CLICKSTREAM,
                                      "contact-centre": Source.CONTACT_CENTRE,
                                      "action-feedback": Source.ACTION_FEEDBACK}
@@ -169,7 +169,7 @@ def test_settings_are_frozen() -> None:
 
 def test_shipped_rule_directory_loads() -> None:
     rule_set = load_rules(load_settings().rules_dir)
-    assert rule_set.version == "2026-11-24.1"
+    assert rule_set.version == "2026-11-24.2"
     ids = {rule.id for rule in rule_set.rules}
     assert {"self-service-login-prompt", "self-service-direct-link"} <= ids
     assert set(rule_set.documents) == {"rules/web.yaml", "rules/contact_centre.yaml"}

@@ -1,0 +1,74 @@
+"""Publishing the live customer context: one compacted record per person, coalesced.
+
+The processor marks a person as changed after each event; :meth:`ContextPublisher.flush`, run
+every ``context_flush_ms`` by the worker, publishes one record per changed person (however many
+events changed them since the last flush) and a tombstone for each erased person. Rendering
+happens at flush time from the profile object saved last, so a burst of events for one person
+costs one record and one rendering.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import orjson
+
+from orchestrator.core.context import context_record
+from orchestrator.core.profile import Profile
+from orchestrator.runtime.metrics import EngineMetrics
+from orchestrator.runtime.processing import Emitter
+
+
+class ContextPublisher:
+    """Changed people waiting to be published, and the flush that publishes them."""
+
+    def __init__(self, *, emitter: Emitter, topic: str, metrics: EngineMetrics,
+                 clock_ms: Callable[[], int],
+                 model_versions: Callable[[], dict[str, str]] = dict) -> None:
+        self.emitter = emitter
+        self.topic = topic
+        self.metrics = metrics
+        self.clock_ms = clock_ms
+        self.model_versions = model_versions
+        # person id -> (latest profile or None for erased, Kafka ts of the oldest unpublished change)
+        self._pending: dict[str, tuple[Profile | None, int]] = {}
+
+    def changed(self, profile: Profile, kafka_ts: int) -> None:
+        """``profile`` (as saved) must be published; the change came from a record at ``kafka_ts``."""
+        previous = self._pending.get(profile.person_id)
+        self._pending[profile.person_id] = (profile, previous[1] if previous else kafka_ts)
+
+    def erased(self, person_id: str, kafka_ts: int) -> None:
+        """The person is gone: publish a tombstone (and forget any update not yet published)."""
+        previous = self._pending.get(person_id)
+        self._pending[person_id] = (None, previous[1] if previous else kafka_ts)
+
+    @property
+    def waiting(self) -> int:
+        return len(self._pending)
+
+    async def flush(self) -> int:
+        """Publish every pending person; return how many records were sent."""
+        if not self._pending:
+            return 0
+        pending, self._pending = self._pending, {}
+        now = self.clock_ms()
+        versions = self.model_versions()
+        for person_id, (profile, since) in pending.items():
+            key = person_id.encode()
+            if profile is None:
+                await self.emitter.send(self.topic, key, None, self._timer(since))
+                self.metrics.context_published.labels("tombstone").inc()
+            else:
+                value = orjson.dumps(context_record(profile, now, versions))
+                await self.emitter.send(self.topic, key, value, self._timer(since))
+                self.metrics.context_published.labels("update").inc()
+        return len(pending)
+
+    def _timer(self, since_kafka_ts: int) -> Callable[[], None]:
+        histogram, clock_ms = self.metrics.event_to_context, self.clock_ms
+
+        def delivered() -> None:
+            histogram.observe(max(0.0, (clock_ms() - since_kafka_ts) / 1000))
+
+        return delivered

@@ -1,0 +1,90 @@
+"""``GET /context/{id}``: a person's live context, by visitor id or customer id, from any worker.
+
+The answer comes from the worker that owns the person, found in two steps without any shared
+state: the identity link of a visitor id lives on the visitor's partition of the identity table,
+the profile on the person's partition of the profile table. A worker that does not own a step's
+partition forwards the request to the one that does (Faust's partition assignor knows every
+worker's web address), with the person already resolved when the second step is forwarded.
+
+Answers: 200 with the context record (``requested_id`` says which id was asked for), 404 when no
+such person is known (never seen, or erased), 503 while the owning partition is not assigned
+(a rebalance), 502 when the owning worker does not answer.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote
+
+import faust
+import orjson
+from aiohttp import ClientError, ClientTimeout
+from faust.web import Request, Response, View
+
+from orchestrator.core.context import context_record
+from orchestrator.core.identity import VisitorLink
+from orchestrator.core.profile import Profile
+from orchestrator.runtime.metrics import EngineMetrics
+from orchestrator.runtime.processing import wall_clock_ms
+
+log = logging.getLogger(__name__)
+
+FORWARD_TIMEOUT = ClientTimeout(total=5.0)
+
+
+def add_context_view(app: faust.App, *, profiles: Any, identity: Any, metrics: EngineMetrics,
+                     model_versions: Callable[[], dict[str, str]]) -> None:
+    def owner(table: str, key: str) -> str | None:
+        """The web address of the worker owning ``key`` in ``table``; None: this worker."""
+        url = app.router.key_store(table, key)  # KeyError: partition not assigned right now
+        mine = app.conf.canonical_url
+        if (url.host, url.port) == (mine.host, mine.port):
+            return None
+        return str(url).rstrip("/")
+
+    async def forward(base: str, path: str) -> Response:
+        async with app.http_client.get(base + path, timeout=FORWARD_TIMEOUT) as response:
+            body = await response.read()
+            return json_bytes(body, response.status)
+
+    def json_bytes(body: bytes, status: int) -> Response:
+        return app.web.bytes(body, content_type="application/json", status=status)
+
+    def answer(payload: dict[str, Any], status: int) -> Response:
+        return json_bytes(orjson.dumps(payload), status)
+
+    @app.page("/context/{requested_id}")
+    class Context(View):
+        async def get(self, request: Request, requested_id: str) -> Response:
+            person_id = request.query.get("person")
+            try:
+                if person_id is None:
+                    elsewhere = owner("identity", requested_id)
+                    if elsewhere is not None:
+                        metrics.context_requests.labels("forwarded").inc()
+                        return await forward(elsewhere, f"/context/{quote(requested_id, safe='')}")
+                    stored_link = identity.get(requested_id)
+                    person_id = (VisitorLink.from_dict(orjson.loads(stored_link)).customer_id
+                                 if stored_link else requested_id)
+                elsewhere = owner("profiles", person_id)
+                if elsewhere is not None:
+                    metrics.context_requests.labels("forwarded").inc()
+                    return await forward(elsewhere, f"/context/{quote(requested_id, safe='')}"
+                                                    f"?person={quote(person_id, safe='')}")
+            except KeyError:
+                metrics.context_requests.labels("unavailable").inc()
+                return answer({"error": "the partition of this id is not assigned right now "
+                                        "(rebalancing); retry"}, 503)
+            except (ClientError, TimeoutError) as exc:
+                metrics.context_requests.labels("owner_unreachable").inc()
+                return answer({"error": f"the worker owning this id did not answer: {exc}"}, 502)
+            stored = profiles.get(person_id)
+            if not stored:
+                metrics.context_requests.labels("not_found").inc()
+                return answer({"error": f"no person known by {requested_id!r}"}, 404)
+            record = context_record(Profile.from_dict(orjson.loads(stored)), wall_clock_ms(),
+                                    model_versions())
+            metrics.context_requests.labels("found").inc()
+            return answer({"requested_id": requested_id, **record}, 200)
