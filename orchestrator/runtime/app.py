@@ -111,10 +111,10 @@ def build_app(settings: Settings, rule_set: RuleSet, emitter: Emitter | None = N
         sources=settings.input_topics, dead_letter_topic=settings.topic_dead_letter,
         action_topic=settings.action_topic, limits=settings.decode_limits, metrics=metrics,
         held_out_topic=settings.topic_held_out, identity=identity,
-        person_events_topic=settings.topic_person_events, context=context)
+        person_events_topic=settings.person_events_topic, context=context)
     # The person-events topic is read by the same agent as the inputs: one worker owns partition
     # N of every topic (same partition count), so a person's records meet on one profile.
-    inputs = app.topic(*settings.input_topics, settings.topic_person_events,
+    inputs = app.topic(*settings.input_topics, settings.person_events_topic,
                        key_serializer="raw", value_serializer="raw",
                        partitions=settings.partitions)
 
@@ -156,7 +156,7 @@ def _input_lags(app: faust.App, settings: Settings,
     """Lag of each assigned input partition: highwater minus the next offset to process."""
     if not app.started or app.consumer is None:
         return
-    inputs = {*settings.input_topics, settings.topic_person_events}
+    inputs = {*settings.input_topics, settings.person_events_topic}
     committed = getattr(app.consumer, "_committed_offset", {})
     for tp in sorted(app.consumer.assignment()):
         if tp.topic not in inputs:

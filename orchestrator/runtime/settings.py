@@ -49,8 +49,9 @@ class Settings(BaseSettings):
     topic_customer_context: str = "customer-context"
     topic_rules: str = "rules"
     topic_held_out: str = "decisions-held-out"
-    topic_person_events: str = Field(
-        "person-events", description="internal: records re-keyed to their person (at and after login)")
+    topic_person_events: str | None = Field(
+        None, description="internal: records re-keyed to their person (at and after login); "
+                          "default <app_id>-person-events")
     context_flush_ms: int = Field(
         200, ge=10, le=60_000,
         description="changes to a person's context are coalesced and published this often")
@@ -72,10 +73,17 @@ class Settings(BaseSettings):
 
     @field_validator("topic_clickstream", "topic_contact_centre", "topic_action_feedback",
                      "topic_dead_letter", "topic_customer_context", "topic_rules",
-                     "topic_held_out", "topic_person_events")
+                     "topic_held_out")
     @classmethod
     def _legal_topic(cls, value: str) -> str:
         if not _TOPIC_NAME.match(value):
+            raise ValueError("a Kafka topic name is 1-249 characters of letters, digits, . _ -")
+        return value
+
+    @field_validator("topic_person_events")
+    @classmethod
+    def _legal_optional_topic(cls, value: str | None) -> str | None:
+        if value is not None and not _TOPIC_NAME.match(value):
             raise ValueError("a Kafka topic name is 1-249 characters of letters, digits, . _ -")
         return value
 
@@ -114,6 +122,10 @@ class Settings(BaseSettings):
     def decode_limits(self) -> DecodeLimits:
         return DecodeLimits(self.max_record_bytes, self.max_future_skew_s * 1000)
 
+    @property
+    def person_events_topic(self) -> str:
+        return self.topic_person_events or f"{self.app_id}-person-events"
+
     def action_topic(self, channel: str) -> str:
         return f"{self.topic_actions_prefix}{channel}"
 
@@ -128,7 +140,7 @@ class Settings(BaseSettings):
     @property
     def output_topics(self) -> list[str]:
         return [self.topic_dead_letter, self.topic_customer_context, self.topic_held_out,
-                self.topic_person_events,
+                self.person_events_topic,
                 *(self.action_topic(c) for c in self.channels)]
 
 

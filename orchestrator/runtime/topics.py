@@ -78,7 +78,7 @@ async def ensure_topics(settings: Settings) -> list[str]:
     the person and identity tables are partitioned like them, so a mismatch would put one
     person's events on two profiles.
     """
-    copartitioned = [*settings.input_topics, settings.topic_person_events]
+    copartitioned = [*settings.input_topics, settings.person_events_topic]
     async with _admin(settings) as admin:
         present = set(await admin.list_topics())
         existing = await _describe_settled(admin, [t for t in copartitioned if t in present])

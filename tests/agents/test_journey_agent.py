@@ -54,7 +54,8 @@ async def test_malformed_record_is_dead_lettered_and_the_next_one_still_processe
                       offset=42, partition=2)
         await _settle()
         # A logged-in record goes on to its person's partition; Kafka would bring it back.
-        [(topic, key, envelope)] = [sent for sent in emitter.sent if sent[0] == "person-events"]
+        hop = engine.processor.person_events_topic
+        [(topic, key, envelope)] = [sent for sent in emitter.sent if sent[0] == hop]
         assert (key, envelope["kind"]) == (b"c-3", "carry")
         await deliver(agent, topic, key, orjson.dumps(envelope), offset=0, partition=2)
         await _settle()

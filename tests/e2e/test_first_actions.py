@@ -63,11 +63,13 @@ async def test_worker_serves_health_readiness_and_metrics_that_count_what_it_did
     assert ('orchestrator_event_to_action_seconds_count{action="login_prompt",channel="web"} 1.0'
             in metrics)
     assert "orchestrator_ready 1.0" in metrics, _lines(metrics, "orchestrator_")
-    assert f"orchestrator_assigned_partitions {float(worker.settings.partitions * 3)}" in metrics, \
+    # The three inputs and the person-events topic, all partitions (one worker).
+    assert f"orchestrator_assigned_partitions {float(worker.settings.partitions * 4)}" in metrics, \
         _lines(metrics, "orchestrator_")
     lags = re.findall(r'^orchestrator_consumer_lag\{partition="\d+",topic="([^"]+)"\} (\S+)$',
                       metrics, re.MULTILINE)
-    assert {topic for topic, _ in lags} == set(worker.settings.input_topics)
+    assert {topic for topic, _ in lags} == {*worker.settings.input_topics,
+                                            worker.settings.person_events_topic}
     assert all(float(lag) == 0.0 for _, lag in lags)  # everything sent was processed
     [keys] = re.findall(r'^orchestrator_table_keys\{table="profiles"\} (\S+)$', metrics,
                         re.MULTILINE)

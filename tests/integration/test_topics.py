@@ -16,7 +16,7 @@ def _settings(bootstrap: str, unique: str, partitions: int = 3):
         topic_clickstream=f"cs-{unique}", topic_contact_centre=f"cc-{unique}",
         topic_action_feedback=f"fb-{unique}", topic_dead_letter=f"dl-{unique}",
         topic_customer_context=f"ctx-{unique}", topic_actions_prefix=f"act-{unique}.",
-        topic_held_out=f"held-{unique}",
+        topic_held_out=f"held-{unique}", topic_person_events=f"pe-{unique}",
         topic_rules=f"rules-{unique}")
 
 
@@ -32,8 +32,9 @@ async def test_missing_topics_are_created_with_the_table_partition_count(
     await admin.start()
     try:
         described = await admin.describe_topics([settings.topic_clickstream,
+                                                 settings.person_events_topic,
                                                  settings.action_topic("web")])
-        assert [len(t["partitions"]) for t in described] == [3, 3]
+        assert [len(t["partitions"]) for t in described] == [3, 3, 3]
         [configs] = await admin.describe_configs(
             [ConfigResource(ConfigResourceType.TOPIC, settings.topic_customer_context)])
         entries = {entry[0]: entry[1] for entry in configs.resources[0][4]}

@@ -148,7 +148,7 @@ def test_derived_values_follow_the_settings() -> None:
     assert settings.worker_data_dir == PROJECT_ROOT / "var" / "worker-7010"
     assert settings.action_topic("web") == "actions.web"
     assert settings.output_topics == ["dead-letter", "customer-context", "decisions-held-out",
-                                      "person-events", "actions.web", "actions.email"]
+                                      "orchestrator-person-events", "actions.web", "actions.email"]
     assert settings.input_topics == {"clickstream": Source.CLICKSTREAM,
                                      "contact-centre": Source.CONTACT_CENTRE,
                                      "action-feedback": Source.ACTION_FEEDBACK}
