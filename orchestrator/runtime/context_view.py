@@ -22,6 +22,7 @@ import faust
 import orjson
 from aiohttp import ClientError, ClientTimeout
 from faust.web import Request, Response, View
+from yarl import URL
 
 from orchestrator.core.context import context_record
 from orchestrator.core.identity import VisitorLink
@@ -37,12 +38,23 @@ FORWARD_TIMEOUT = ClientTimeout(total=5.0)
 def add_context_view(app: faust.App, *, profiles: Any, identity: Any, metrics: EngineMetrics,
                      model_versions: Callable[[], dict[str, str]]) -> None:
     def owner(table: str, key: str) -> str | None:
-        """The web address of the worker owning ``key`` in ``table``; None: this worker."""
-        url = app.router.key_store(table, key)  # KeyError: partition not assigned right now
-        mine = app.conf.canonical_url
-        if (url.host, url.port) == (mine.host, mine.port):
+        """The web address of the worker owning ``key`` in ``table``; None: this worker.
+
+        The partition is the one the record key hashes to (the raw UTF-8 id, as the input
+        topics are keyed), not Faust's ``router.key_store``, which hashes the table's own key
+        serialisation and so can name another partition than the one the person lives on.
+        KeyError: that partition is not assigned right now (a rebalance).
+        """
+        changelog = app.tables[table].changelog_topic.get_topic_name()
+        partition = app.producer.key_partition(changelog, key.encode()).partition
+        url = next((url for url, topics in app.router.table_metadata(table).items()
+                    if partition in topics.get(changelog, ())), None)
+        if url is None:
+            raise KeyError(partition)
+        target, mine = URL(url), app.conf.canonical_url
+        if (target.host, target.port) == (mine.host, mine.port):
             return None
-        return str(url).rstrip("/")
+        return str(target).rstrip("/")
 
     async def forward(base: str, path: str) -> Response:
         async with app.http_client.get(base + path, timeout=FORWARD_TIMEOUT) as response:
@@ -83,7 +95,8 @@ def add_context_view(app: faust.App, *, profiles: Any, identity: Any, metrics: E
             stored = profiles.get(person_id)
             if not stored:
                 metrics.context_requests.labels("not_found").inc()
-                return answer({"error": f"no person known by {requested_id!r}"}, 404)
+                return answer({"error": f"no person known by {requested_id!r}", "person_id": person_id,
+                               "worker": str(app.conf.canonical_url),}, 404)
             record = context_record(Profile.from_dict(orjson.loads(stored)), wall_clock_ms(),
                                     model_versions())
             metrics.context_requests.labels("found").inc()

@@ -175,7 +175,8 @@ class Traffic:
             fresh = []
             for records in batch.values():
                 for record in records:
-                    value = orjson.loads(record.value)
+                    # A tombstone (compacted topics) is shown as {"_tombstone": true}.
+                    value = orjson.loads(record.value) if record.value is not None else {"_tombstone": True}
                     value["_kafka"] = {"partition": record.partition, "offset": record.offset,
                                        "key": record.key}
                     fresh.append(value)
