@@ -26,12 +26,14 @@ def build_action_record(
     decision: Decision, event: Event, profile: Profile, *,
     trigger_kafka_ts: int, decided_ts: int, rule_set_version: str,
     scores: Mapping[str, float | None] | None = None,
+    model_versions: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Return the action record for ``decision``, triggered by ``event``.
 
     ``trigger_ts`` is the triggering record's Kafka timestamp (what event-to-action latency is
     measured from); ``trigger_event_ts`` is the event's own ``ts``. ``scores`` are the intent
-    scores the decision saw (None: not yet trustworthy). A held-out decision's record (the
+    scores the decision saw (None: not yet trustworthy) and ``models`` the version of the model
+    behind each (omitted when nothing was scored). A held-out decision's record (the
     control group: never sent) is marked ``"holdout": true``.
     """
     trigger_event_id = event.event_id if isinstance(event, ClickstreamEvent | ContactCentreEvent) \
@@ -54,6 +56,8 @@ def build_action_record(
         "decided_ts": decided_ts,
         "expires_ts": decided_ts + decision.expires_after_ms,
     }
+    if model_versions:
+        record["models"] = dict(model_versions)
     if decision.holdout:
         record["holdout"] = True
     return record

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from orchestrator.core.actions import build_action_record
 from orchestrator.core.events import ClickstreamEvent, ContactCentreEvent, Event
@@ -29,6 +29,15 @@ class JourneyOutcome:
     replay: bool = False
 
 
+class Scoring(Protocol):
+    """Scores a person's intents on an event already applied to their profile (and learns from
+    the outcomes it settles); see :class:`orchestrator.core.scoring.PersonScoring`."""
+
+    def score(self, profile: Profile, event: Event, late: bool) -> Mapping[str, float | None]: ...
+
+    def versions(self) -> Mapping[str, str]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Trigger:
     """Where the event came from, as far as decisions care: its Kafka time and ours."""
@@ -39,11 +48,12 @@ class Trigger:
 
 def process_event(event: Event, person_id: str, profile: Profile | None, trigger: Trigger,
                   rule_set: RuleSet, scores: Mapping[str, float | None] | None = None,
-                  ) -> JourneyOutcome:
+                  scoring: Scoring | None = None) -> JourneyOutcome:
     """Apply ``event`` to the person's profile (new if None) and decide what to send.
 
-    ``scores`` are intent probabilities by name (None: model not trusted yet); without them,
-    rules that need a score do not fire.
+    ``scoring``, when given, scores the person's intents after the event is applied (and before
+    the decision); otherwise ``scores`` are used as given. Scores are intent probabilities by
+    name (None: model not trusted yet); without them, rules that need a score do not fire.
 
     >>> from orchestrator.core.events import decode_record, Source
     >>> from orchestrator.core.rules import load_rule_set
@@ -73,15 +83,21 @@ def process_event(event: Event, person_id: str, profile: Profile | None, trigger
         return JourneyOutcome(profile=None)
     if profile is None:
         profile = Profile(person_id=person_id)
+    late = event.ts < profile.last_seen_ts
     if not apply_event(profile, event):
         return JourneyOutcome(profile=profile, replay=True)
+    versions: Mapping[str, str] | None = None
+    if scoring is not None:
+        scores = scoring.score(profile, event, late)
+        versions = scoring.versions()
     scores = scores or {}
     arbitration = decide(rule_set, event, profile, scores, trigger.now_ms)
     outcome = JourneyOutcome(profile=profile, suppressed=arbitration.suppressed)
     for decision in [*arbitration.chosen, *arbitration.held_out]:
         record = build_action_record(
             decision, event, profile, trigger_kafka_ts=trigger.kafka_ts,
-            decided_ts=trigger.now_ms, rule_set_version=rule_set.version, scores=scores)
+            decided_ts=trigger.now_ms, rule_set_version=rule_set.version, scores=scores,
+            model_versions=versions)
         record_sent(profile, record, decision.cap_key, event.ts, holdout=decision.holdout)
         (outcome.held_out if decision.holdout else outcome.actions).append(record)
     return outcome

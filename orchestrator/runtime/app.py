@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
+import orjson
 from faust.web import Request, Response, View
 
 from orchestrator.core.rules import RuleSet
@@ -19,7 +20,8 @@ from orchestrator.runtime.context_view import add_context_view
 from orchestrator.runtime.metrics import EngineMetrics, PartitionLag, RuntimeCollector
 from orchestrator.runtime.processing import Emitter, JourneyProcessor, OnDelivered, wall_clock_ms
 from orchestrator.runtime.rules_feed import RuleSetState, follow
-from orchestrator.runtime.settings import Settings
+from orchestrator.runtime.scoring import ModelQualityCollector, WorkerScoring
+from orchestrator.runtime.settings import Settings, load_intent_specs
 
 
 class FaustEmitter:
@@ -59,6 +61,8 @@ class Engine:
     agent: Any
     identity: Any
     context: ContextPublisher
+    models: Any
+    scoring: WorkerScoring | None
 
 
 def build_app(settings: Settings, rule_set: RuleSet, emitter: Emitter | None = None,
@@ -102,16 +106,26 @@ def build_app(settings: Settings, rule_set: RuleSet, emitter: Emitter | None = N
         "identity", partitions=settings.partitions, key_type=str, value_type=bytes,
         options=table_options,
         help="visitor id -> the customer it is linked to (orjson)")
+    models = app.Table(
+        "models", partitions=settings.partitions, key_type=str, value_type=bytes,
+        options=table_options,
+        help="<partition>/<intent> -> checkpoint of that partition's intent model")
     metrics = EngineMetrics(rule_set_version=rule_set.version)
+    scoring = None
+    if settings.scoring:
+        scoring = WorkerScoring(load_intent_specs(settings.intents_file), models, settings.partitions,
+                                settings.scoring_policy, on_labels=metrics.count_labels)
+        metrics.registry.register(ModelQualityCollector(scoring))
     sink = emitter or FaustEmitter(app)
-    context = ContextPublisher(emitter=sink, topic=settings.topic_customer_context, metrics=metrics,
-                               clock_ms=wall_clock_ms)
+    context = ContextPublisher(
+        emitter=sink, topic=settings.topic_customer_context, metrics=metrics, clock_ms=wall_clock_ms,
+        model_versions=scoring.versions_for if scoring is not None else lambda person_id: {})
     processor = JourneyProcessor(
         profiles=profiles, emitter=sink, rule_set=rule_set,
         sources=settings.input_topics, dead_letter_topic=settings.topic_dead_letter,
         action_topic=settings.action_topic, limits=settings.decode_limits, metrics=metrics,
         held_out_topic=settings.topic_held_out, identity=identity,
-        person_events_topic=settings.person_events_topic, context=context)
+        person_events_topic=settings.person_events_topic, context=context, scoring=scoring)
     # The person-events topic is read by the same agent as the inputs: one worker owns partition
     # N of every topic (same partition count), so a person's records meet on one profile.
     inputs = app.topic(*settings.input_topics, settings.person_events_topic,
@@ -129,6 +143,9 @@ def build_app(settings: Settings, rule_set: RuleSet, emitter: Emitter | None = N
     @app.timer(interval=settings.context_flush_ms / 1000)
     async def publish_context() -> None:
         await context.flush()
+
+    if scoring is not None:
+        _schedule_label_sweeps(app, settings, scoring)
     rules_state = rules[0] if rules else RuleSetState(rule_set, "given", 0)
     if rules is not None:
         _follow_rules(app, settings, rules_state, rules[1], processor, metrics)
@@ -140,7 +157,25 @@ def build_app(settings: Settings, rule_set: RuleSet, emitter: Emitter | None = N
     add_context_view(app, profiles=profiles, identity=identity, metrics=metrics,
                      model_versions=context.model_versions)
     return Engine(app=app, processor=processor, metrics=metrics, profiles=profiles, agent=agent,
-                  identity=identity, context=context)
+                  identity=identity, context=context, models=models, scoring=scoring)
+
+
+def _schedule_label_sweeps(app: faust.App, settings: Settings, scoring: WorkerScoring) -> None:
+    """Tick each assigned person-events partition so that its sweep runs in the agent."""
+    topic = settings.person_events_topic
+    tick = orjson.dumps({"kind": "tick"})
+
+    @app.timer(interval=settings.label_sweep_tick_s)
+    async def tick_label_sweeps() -> None:
+        if not is_ready(app):
+            return
+        for tp in app.consumer.assignment():
+            if tp.topic == topic:
+                await app.producer.send(topic, None, tick, tp.partition, None, None)
+
+    @app.on_partitions_revoked.connect
+    async def forget_models(app: faust.App, revoked: Any, **kwargs: Any) -> None:
+        scoring.revoke()  # restored from their checkpoints wherever the partitions land
 
 
 def is_ready(app: faust.App) -> bool:

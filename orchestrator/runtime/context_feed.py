@@ -24,7 +24,7 @@ class ContextPublisher:
 
     def __init__(self, *, emitter: Emitter, topic: str, metrics: EngineMetrics,
                  clock_ms: Callable[[], int],
-                 model_versions: Callable[[], dict[str, str]] = dict) -> None:
+                 model_versions: Callable[[str], dict[str, str]] = lambda person_id: {}) -> None:
         self.emitter = emitter
         self.topic = topic
         self.metrics = metrics
@@ -53,14 +53,13 @@ class ContextPublisher:
             return 0
         pending, self._pending = self._pending, {}
         now = self.clock_ms()
-        versions = self.model_versions()
         for person_id, (profile, since) in pending.items():
             key = person_id.encode()
             if profile is None:
                 await self.emitter.send(self.topic, key, None, self._timer(since))
                 self.metrics.context_published.labels("tombstone").inc()
             else:
-                value = orjson.dumps(context_record(profile, now, versions))
+                value = orjson.dumps(context_record(profile, now, self.model_versions(person_id)))
                 await self.emitter.send(self.topic, key, value, self._timer(since))
                 self.metrics.context_published.labels("update").inc()
         return len(pending)

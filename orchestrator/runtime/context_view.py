@@ -36,7 +36,7 @@ FORWARD_TIMEOUT = ClientTimeout(total=5.0)
 
 
 def add_context_view(app: faust.App, *, profiles: Any, identity: Any, metrics: EngineMetrics,
-                     model_versions: Callable[[], dict[str, str]]) -> None:
+                     model_versions: Callable[[str], dict[str, str]]) -> None:
     def owner(table: str, key: str) -> str | None:
         """The web address of the worker owning ``key`` in ``table``; None: this worker.
 
@@ -98,6 +98,6 @@ def add_context_view(app: faust.App, *, profiles: Any, identity: Any, metrics: E
                 return answer({"error": f"no person known by {requested_id!r}", "person_id": person_id,
                                "worker": str(app.conf.canonical_url),}, 404)
             record = context_record(Profile.from_dict(orjson.loads(stored)), wall_clock_ms(),
-                                    model_versions())
+                                    model_versions(person_id))
             metrics.context_requests.labels("found").inc()
             return answer({"requested_id": requested_id, **record}, 200)

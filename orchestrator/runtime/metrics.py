@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -78,6 +79,11 @@ class EngineMetrics:
         self.context_requests = Counter("orchestrator_context_requests",
                                         "GET /context/{id} answers, by how they were answered",
                                         ["result"], registry=r)
+        self.labels_settled = Counter(
+            "orchestrator_model_labels_settled",
+            "Delayed labels settled and learned, by intent, label and how they were settled "
+            "(outcome_or_next_event: at the person's own event; horizon_sweep: the quiet-people sweep)",
+            ["intent", "label", "how"], registry=r)
         self.stage = Histogram("orchestrator_stage_seconds",
                                "Time spent per record in each processing stage", ["stage"],
                                buckets=STAGE_BUCKETS, registry=r)
@@ -96,6 +102,11 @@ class EngineMetrics:
 
     def count_action(self, channel: str, action: str, rule: str) -> None:
         self._child(self.actions, channel, action, rule).inc()
+
+    def count_labels(self, settled: Iterable[Any], how: str) -> None:
+        for label in settled:
+            self._child(self.labels_settled, label.intent, "positive" if label.label else "negative",
+                        how).inc()
 
     def _child(self, metric: Counter, *labels: str) -> Counter:
         """The labelled child, from a plain dict after its first use (``labels()`` takes a lock

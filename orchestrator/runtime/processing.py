@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, MutableMapping
 from typing import Any, Protocol
 
 import orjson
@@ -42,6 +42,7 @@ from orchestrator.core.journey import Trigger, process_event
 from orchestrator.core.profile import Profile, merge_profiles
 from orchestrator.core.rules import RuleSet
 from orchestrator.runtime.metrics import EngineMetrics
+from orchestrator.runtime.scoring import WorkerScoring
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +67,6 @@ class ContextSink(Protocol):
     def erased(self, person_id: str, kafka_ts: int) -> None: ...
 
 
-class Scoring(Protocol):
-    """Intent scoring of one event: settle labels, learn, score (see orchestrator.core.scoring)."""
-
-    def score_event(self, partition: int, profile: Profile, event: Any) -> Mapping[str, float | None]: ...
-
-
 class _NoContext:
     def changed(self, profile: Profile, kafka_ts: int) -> None:
         pass
@@ -94,7 +89,7 @@ class JourneyProcessor:
         clock_ms: Callable[[], int] = wall_clock_ms, held_out_topic: str = "decisions-held-out",
         identity: MutableMapping[str, bytes] | None = None,
         person_events_topic: str = "person-events", context: ContextSink | None = None,
-        scoring: Scoring | None = None,
+        scoring: WorkerScoring | None = None,
     ) -> None:
         self.profiles = profiles
         self.identity: MutableMapping[str, bytes] = identity if identity is not None else {}
@@ -208,11 +203,17 @@ class JourneyProcessor:
 
     async def _handle_envelope(self, partition: int, key: bytes | None, value: bytes | None,
                                now: int) -> None:
-        if key is None or value is None:
-            raise ValueError("a person-events record needs a key and a value")
-        person_id = key.decode()
+        if value is None:
+            raise ValueError("a person-events record needs a value")
         envelope = orjson.loads(value)
         kind = envelope["kind"]
+        if kind == "tick":  # the worker's own clock for this partition: settle quiet people
+            if self.scoring is not None:
+                self.scoring.sweep(partition, self.profiles)
+            return
+        if key is None:
+            raise ValueError(f"a person-events {kind!r} record needs a key")
+        person_id = key.decode()
         if kind == "unlink":
             self._forget_visitor(person_id, envelope.get("kafka_ts", now))
             return
@@ -247,11 +248,11 @@ class JourneyProcessor:
         if carried is not None:
             profile = self._merge_carried(person_id, profile, *carried)
         t1 = time.perf_counter()
-        scores: Mapping[str, float | None] | None = None
-        if self.scoring is not None and profile is not None:
-            scores = self.scoring.score_event(partition, profile, event)
+        scoring = self.scoring.scoring_for(partition) if self.scoring is not None else None
         outcome = process_event(event, person_id, profile, Trigger(kafka_ts, now), self.rule_set,
-                                scores)
+                                scoring=scoring)
+        if self.scoring is not None:
+            self.scoring.after_event(partition, event.ts)
         t2 = time.perf_counter()
         self._stage["load"].observe(t1 - t0)
         self._stage["decide"].observe(t2 - t1)

@@ -14,11 +14,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pydantic_settings
+import yaml
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from orchestrator.core.events import DecodeLimits, Source
 from orchestrator.core.rules import RuleSet, RuleSetError, load_rule_directory
+from orchestrator.core.scoring import DEFAULT_INTENTS, IntentSpec, IntentSpecError, load_intents
+from orchestrator.runtime.scoring import ScoringPolicy
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ENV_PREFIX = "ORCHESTRATOR_"
@@ -70,6 +73,21 @@ class Settings(BaseSettings):
         description="a worker that stops heartbeating loses its partitions after this long")
     producer_linger_ms: float = Field(0.0, ge=0, le=1000,
                                       description="how long the producer waits to batch records")
+    scoring: bool = Field(True, description="score intents with online models (off: no scores)")
+    intents_file: Path | None = Field(
+        None, description="YAML list of intents (name, outcome_event_types, horizon_s, ...); "
+                          "default: the four built-in intents")
+    model_checkpoint_s: float = Field(30.0, ge=1, le=3600,
+                                      description="checkpoint a partition's models this often")
+    label_sweep_tick_s: float = Field(5.0, ge=0.1, le=600,
+                                      description="how often quiet people's labels are swept")
+    label_sweep_period_s: float = Field(600.0, ge=1, le=86_400,
+                                        description="every person is visited once per period")
+    label_idle_after_s: float = Field(
+        60.0, ge=1, le=86_400,
+        description="an input this long without records lets event time advance with the clock")
+    label_lateness_s: float = Field(60.0, ge=0, le=86_400,
+                                    description="how late an outcome may arrive and still count")
 
     @field_validator("topic_clickstream", "topic_contact_centre", "topic_action_feedback",
                      "topic_dead_letter", "topic_customer_context", "topic_rules",
@@ -123,6 +141,13 @@ class Settings(BaseSettings):
         return DecodeLimits(self.max_record_bytes, self.max_future_skew_s * 1000)
 
     @property
+    def scoring_policy(self) -> ScoringPolicy:
+        return ScoringPolicy(
+            checkpoint_s=self.model_checkpoint_s, sweep_tick_s=self.label_sweep_tick_s,
+            sweep_period_s=self.label_sweep_period_s, idle_after_s=self.label_idle_after_s,
+            lateness_ms=int(self.label_lateness_s * 1000))
+
+    @property
     def person_events_topic(self) -> str:
         return self.topic_person_events or f"{self.app_id}-person-events"
 
@@ -162,6 +187,22 @@ def load_rules(path: Path) -> RuleSet:
         return load_rule_directory(path)
     except RuleSetError as exc:
         raise SettingsError(str(exc)) from None
+
+
+def load_intent_specs(path: Path | None) -> tuple[IntentSpec, ...]:
+    """The intents to score: the built-in ones, or those of a YAML file (a list of mappings)."""
+    if path is None:
+        return DEFAULT_INTENTS
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise SettingsError(f"{path}: cannot read the intents file: {exc}") from None
+    if not isinstance(data, list):
+        raise SettingsError(f"{path}: must be a YAML list of intents, not {type(data).__name__}")
+    try:
+        return load_intents(data)
+    except IntentSpecError as exc:
+        raise SettingsError(f"{path}: {exc}") from None
 
 
 def _reject_unknown_env() -> None:

@@ -34,12 +34,12 @@ from orchestrator.core.scoring.labels import (
     snapshot,
 )
 from orchestrator.core.scoring.model import CHECKPOINT_FORMAT, CheckpointError, IntentModel
-from orchestrator.core.scoring.scorer import IntentScorer, StepResult
+from orchestrator.core.scoring.scorer import IntentScorer, PersonScoring, StepResult
 
 __all__ = [
     "CHECKPOINT_FORMAT", "DEFAULT_BOUND", "DEFAULT_INTENTS", "DEFAULT_MIN_GAP_MS", "FEATURES_VERSION",
     "FEATURE_NAMES", "N_FEATURES", "CheckpointError", "IntentModel", "IntentScorer", "IntentSpec",
-    "IntentSpecError", "Pending", "ProfileView", "SettledLabel", "StepResult", "applies", "as_dict",
-    "describe", "earliest_deadline", "extract_features", "load_intents", "pack", "settle_expired",
-    "settle_on_event", "snapshot", "unpack",
+    "IntentSpecError", "Pending", "PersonScoring", "ProfileView", "SettledLabel", "StepResult",
+    "applies", "as_dict", "describe", "earliest_deadline", "extract_features", "load_intents", "pack",
+    "settle_expired", "settle_on_event", "snapshot", "unpack",
 ]

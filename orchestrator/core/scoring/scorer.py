@@ -18,7 +18,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
-from orchestrator.core.scoring.features import FEATURE_NAMES, LOGGED_IN, pack, unpack
+from orchestrator.core.events import event_type
+from orchestrator.core.scoring.features import FEATURE_NAMES, LOGGED_IN, extract_features, pack, unpack
 from orchestrator.core.scoring.intents import DEFAULT_INTENTS, IntentSpec
 from orchestrator.core.scoring.labels import (
     DEFAULT_BOUND,
@@ -133,3 +134,29 @@ class IntentScorer:
             restored[name] = IntentModel.from_bytes(data, model.spec)
         self.models.update(restored)
         self._scoring = tuple((m, m.spec.only_anonymous) for m in self.models.values())
+
+
+class PersonScoring:
+    """Scores one person's event with an :class:`IntentScorer` (the ``Scoring`` of the journey).
+
+    After the event is applied to the profile: features, then :meth:`IntentScorer.step` on the
+    profile's ``pending`` snapshots; the scores are kept in the profile for the context view.
+    ``last`` holds the step's result, for the caller's metrics.
+    """
+
+    __slots__ = ("last", "scorer")
+
+    def __init__(self, scorer: IntentScorer) -> None:
+        self.scorer = scorer
+        self.last: StepResult | None = None
+
+    def score(self, profile: Any, event: Any, late: bool) -> dict[str, float | None]:
+        vector = extract_features(profile, event, event.ts)
+        result = self.scorer.step(profile.pending, event_type(event), event.ts, vector, late=late)
+        self.last = result
+        if not late:
+            profile.scores, profile.scored_ts = result.scores, event.ts
+        return result.scores
+
+    def versions(self) -> dict[str, str]:
+        return self.scorer.versions()

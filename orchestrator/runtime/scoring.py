@@ -1,0 +1,242 @@
+"""Intent models in the worker: one set per partition, checkpointed with the partition's state.
+
+Each partition of the person topics has its own :class:`IntentScorer`, learning from the people
+of that partition. Its checkpoint lives in the ``models`` table under ``<partition>/<intent>``,
+written while a record of that partition is processed, so it goes to that partition's
+changelog: when the partition moves to another worker (a rebalance) or the worker restarts,
+the models come back with the profiles, from the last checkpoint — never from zero. A
+checkpoint is written every ``model_checkpoint_s`` seconds when something was learned, and
+every ``model_checkpoint_labels`` labels (about 5 KB per intent); learning since the last
+checkpoint is lost when a worker dies, which costs a few seconds of labels, not the model.
+
+Event time: each partition keeps a watermark, the newest event time it has seen. People who go
+quiet are settled by a sweep: every ``label_sweep_tick_s`` the worker sends itself a tick on
+each of its partitions of the person-events topic (so the sweep runs in the agent, in order
+with the partition's records), and each tick visits the next slice of the partition's people,
+so that all of them are visited once per ``label_sweep_period_s``; snapshots whose horizon lies
+before the watermark (less ``label_lateness_s``, the time allowed for late outcomes) become
+negative labels. When a partition receives no records for ``label_idle_after_s`` of wall-clock
+time, its watermark advances with the wall clock: a replay at full speed settles on event time
+alone, and a quiet input still settles its quiet people.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from aiokafka.partitioner import murmur2
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from orchestrator.core.profile import Profile
+from orchestrator.core.scoring import (
+    CheckpointError,
+    IntentScorer,
+    IntentSpec,
+    PersonScoring,
+    SettledLabel,
+    settle_expired,
+)
+
+log = logging.getLogger(__name__)
+
+
+def partition_of(key: str, partitions: int) -> int:
+    """The partition Kafka's default partitioner gives ``key`` (murmur2 of its UTF-8 bytes)."""
+    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+
+@dataclass(frozen=True, slots=True)
+class ScoringPolicy:
+    checkpoint_s: float = 30.0
+    checkpoint_labels: int = 1000
+    sweep_tick_s: float = 5.0
+    sweep_period_s: float = 600.0
+    idle_after_s: float = 60.0
+    lateness_ms: int = 60_000
+
+
+class PartitionScoring(PersonScoring):
+    """The scoring of one partition: its scorer, plus a model version naming the partition."""
+
+    __slots__ = ("partition",)
+
+    def __init__(self, scorer: IntentScorer, partition: int) -> None:
+        super().__init__(scorer)
+        self.partition = partition
+
+    def versions(self) -> dict[str, str]:
+        return {name: f"{name}@p{self.partition}.v{model.n_labels}"
+                for name, model in self.scorer.models.items()}
+
+
+@dataclass
+class PartitionState:
+    scoring: PartitionScoring
+    watermark: int = 0
+    last_record_wall: float = field(default_factory=time.monotonic)
+    last_tick_wall: float = field(default_factory=time.monotonic)
+    labels_since_checkpoint: int = 0
+    last_checkpoint_wall: float = field(default_factory=time.monotonic)
+    sweep_keys: list[str] = field(default_factory=list)
+    sweep_started_wall: float = -math.inf
+
+
+class WorkerScoring:
+    """The per-partition models of one worker and the bookkeeping around them."""
+
+    def __init__(self, specs: tuple[IntentSpec, ...], models: MutableMapping[str, bytes],
+                 partitions: int, policy: ScoringPolicy = ScoringPolicy(),
+                 wall: Callable[[], float] = time.monotonic,
+                 on_labels: Callable[[list[SettledLabel], str], None] | None = None) -> None:
+        self.specs = specs
+        self.models = models
+        self.partitions = partitions
+        self.policy = policy
+        self.wall = wall
+        self.on_labels = on_labels or (lambda labels, how: None)
+        self.states: dict[int, PartitionState] = {}
+
+    # ------------------------------------------------------------ per event
+
+    def for_partition(self, partition: int) -> PartitionState:
+        """The partition's state, its models restored from their checkpoint on first use."""
+        state = self.states.get(partition)
+        if state is None:
+            scorer = IntentScorer(self.specs)
+            checkpoints = {spec.name: data for spec in self.specs
+                           if (data := self.models.get(f"{partition}/{spec.name}"))}
+            try:
+                scorer.restore(checkpoints)
+            except CheckpointError as exc:  # e.g. the features changed: start over, say so
+                log.warning("partition %d: model checkpoint not restored (%s); starting from zero",
+                            partition, exc)
+                scorer = IntentScorer(self.specs)
+            if checkpoints:
+                log.info("partition %d: models restored (%s)", partition,
+                         ", ".join(f"{n} {m.n_labels} labels" for n, m in scorer.models.items()))
+            state = self.states[partition] = PartitionState(PartitionScoring(scorer, partition))
+        return state
+
+    def scoring_for(self, partition: int) -> PartitionScoring:
+        return self.for_partition(partition).scoring
+
+    def after_event(self, partition: int, event_ts: int) -> None:
+        """Book the event's labels and event time; checkpoint when due (in the agent)."""
+        state = self.for_partition(partition)
+        state.watermark = max(state.watermark, event_ts)
+        state.last_record_wall = self.wall()
+        last = state.scoring.last
+        if last is not None:
+            if last.settled:
+                state.labels_since_checkpoint += len(last.settled)
+                self.on_labels(last.settled, "outcome_or_next_event")
+            state.scoring.last = None
+        self._maybe_checkpoint(partition, state)
+
+    def revoke(self) -> None:
+        """Forget every partition's models (a rebalance): they are restored where they land."""
+        self.states.clear()
+
+    # ------------------------------------------------------------ the sweep
+
+    def sweep(self, partition: int, profiles: MutableMapping[str, bytes]) -> int:
+        """One tick of the partition's sweep: settle the next slice of its people against the
+        watermark; return how many labels were settled. Runs in the agent (table writes)."""
+        state = self.for_partition(partition)
+        now = self.wall()
+        if now - state.last_record_wall >= self.policy.idle_after_s and state.watermark:
+            state.watermark += int((now - state.last_tick_wall) * 1000)
+        state.last_tick_wall = now
+        if not state.sweep_keys:
+            if now - state.sweep_started_wall < self.policy.sweep_period_s:
+                self._maybe_checkpoint(partition, state)
+                return 0
+            state.sweep_keys = [k for k in _keys(profiles) if partition_of(k, self.partitions) == partition]
+            state.sweep_keys.reverse()  # popped from the end
+            state.sweep_started_wall = now
+        ticks = max(1.0, self.policy.sweep_period_s / self.policy.sweep_tick_s)
+        budget = max(100, math.ceil(len(state.sweep_keys) / ticks))
+        watermark = state.watermark - self.policy.lateness_ms
+        settled_total = 0
+        keys = state.sweep_keys
+        for _ in range(min(budget, len(keys))):
+            key = keys.pop()
+            stored = profiles.get(key)
+            if not stored or b'"pending":{}' in stored:
+                continue
+            profile = Profile.from_dict(orjson.loads(stored))
+            settled = settle_expired(profile.pending, self.specs, watermark)
+            if settled:
+                state.scoring.scorer.learn(settled)
+                profiles[key] = orjson.dumps(profile)
+                settled_total += len(settled)
+                self.on_labels(settled, "horizon_sweep")
+        state.labels_since_checkpoint += settled_total
+        self._maybe_checkpoint(partition, state)
+        return settled_total
+
+    def _maybe_checkpoint(self, partition: int, state: PartitionState) -> None:
+        now = self.wall()
+        learned = state.labels_since_checkpoint
+        due = learned >= self.policy.checkpoint_labels or (
+            learned > 0 and now - state.last_checkpoint_wall >= self.policy.checkpoint_s)
+        if not due:
+            return
+        for name, data in state.scoring.scorer.checkpoint().items():
+            self.models[f"{partition}/{name}"] = data
+        state.labels_since_checkpoint = 0
+        state.last_checkpoint_wall = now
+
+    # ------------------------------------------------------------ metrics
+
+    def versions_for(self, person_id: str) -> dict[str, str]:
+        """Model versions of the partition that scores ``person_id`` (empty: not loaded here)."""
+        state = self.states.get(partition_of(person_id, self.partitions))
+        return state.scoring.versions() if state is not None else {}
+
+    def quality(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        for partition, state in sorted(self.states.items()):
+            for quality in state.scoring.scorer.quality().values():
+                yield partition, quality
+
+
+def _keys(table: Any) -> Iterable[str]:
+    return list(table.keys())
+
+
+class ModelQualityCollector(Collector):
+    """Progressive quality of each partition's intent models, read at scrape time."""
+
+    def __init__(self, scoring: WorkerScoring) -> None:
+        self.scoring = scoring
+
+    def collect(self) -> Iterator[Metric]:
+        labels = ["intent", "partition"]
+        families = {
+            "n_labels": GaugeMetricFamily("orchestrator_model_labels",
+                                          "Labels the intent model has learned from", labels=labels),
+            "roc_auc": GaugeMetricFamily("orchestrator_model_roc_auc",
+                                         "Progressive ROC AUC (each label predicted before it is learned)",
+                                         labels=labels),
+            "log_loss": GaugeMetricFamily("orchestrator_model_log_loss", "Progressive log loss",
+                                          labels=labels),
+            "positive_rate": GaugeMetricFamily("orchestrator_model_positive_rate",
+                                               "Share of labels that were positive", labels=labels),
+            "trusted": GaugeMetricFamily("orchestrator_model_trusted",
+                                         "1 when the model's scores are used (enough labels)",
+                                         labels=labels),
+        }
+        for partition, quality in self.scoring.quality():
+            key = [quality["intent"], str(partition)]
+            for name, family in families.items():
+                value = quality[name]
+                if value is not None:
+                    family.add_metric(key, float(value))
+        yield from families.values()
