@@ -79,11 +79,11 @@ class PartitionScoring(PersonScoring):
 @dataclass
 class PartitionState:
     scoring: PartitionScoring
+    last_record_wall: float
+    last_tick_wall: float
+    last_checkpoint_wall: float
     watermark: int = 0
-    last_record_wall: float = field(default_factory=time.monotonic)
-    last_tick_wall: float = field(default_factory=time.monotonic)
     labels_since_checkpoint: int = 0
-    last_checkpoint_wall: float = field(default_factory=time.monotonic)
     sweep_keys: list[str] = field(default_factory=list)
     sweep_started_wall: float = -math.inf
 
@@ -121,7 +121,9 @@ class WorkerScoring:
             if checkpoints:
                 log.info("partition %d: models restored (%s)", partition,
                          ", ".join(f"{n} {m.n_labels} labels" for n, m in scorer.models.items()))
-            state = self.states[partition] = PartitionState(PartitionScoring(scorer, partition))
+            now = self.wall()
+            state = PartitionState(PartitionScoring(scorer, partition), now, now, now)
+            self.states[partition] = state
         return state
 
     def scoring_for(self, partition: int) -> PartitionScoring:
