@@ -26,17 +26,23 @@ ALERTS_YML = PROMETHEUS_DIR / "alerts.yml"
 ALERTS_TEST_YML = PROMETHEUS_DIR / "alerts_test.yml"
 DASHBOARD_JSON = ROOT / "deploy" / "grafana" / "orchestrator-dashboard.json"
 
-# What the workers export (orchestrator/runtime/metrics.py), plus the model metrics to come.
+# What the workers export (orchestrator/runtime/metrics.py, the model gauges in
+# orchestrator/runtime/scoring.py).
 COUNTERS = {
     "orchestrator_events_total", "orchestrator_rejected_records_total",
     "orchestrator_replayed_events_total", "orchestrator_actions_total",
     "orchestrator_decisions_suppressed_total", "orchestrator_erasures_total",
+    "orchestrator_identity_changes_total", "orchestrator_rekeyed_events_total",
+    "orchestrator_context_records_total", "orchestrator_context_requests_total",
+    "orchestrator_model_labels_settled_total", "orchestrator_rule_set_updates_total",
 }
-HISTOGRAMS = {"orchestrator_event_to_action_seconds", "orchestrator_stage_seconds"}
+HISTOGRAMS = {"orchestrator_event_to_action_seconds", "orchestrator_event_to_context_seconds",
+              "orchestrator_stage_seconds"}
 GAUGES = {
     "orchestrator_table_keys", "orchestrator_consumer_lag", "orchestrator_assigned_partitions",
     "orchestrator_ready", "orchestrator_build_info", "orchestrator_rule_set_info",
-    "orchestrator_model_info", "orchestrator_model_roc_auc", "orchestrator_model_log_loss",
+    "orchestrator_model_labels", "orchestrator_model_roc_auc", "orchestrator_model_log_loss",
+    "orchestrator_model_positive_rate", "orchestrator_model_trusted",
 }
 # prometheus_client's process collector, and Prometheus's own per-target series.
 PROCESS = {
@@ -169,7 +175,7 @@ def alert_rules() -> list[dict[str, Any]]:
 
 def test_every_alert_has_a_severity_summary_and_description() -> None:
     rules = alert_rules()
-    assert len(rules) >= 6
+    assert len(rules) >= 12
     for rule in rules:
         assert rule["labels"]["severity"] in {"critical", "warning"}, rule["alert"]
         for annotation in ("summary", "description"):
@@ -221,7 +227,7 @@ def test_dashboard_has_the_datasource_and_instance_variables() -> None:
 
 def test_every_dashboard_panel_has_a_datasource_and_queries() -> None:
     panels = data_panels()
-    assert len(panels) >= 20
+    assert len(panels) >= 45
     ids = [p["id"] for p in all_panels(dashboard()["panels"])]
     assert len(ids) == len(set(ids)), "panel ids must be unique"
     for panel in panels:
@@ -237,16 +243,46 @@ def test_every_dashboard_panel_has_a_datasource_and_queries() -> None:
 def test_dashboard_has_every_section() -> None:
     rows = [p["title"] for p in all_panels(dashboard()["panels"]) if p["type"] == "row"]
     for title in ("Event-to-action latency", "Throughput", "Consumer lag", "Errors",
-                  "Processing stages", "State", "Workers", "Model quality"):
+                  "Processing stages", "State", "Workers", "Model quality",
+                  "Identity and customer context"):
         assert title in rows
     exprs = " ".join(expr for _, expr in dashboard_exprs())
     for needle in ("histogram_quantile(0.5,", "histogram_quantile(0.95,", "histogram_quantile(0.99,",
                    "orchestrator_model_roc_auc", "orchestrator_model_log_loss",
+                   "orchestrator_model_labels", "orchestrator_model_trusted",
+                   "orchestrator_model_labels_settled_total", "orchestrator_event_to_context_seconds_bucket",
+                   "orchestrator_context_records_total", "orchestrator_context_requests_total",
+                   "orchestrator_identity_changes_total", "orchestrator_rekeyed_events_total",
                    "process_cpu_seconds_total", "process_resident_memory_bytes",
                    "orchestrator_rule_set_info", "orchestrator_ready"):
         assert needle in exprs, needle
-    model = [p for p in data_panels() if "orchestrator_model_" in p["targets"][0]["expr"]]
-    assert model and all("empty until" in p["description"] for p in model)
+    for panel in all_panels(dashboard()["panels"]):
+        assert "placeholder" not in panel.get("description", "").lower(), panel["title"]
+    # Per-intent model quality is weighted by each partition's labels, not a plain average of
+    # partitions (a partition with 10 labels would count as much as one with 10 000).
+    for panel in data_panels():
+        expr = panel["targets"][0]["expr"]
+        if re.search(r"orchestrator_model_(roc_auc|log_loss|positive_rate)\b", expr):
+            assert "* orchestrator_model_labels" in expr and "avg" not in expr, panel["title"]
+
+
+def test_dashboard_panels_do_not_overlap() -> None:
+    """Every panel (rows included) has its own cells in Grafana's 24-column grid."""
+    taken: dict[tuple[int, int], str] = {}
+    for panel in all_panels(dashboard()["panels"]):
+        grid = panel["gridPos"]
+        assert 0 <= grid["x"] and grid["x"] + grid["w"] <= 24, panel["title"]
+        for x in range(grid["x"], grid["x"] + grid["w"]):
+            for y in range(grid["y"], grid["y"] + grid["h"]):
+                assert (x, y) not in taken, f"{panel['title']} overlaps {taken[(x, y)]}"
+                taken[(x, y)] = panel["title"]
+
+
+def test_every_dashboard_panel_has_a_unit_and_a_description() -> None:
+    for panel in data_panels():
+        if panel["type"] in {"timeseries", "stat"}:
+            assert panel["fieldConfig"]["defaults"].get("unit"), panel["title"]
+        assert len(panel.get("description", "").strip()) > 20, panel["title"]
 
 
 def grafana_to_promql(expr: str) -> str:
