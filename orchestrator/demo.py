@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -134,6 +135,8 @@ async def _watch(settings: Settings, rate: float, duration: float | None,
             for records in batch.values():
                 for record in records:
                     _print_record(record, received, personas, latencies, settings)
+                    if record.topic == settings.action_topic("contact-centre"):
+                        await _print_context(settings, orjson.loads(record.value)["person_id"])
             if time.monotonic() >= next_summary and latencies:
                 _print_summary(latencies)
                 next_summary = time.monotonic() + 15
@@ -158,6 +161,26 @@ def _print_record(record: Any, received_ms: float, personas: dict[str, str],
     detail = value["payload"].get("login_url") or value["payload"].get("url") or ""
     click.echo(f"{latency:7.1f} ms  {value['channel']:<14} {value['action']:<16} {who:<16} "
                f"{persona:<24} {detail}")
+
+
+async def _print_context(settings: Settings, person_id: str) -> None:
+    """What the contact-centre agent sees with the alert: the live context of the person."""
+    url = f"http://127.0.0.1:{settings.web_port}/context/{urllib.parse.quote(person_id, safe='')}"
+
+    def fetch() -> dict[str, Any] | None:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return orjson.loads(response.read())
+        except (OSError, ValueError):
+            return None
+
+    context = await asyncio.to_thread(fetch)
+    if context is None:
+        return
+    pages = ", ".join(p["url"] for p in context["recent_pages"][:3]) or "-"
+    contacts = ", ".join(f"{c['type']}:{c['reason'] or '-'}" for c in context["recent_contacts"][:2]) or "-"
+    click.echo(click.style(f"{'':>9}  context: stage {context['stage']}, web {pages}; calls {contacts}",
+                           fg="cyan"))
 
 
 def _print_summary(latencies: list[float]) -> None:

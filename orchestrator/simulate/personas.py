@@ -121,12 +121,27 @@ def contact_centre_caller(p: Person) -> Iterator[Step]:
         yield p.page("/billing/invoices", "invoices")
 
 
+def caller_then_web(p: Person) -> Iterator[Step]:
+    """A customer whose billing case is open at the contact centre, then on the website: the
+    site shows the case instead of asking them to contact us."""
+    yield p.contact("contact_started", channel="phone", reason="billing",
+                    sentiment=round(p.rng.uniform(-0.5, 0.2), 2), agent_id="agent-3")
+    yield p.contact("case_opened", channel="phone", reason="billing")
+    yield p.contact("contact_ended", channel="phone", reason="billing")
+    yield p.page("/", "home")
+    yield p.web("login", logged_in=True)
+    yield p.page("/billing/faq", "billing", logged_in=True)
+    if p.rng.random() < 0.5:
+        yield p.contact("case_resolved", channel="phone", reason="billing")
+
+
 PERSONAS: dict[str, tuple[Callable[[Person], Iterator[Step]], float]] = {
     "anonymous-billing": (anonymous_billing, 0.30),
     "prospect": (prospect, 0.25),
     "logged-in-customer": (logged_in_customer, 0.20),
     "heading-for-cancellation": (heading_for_cancellation, 0.10),
-    "contact-centre-caller": (contact_centre_caller, 0.15),
+    "contact-centre-caller": (contact_centre_caller, 0.10),
+    "caller-then-web": (caller_then_web, 0.05),
 }
 
 

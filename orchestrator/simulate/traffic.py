@@ -89,16 +89,17 @@ async def run_traffic(
             name, step = plan.next_step(time.monotonic())
             topic = topics[step.source]
             if malformed and rng.random() < malformed:
-                value = rng.choice(MALFORMED_SAMPLES)
-                event_id = None
-            else:
-                record = dict(step.value, ts=time.time_ns() // 1_000_000)
-                value = orjson.dumps(record)
-                event_id = record["event_id"]
-            await producer.send(topic, value=value, key=step.key.encode())
+                # A bad record in addition to the journey's step (not instead of it), so the
+                # journeys stay whole and only the dead-letter topic sees the difference.
+                await producer.send(topic, value=rng.choice(MALFORMED_SAMPLES), key=step.key.encode())
+                sent += 1
+                if on_sent is not None:
+                    on_sent(SentRecord(name, topic, step.key, None, True))
+            record = dict(step.value, ts=time.time_ns() // 1_000_000)
+            await producer.send(topic, value=orjson.dumps(record), key=step.key.encode())
             sent += 1
             if on_sent is not None:
-                on_sent(SentRecord(name, topic, step.key, event_id, event_id is None))
+                on_sent(SentRecord(name, topic, step.key, record["event_id"], False))
         await producer.flush()
     finally:
         await producer.stop()
