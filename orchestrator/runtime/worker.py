@@ -10,7 +10,7 @@ import faust
 from orchestrator.core.rules import RuleSetError
 from orchestrator.runtime.app import build_app
 from orchestrator.runtime.rules_feed import RuleSetState, read_latest, rule_channels
-from orchestrator.runtime.settings import Settings, SettingsError
+from orchestrator.runtime.settings import Settings, SettingsError, load_intent_specs
 from orchestrator.runtime.topics import ensure_action_topics, ensure_topics
 
 
@@ -27,6 +27,7 @@ async def _prepare(settings: Settings) -> tuple[list[str], RuleSetState, int]:
 
 def run_worker(settings: Settings) -> None:
     """Block until the worker is stopped (SIGINT/SIGTERM shut it down cleanly)."""
+    load_intent_specs(settings.intents_file)  # a bad intents file stops the start before anything connects
     created, rules_state, follow_from = asyncio.run(_prepare(settings))
     settings.worker_data_dir.mkdir(parents=True, exist_ok=True)
     engine = build_app(settings, rules_state.rule_set, rules=(rules_state, follow_from))

@@ -76,3 +76,15 @@ def test_simulate_rejects_an_unknown_persona() -> None:
     result = run_cli("simulate", "--persona", "astronaut")
     assert result.returncode == 2
     assert "choose one of anonymous-billing" in result.stderr
+
+
+def test_worker_with_a_bad_intents_file_exits_2_naming_the_file_entry_and_field(tmp_path: Path) -> None:
+    intents = tmp_path / "intents.yaml"
+    intents.write_text("- name: churn_risk\n  outcome_event_types: [cancellation_requested]\n"
+                       "  horizon_s: -5\n")
+    # An unreachable broker: the intents file must be refused before anything connects.
+    result = run_cli("worker", env={"ORCHESTRATOR_INTENTS_FILE": str(intents),
+                                    "ORCHESTRATOR_BOOTSTRAP_SERVERS": "127.0.0.1:1"})
+    assert result.returncode == 2, result.stderr
+    assert f"{intents}: intent #0 'churn_risk': horizon_s" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -14,6 +14,7 @@ from orchestrator.runtime.settings import (
     PROJECT_ROOT,
     Settings,
     SettingsError,
+    load_intent_specs,
     load_rules,
     load_settings,
 )
@@ -228,3 +229,42 @@ def test_several_bootstrap_servers_are_accepted_and_normalised() -> None:
 def test_bootstrap_servers_without_a_port_are_rejected_with_an_example(servers: str) -> None:
     with pytest.raises(SettingsError, match=r"expected host:port\[,host:port...\]"):
         load_settings(bootstrap_servers=servers)
+
+
+# ---------------------------------------------------------------- intents and scoring
+
+def test_without_an_intents_file_the_four_built_in_intents_are_scored() -> None:
+    assert [s.name for s in load_intent_specs(None)] == [
+        "login_propensity", "purchase_intent", "contact_need", "churn_risk"]
+
+
+def test_an_intents_file_replaces_the_built_in_intents(tmp_path: Path) -> None:
+    path = tmp_path / "intents.yaml"
+    path.write_text("- name: newsletter_signup\n  outcome_event_types: [signup]\n  horizon_s: 3600\n"
+                    "  min_labels: 50\n")
+    [spec] = load_intent_specs(path)
+    assert (spec.name, spec.outcome_event_types, spec.horizon_s, spec.min_labels) == (
+        "newsletter_signup", ("signup",), 3600, 50)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("- name: x\n  outcome_event_types: [login]\n  horizon_s: 0\n", r"intent #0 'x': horizon_s"),
+    ("- name: x\n  outcome_event_types: [teleport]\n  horizon_s: 60\n", r"unknown event type"),
+    ("- name: x\n  outcome_event_types: [login]\n  horizon_s: 60\n  colour: red\n", r"colour: unknown field"),
+    ("name: x\n", r"must be a YAML list of intents"),
+    ("- [unclosed\n", r"cannot read the intents file"),
+])
+def test_a_bad_intents_file_is_refused_naming_the_file_the_entry_and_the_field(
+        tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "intents.yaml"
+    path.write_text(text)
+    with pytest.raises(SettingsError, match=message) as raised:
+        load_intent_specs(path)
+    assert str(path) in str(raised.value)
+
+
+def test_the_scoring_policy_follows_the_settings() -> None:
+    policy = load_settings(model_checkpoint_s=5, label_sweep_tick_s=1, label_sweep_period_s=60,
+                           label_idle_after_s=30, label_lateness_s=2).scoring_policy
+    assert (policy.checkpoint_s, policy.sweep_tick_s, policy.sweep_period_s, policy.idle_after_s,
+            policy.lateness_ms) == (5, 1, 60, 30, 2000)
