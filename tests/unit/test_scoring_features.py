@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -19,6 +18,7 @@ from orchestrator.core.scoring.features import (
     pack,
     unpack,
 )
+from orchestrator.simulate.population import ReplayState
 
 pytestmark = pytest.mark.unit
 
@@ -30,21 +30,9 @@ HOUR = 60 * MINUTE
 DAY = 24 * HOUR
 
 
-@dataclass
-class Person:
-    """A stand-in with exactly the attributes the features may read."""
-
-    recent_pages: list[dict[str, Any]] = field(default_factory=list)
-    session_topic_views: dict[str, int] = field(default_factory=dict)
-    sessions: int = 0
-    events_seen: int = 0
-    logged_in: bool = False
-    customer_id: str | None = None
-    first_seen_ts: int = 0
-    last_seen_ts: int = 0
-    recent_contacts: list[dict[str, Any]] = field(default_factory=list)
-    recent_actions: list[dict[str, Any]] = field(default_factory=list)
-    event_times: dict[str, list[int]] = field(default_factory=dict)
+# The population's replay state has exactly the attributes the features may read (and the
+# pending snapshots, which they do not read).
+Person = ReplayState
 
 
 def feature(person: Person, name: str, now: int = MIDNIGHT + 10 * HOUR) -> float:
