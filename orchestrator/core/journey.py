@@ -37,6 +37,8 @@ class Scoring(Protocol):
 
     def versions(self) -> Mapping[str, str]: ...
 
+    def labels(self) -> Mapping[str, int]: ...
+
 
 @dataclass(frozen=True, slots=True)
 class Trigger:
@@ -87,11 +89,12 @@ def process_event(event: Event, person_id: str, profile: Profile | None, trigger
     if not apply_event(profile, event):
         return JourneyOutcome(profile=profile, replay=True)
     versions: Mapping[str, str] | None = None
+    labels: Mapping[str, int] | None = None
     if scoring is not None:
         scores = scoring.score(profile, event, late)
-        versions = scoring.versions()
+        versions, labels = scoring.versions(), scoring.labels()
     scores = scores or {}
-    arbitration = decide(rule_set, event, profile, scores, trigger.now_ms)
+    arbitration = decide(rule_set, event, profile, scores, trigger.now_ms, labels)
     outcome = JourneyOutcome(profile=profile, suppressed=arbitration.suppressed)
     for decision in [*arbitration.chosen, *arbitration.held_out]:
         record = build_action_record(

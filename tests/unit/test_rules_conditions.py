@@ -276,6 +276,16 @@ def test_score_comparisons() -> None:
     assert holds({"not": {"score": "s", "gt": 0.9}}, VIEW, scores={})  # missing: the score test is false
 
 
+@pytest.mark.parametrize(("labels", "expected"), [({"churn_risk": 5000}, True), ({"churn_risk": 4999}, False),
+                                                  ({}, False), ({"contact_need": 10**6}, False)])
+def test_a_score_condition_can_require_a_model_that_has_learned_from_enough_labels(
+        labels: dict[str, int], expected: bool) -> None:
+    condition = compiled({"score": "churn_risk", "gte": 0.8, "min_labels": 5000})
+    profile = Profile(person_id="c1")
+    apply_event(profile, VIEW)
+    assert condition(Context(VIEW, profile, {"churn_risk": 0.9}, LOOKUPS, score_labels=labels)) is expected
+
+
 # ---------------------------------------------------------------- errors, at their place
 
 @pytest.mark.parametrize(("when", "where", "message"), [

@@ -150,15 +150,18 @@ def _propensity(rule: Rule, scores: Mapping[str, float | None]) -> float | None:
 
 
 def decide(rule_set: RuleSet, event: Event, profile: Profile,
-           scores: Mapping[str, float | None], now_ms: int) -> Arbitration:
+           scores: Mapping[str, float | None], now_ms: int,
+           score_labels: Mapping[str, int] | None = None) -> Arbitration:
     """Arbitrate the rules of ``rule_set`` for ``event``; call after ``apply_event``.
 
-    ``scores`` maps intent names to probabilities, None for a model not trusted yet; ``now_ms``
-    is the decision time that validity windows are judged at. Cooldowns, caps, counts and
-    "since" run on the event's own time.
+    ``scores`` maps intent names to probabilities, None for a model not trusted yet;
+    ``score_labels`` how many labels each model has learned from; ``now_ms`` is the decision time
+    that validity windows are judged at. Cooldowns, caps, counts and "since" run on the event's
+    own time.
     """
     kind = event_type(event)
-    ctx = Context(event=event, profile=profile, scores=scores, lookups=rule_set.lookups, type=kind)
+    ctx = Context(event=event, profile=profile, scores=scores, lookups=rule_set.lookups, type=kind,
+                  score_labels=score_labels or {})
     page = getattr(event, "page", None)
     category = page.category if page is not None else None
     candidates: dict[str, list[tuple[Decision, Rule]]] = {}

@@ -391,6 +391,15 @@ def _score(spec: ScoreCondition, where: str, env: Env) -> Condition:
     path = compile_path(f"scores.{spec.score}", lookups=env.lookups)
     get = path.get
     compare = [(_NUMERIC[op], x) for op, x in ops.items()]
+    if spec.min_labels:
+        intent, needed = spec.score, spec.min_labels
+
+        def experienced_score(ctx: Context) -> bool:
+            value = get(ctx)
+            return (value is not MISSING and ctx.score_labels.get(intent, 0) >= needed
+                    and all(c(value, x) for c, x in compare))
+
+        return experienced_score
     if len(compare) == 1:
         [(test, threshold)] = compare
         return lambda ctx: (value := get(ctx)) is not MISSING and test(value, threshold)

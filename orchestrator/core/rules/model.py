@@ -131,6 +131,9 @@ class ScoreCondition(_Strict):
     gte: Number | None = Field(None, ge=0, le=1)
     lt: Number | None = Field(None, ge=0, le=1)
     lte: Number | None = Field(None, ge=0, le=1)
+    min_labels: int | None = Field(
+        None, ge=0, description="also require the model to have learned from at least this many labels "
+                                "(more than the intent's own threshold for trusting it)")
 
 
 CONDITION_MODELS: dict[str, type[_Strict]] = {

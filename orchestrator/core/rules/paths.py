@@ -52,6 +52,8 @@ class Context:
     profile: Profile
     scores: Mapping[str, float | None]
     lookups: Mapping[str, Mapping[str, Any]]
+    #: Labels each intent's model has learned from (for score conditions with ``min_labels``).
+    score_labels: Mapping[str, int] = field(default_factory=dict)
     #: Values computed once per decision and shared by rules (counts, ...).
     cache: dict[Any, Any] = field(default_factory=dict)
     #: The event's type as rules see it (computed once per decision; None: not yet).

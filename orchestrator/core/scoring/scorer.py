@@ -160,3 +160,7 @@ class PersonScoring:
 
     def versions(self) -> dict[str, str]:
         return self.scorer.versions()
+
+    def labels(self) -> dict[str, int]:
+        """Labels each intent's model has learned from."""
+        return {name: model.n_labels for name, model in self.scorer.models.items()}
