@@ -175,7 +175,7 @@ def _schedule_label_sweeps(app: faust.App, settings: Settings, scoring: WorkerSc
 
     @app.on_partitions_revoked.connect
     async def forget_models(app: faust.App, revoked: Any, **kwargs: Any) -> None:
-        scoring.revoke()  # restored from their checkpoints wherever the partitions land
+        scoring.revoke({tp.partition for tp in revoked if tp.topic == topic})
 
 
 def is_ready(app: faust.App) -> bool:

@@ -142,9 +142,11 @@ class WorkerScoring:
             state.scoring.last = None
         self._maybe_checkpoint(partition, state)
 
-    def revoke(self) -> None:
-        """Forget every partition's models (a rebalance): they are restored where they land."""
-        self.states.clear()
+    def revoke(self, partitions: Iterable[int]) -> None:
+        """Forget the models of partitions taken away (a rebalance): they are restored from their
+        checkpoint wherever they land, here again included."""
+        for partition in partitions:
+            self.states.pop(partition, None)
 
     # ------------------------------------------------------------ the sweep
 
