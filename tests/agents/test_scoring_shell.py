@@ -159,3 +159,16 @@ async def test_a_restarted_worker_continues_from_the_checkpoint_not_from_zero() 
 async def test_a_checkpoint_of_other_features_is_refused_and_the_model_starts_over() -> None:
     shell = Shell(models={"0/login_propensity": b"not a checkpoint"})
     assert shell.scoring.for_partition(0).scoring.scorer.models["login_propensity"].n_labels == 0
+
+
+async def test_a_rebalance_forgets_only_the_revoked_partitions_which_come_back_from_their_checkpoint(
+        ) -> None:
+    shell = Shell(models={})
+    kept, revoked = shell.scoring.for_partition(0), shell.scoring.for_partition(1)
+    kept.scoring.scorer.models["login_propensity"].n_labels = 7
+    revoked.scoring.scorer.models["login_propensity"].n_labels = 9
+    shell.models["1/login_propensity"] = revoked.scoring.scorer.models["login_propensity"].to_bytes()
+    revoked.scoring.scorer.models["login_propensity"].n_labels = 12  # learned after the checkpoint
+    shell.scoring.revoke({1})
+    assert shell.scoring.for_partition(0) is kept
+    assert shell.scoring.for_partition(1).scoring.scorer.models["login_propensity"].n_labels == 9
