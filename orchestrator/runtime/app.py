@@ -140,9 +140,9 @@ def build_app(settings: Settings, rule_set: RuleSet, emitter: Emitter | None = N
 
     agent = app.agent(inputs, name="journey")(journey)
 
-    @app.timer(interval=settings.context_flush_ms / 1000)
+    @app.task
     async def publish_context() -> None:
-        await context.flush()
+        await context.run_every(settings.context_flush_ms / 1000, lambda: bool(app.should_stop))
 
     if scoring is not None:
         _schedule_label_sweeps(app, settings, scoring)

@@ -9,6 +9,8 @@ costs one record and one rendering.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable
 
 import orjson
@@ -17,6 +19,8 @@ from orchestrator.core.context import context_record
 from orchestrator.core.profile import Profile
 from orchestrator.runtime.metrics import EngineMetrics
 from orchestrator.runtime.processing import Emitter
+
+log = logging.getLogger(__name__)
 
 
 class ContextPublisher:
@@ -63,6 +67,26 @@ class ContextPublisher:
                 await self.emitter.send(self.topic, key, value, self._timer(since))
                 self.metrics.context_published.labels("update").inc()
         return len(pending)
+
+    async def run_every(self, interval_s: float, stopping: Callable[[], bool]) -> None:
+        """Flush on a fixed schedule until ``stopping()``: every ``interval_s`` from the start,
+        not ``interval_s`` after the previous flush ended, so that a flush that takes long under
+        load does not stretch the period (a late flush starts at once and the next is due on
+        the original grid)."""
+        loop = asyncio.get_running_loop()
+        due = loop.time()
+        while not stopping():
+            due += interval_s
+            try:
+                await self.flush()
+            except Exception:  # a failed send must not end the feed; the next flush retries
+                log.exception("publishing customer context failed")
+            now = loop.time()
+            if now < due:
+                await asyncio.sleep(due - now)
+            else:
+                due = now  # behind: flush again right away, and keep the grid from here
+                await asyncio.sleep(0)
 
     def _timer(self, since_kafka_ts: int) -> Callable[[], None]:
         histogram, clock_ms = self.metrics.event_to_context, self.clock_ms

@@ -56,7 +56,7 @@ class Settings(BaseSettings):
         None, description="internal: records re-keyed to their person (at and after login); "
                           "default <app_id>-person-events")
     context_flush_ms: int = Field(
-        200, ge=10, le=60_000,
+        100, ge=10, le=60_000,
         description="changes to a person's context are coalesced and published this often")
     # Comma-separated in the environment: ORCHESTRATOR_CHANNELS=web,contact-centre,email
     channels: Annotated[tuple[str, ...], NoDecode] = ("web", "contact-centre")
