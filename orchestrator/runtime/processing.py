@@ -108,7 +108,6 @@ class JourneyProcessor:
         #: (topic, partition) -> offset of the last record handled; the lag gauge reads it.
         self.last_offsets: dict[tuple[str, int], int] = {}
         self._stage = metrics.stage_children
-        self._source_names = {source: topic for topic, source in sources.items()}
 
     async def handle(self, topic: str, partition: int, offset: int, kafka_ts: int,
                      key: bytes | None, value: bytes | None) -> None:
