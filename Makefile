@@ -64,6 +64,9 @@ bench: venv
 	$(BIN)/python benchmarks/event_to_action.py
 	$(BIN)/python benchmarks/store_size.py
 	$(BIN)/python benchmarks/rules_eval.py
+	$(BIN)/python benchmarks/intent_scoring.py --compare
+	$(BIN)/python benchmarks/processor_replay.py
+	$(BIN)/python benchmarks/context_latency.py
 
 kafka-start: venv
 	$(BIN)/orchestrator kafka start

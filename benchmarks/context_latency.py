@@ -529,7 +529,7 @@ def main() -> None:
     parser.add_argument("--rates", default="200,500,1000")
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--people", type=int, default=2000, help="half anonymous, half logged in")
-    parser.add_argument("--flush-ms", default="200,50", help="one worker run per value")
+    parser.add_argument("--flush-ms", default="100", help="one worker run per value (comma-separated)")
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
     flushes = [int(f) for f in args.flush_ms.split(",")]
