@@ -162,7 +162,8 @@ class WorkerScoring:
             if now - state.sweep_started_wall < self.policy.sweep_period_s:
                 self._maybe_checkpoint(partition, state)
                 return 0
-            state.sweep_keys = [k for k in _keys(profiles) if partition_of(k, self.partitions) == partition]
+            state.sweep_keys = partition_keys(profiles, partition, self.partitions)
+            log.debug("partition %d: label sweep pass over %d people", partition, len(state.sweep_keys))
             state.sweep_keys.reverse()  # popped from the end
             state.sweep_started_wall = now
         ticks = max(1.0, self.policy.sweep_period_s / self.policy.sweep_tick_s)
@@ -211,8 +212,19 @@ class WorkerScoring:
                 yield partition, quality
 
 
-def _keys(table: Any) -> Iterable[str]:
-    return list(table.keys())
+def partition_keys(table: Any, partition: int, partitions: int) -> list[str]:
+    """The keys of one partition of a table: read from that partition's RocksDB alone when the
+    table has one per partition (a Faust RocksDB store), so a sweep pass does not list the whole
+    worker's keys; otherwise (the in-memory store, a dict) filtered by the key's partition."""
+    store = getattr(table, "data", None)
+    dbs = getattr(store, "_dbs", None)
+    visible = getattr(store, "_visible_keys", None)
+    decode = getattr(store, "_decode_key", None)
+    if isinstance(dbs, dict) and visible is not None and decode is not None:
+        db = dbs.get(partition)
+        # Stored keys are in the table's own key serialisation (JSON for str keys), not raw.
+        return [] if db is None else [decode(key) for key in visible(db)]
+    return [key for key in list(table.keys()) if partition_of(key, partitions) == partition]
 
 
 class ModelQualityCollector(Collector):

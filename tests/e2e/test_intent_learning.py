@@ -79,6 +79,10 @@ async def test_models_learn_well_above_chance_and_continue_after_a_restart(
             assert labels[intent] >= 1000 if intent != "churn_risk" else labels[intent] >= 300, labels
             assert auc[intent] > 0.65, (intent, auc)
         assert model_values(metrics(port), "model_trusted") == dict.fromkeys(INTENTS, 1.0)
+        # People who went quiet were settled by the sweep over the partition's stored profiles.
+        swept = re.findall(r'^orchestrator_model_labels_settled_total\{[^}]*how="horizon_sweep"[^}]*\} '
+                           r'(\S+)$', metrics(port), re.MULTILINE)
+        assert sum(float(n) for n in swept) > 100, swept
 
         # Restart on an empty data directory: the models come back from the changelog.
         learner.stop()
