@@ -106,6 +106,13 @@ def settings_from_env(env: dict[str, str]) -> Settings:
                 os.environ[key] = value
 
 
+def another_worker(worker: WorkerProcess, log_dir: Path) -> WorkerProcess:
+    """A second worker of the same group and topics, on its own web port."""
+    port = free_port()
+    return WorkerProcess(worker.settings.model_copy(update={"web_port": port}),
+                         {**worker.env, "ORCHESTRATOR_WEB_PORT": str(port)}, log_dir)
+
+
 @pytest.fixture
 def worker(e2e_settings: tuple[Settings, dict[str, str]], tmp_path: Path,
            request: pytest.FixtureRequest) -> Iterator[WorkerProcess]:

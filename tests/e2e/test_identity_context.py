@@ -18,7 +18,7 @@ from typing import Any
 
 from aiokafka.partitioner import DefaultPartitioner
 
-from tests.e2e.conftest import Traffic, WorkerProcess, free_port
+from tests.e2e.conftest import Traffic, WorkerProcess, another_worker
 
 
 def get_context(port: int, person: str) -> tuple[int, dict[str, Any]]:
@@ -66,10 +66,8 @@ def ids_on_different_partitions(partitions: int) -> tuple[str, str, str]:
 async def test_the_whole_story_is_in_the_context_under_every_id_on_either_worker_until_erased(
         worker: WorkerProcess, traffic: Traffic, tmp_path: Path) -> None:
     settings = worker.settings
-    second_port = free_port()
-    other = WorkerProcess(settings.model_copy(update={"web_port": second_port}),
-                          {**worker.env, "ORCHESTRATOR_WEB_PORT": str(second_port)}, tmp_path)
-    ports = (settings.web_port, second_port)
+    other = another_worker(worker, tmp_path)
+    ports = (settings.web_port, other.settings.web_port)
     phone, laptop, customer = ids_on_different_partitions(settings.partitions)
     clicks, calls = settings.topic_clickstream, settings.topic_contact_centre
     try:

@@ -10,7 +10,7 @@ from pathlib import Path
 from aiokafka.partitioner import DefaultPartitioner
 
 from orchestrator.runtime.settings import Settings
-from tests.e2e.conftest import Traffic, WorkerProcess, free_port
+from tests.e2e.conftest import Traffic, WorkerProcess, another_worker
 
 PAGES = [("/billing/faq", "billing"), ("/billing/invoices", "invoices"),
          ("/account/settings", "account")]
@@ -40,9 +40,8 @@ def events_counted(web_port: int) -> float:
 async def test_partitions_are_shared_and_handed_over_with_their_state(
         worker: WorkerProcess, traffic: Traffic, tmp_path: Path) -> None:
     settings = worker.settings
-    second_port = free_port()
-    second = WorkerProcess(settings.model_copy(update={"web_port": second_port}),
-                           {**worker.env, "ORCHESTRATOR_WEB_PORT": str(second_port)}, tmp_path)
+    second = another_worker(worker, tmp_path)
+    second_port = second.settings.web_port
     actions_web = settings.action_topic("web")
     visitors = visitors_covering_every_partition(settings.partitions)
     try:
