@@ -88,15 +88,17 @@ def process_event(event: Event, person_id: str, profile: Profile | None, trigger
     late = event.ts < profile.last_seen_ts
     if not apply_event(profile, event):
         return JourneyOutcome(profile=profile, replay=True)
-    versions: Mapping[str, str] | None = None
     labels: Mapping[str, int] | None = None
     if scoring is not None:
         scores = scoring.score(profile, event, late)
-        versions, labels = scoring.versions(), scoring.labels()
+        labels = scoring.labels()
     scores = scores or {}
     arbitration = decide(rule_set, event, profile, scores, trigger.now_ms, labels)
     outcome = JourneyOutcome(profile=profile, suppressed=arbitration.suppressed)
-    for decision in [*arbitration.chosen, *arbitration.held_out]:
+    decisions = [*arbitration.chosen, *arbitration.held_out]
+    # Model versions go on action records only: not built for the many events that decide nothing.
+    versions = scoring.versions() if scoring is not None and decisions else None
+    for decision in decisions:
         record = build_action_record(
             decision, event, profile, trigger_kafka_ts=trigger.kafka_ts,
             decided_ts=trigger.now_ms, rule_set_version=rule_set.version, scores=scores,

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import bisect
 import zlib
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -462,12 +463,4 @@ def _newest_union(mine: list[list[int]], theirs: list[list[int]], bound: int) ->
 
 def _multiset_union(mine: list[int], theirs: list[int], bound: int) -> list[int]:
     """Each value as many times as the side that has it most often (a join, so idempotent)."""
-    counts: dict[int, int] = {}
-    for ts in mine:
-        counts[ts] = counts.get(ts, 0) + 1
-    theirs_counts: dict[int, int] = {}
-    for ts in theirs:
-        theirs_counts[ts] = theirs_counts.get(ts, 0) + 1
-    for ts, n in theirs_counts.items():
-        counts[ts] = max(counts.get(ts, 0), n)
-    return sorted(ts for ts, n in counts.items() for _ in range(n))[-bound:]
+    return sorted((Counter(mine) | Counter(theirs)).elements())[-bound:]

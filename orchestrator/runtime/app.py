@@ -155,7 +155,7 @@ def build_app(settings: Settings, rule_set: RuleSet, emitter: Emitter | None = N
         table_keys=lambda: {"profiles": _estimate_keys(profiles), "identity": _estimate_keys(identity)}))
     _add_views(app, metrics, rules_state)
     add_context_view(app, profiles=profiles, identity=identity, metrics=metrics,
-                     model_versions=context.model_versions)
+                     partitions=settings.partitions, model_versions=context.model_versions)
     return Engine(app=app, processor=processor, metrics=metrics, profiles=profiles, agent=agent,
                   identity=identity, context=context, models=models, scoring=scoring)
 

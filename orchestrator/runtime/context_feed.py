@@ -18,7 +18,7 @@ import orjson
 from orchestrator.core.context import context_record
 from orchestrator.core.profile import Profile
 from orchestrator.runtime.metrics import EngineMetrics
-from orchestrator.runtime.processing import Emitter
+from orchestrator.runtime.processing import Emitter, observe_on_delivery
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,11 @@ class ContextPublisher:
         self.model_versions = model_versions
         # person id -> (latest profile or None for erased, Kafka ts of the oldest unpublished change)
         self._pending: dict[str, tuple[Profile | None, int]] = {}
+        self._updates = metrics.context_published.labels("update")
+        self._tombstones = metrics.context_published.labels("tombstone")
+
+    def _delivered(self, since_kafka_ts: int) -> Callable[[], None]:
+        return observe_on_delivery(self.metrics.event_to_context, self.clock_ms, since_kafka_ts)
 
     def changed(self, profile: Profile, kafka_ts: int) -> None:
         """``profile`` (as saved) must be published; the change came from a record at ``kafka_ts``."""
@@ -60,12 +65,12 @@ class ContextPublisher:
         for person_id, (profile, since) in pending.items():
             key = person_id.encode()
             if profile is None:
-                await self.emitter.send(self.topic, key, None, self._timer(since))
-                self.metrics.context_published.labels("tombstone").inc()
+                await self.emitter.send(self.topic, key, None, self._delivered(since))
+                self._tombstones.inc()
             else:
                 value = orjson.dumps(context_record(profile, now, self.model_versions(person_id)))
-                await self.emitter.send(self.topic, key, value, self._timer(since))
-                self.metrics.context_published.labels("update").inc()
+                await self.emitter.send(self.topic, key, value, self._delivered(since))
+                self._updates.inc()
         return len(pending)
 
     async def run_every(self, interval_s: float, stopping: Callable[[], bool]) -> None:
@@ -87,11 +92,3 @@ class ContextPublisher:
             else:
                 due = now  # behind: flush again right away, and keep the grid from here
                 await asyncio.sleep(0)
-
-    def _timer(self, since_kafka_ts: int) -> Callable[[], None]:
-        histogram, clock_ms = self.metrics.event_to_context, self.clock_ms
-
-        def delivered() -> None:
-            histogram.observe(max(0.0, (clock_ms() - since_kafka_ts) / 1000))
-
-        return delivered

@@ -28,6 +28,7 @@ from orchestrator.core.context import context_record
 from orchestrator.core.identity import VisitorLink
 from orchestrator.core.profile import Profile
 from orchestrator.runtime.metrics import EngineMetrics
+from orchestrator.runtime.partitioning import partition_of
 from orchestrator.runtime.processing import wall_clock_ms
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ FORWARD_TIMEOUT = ClientTimeout(total=5.0)
 
 
 def add_context_view(app: faust.App, *, profiles: Any, identity: Any, metrics: EngineMetrics,
+                     partitions: int,
                      model_versions: Callable[[str], dict[str, str]]) -> None:
     def owner(table: str, key: str) -> str | None:
         """The web address of the worker owning ``key`` in ``table``; None: this worker.
@@ -46,7 +48,7 @@ def add_context_view(app: faust.App, *, profiles: Any, identity: Any, metrics: E
         KeyError: that partition is not assigned right now (a rebalance).
         """
         changelog = app.tables[table].changelog_topic.get_topic_name()
-        partition = app.producer.key_partition(changelog, key.encode()).partition
+        partition = partition_of(key, partitions)
         url = next((url for url, topics in app.router.table_metadata(table).items()
                     if partition in topics.get(changelog, ())), None)
         if url is None:

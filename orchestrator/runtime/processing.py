@@ -79,6 +79,16 @@ def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+def observe_on_delivery(histogram: Any, clock_ms: Callable[[], int], since_ms: int) -> OnDelivered:
+    """A delivery callback that observes, in seconds, the time from ``since_ms`` (a Kafka
+    timestamp) to the broker's acknowledgement."""
+
+    def delivered() -> None:
+        histogram.observe(max(0.0, (clock_ms() - since_ms) / 1000))
+
+    return delivered
+
+
 class JourneyProcessor:
     """Decode, route, decide and emit, one record at a time."""
 
@@ -269,8 +279,10 @@ class JourneyProcessor:
         for action in outcome.actions:
             await self.emitter.send(self.action_topic(action["channel"]), key,
                                     orjson.dumps(action),
-                                    self._delivery_timer(action["channel"], action["action"],
-                                                         kafka_ts))
+                                    observe_on_delivery(
+                                        self.metrics.event_to_action.labels(action["channel"],
+                                                                            action["action"]),
+                                        self.clock_ms, kafka_ts))
             self.metrics.count_action(action["channel"], action["action"], action["rule"])
         for record in outcome.held_out:  # the control group: decided, recorded, not sent
             await self.emitter.send(self.held_out_topic, key, orjson.dumps(record))
@@ -306,15 +318,6 @@ class JourneyProcessor:
         for visitor_id in sorted(visitors - {person_id}):
             await self.emitter.send(self.person_events_topic, visitor_id.encode(),
                                     orjson.dumps({"kind": "unlink", "kafka_ts": kafka_ts}))
-
-    def _delivery_timer(self, channel: str, action: str, trigger_ts: int) -> OnDelivered:
-        histogram = self.metrics.event_to_action.labels(channel, action)
-        clock_ms = self.clock_ms
-
-        def delivered() -> None:
-            histogram.observe(max(0.0, (clock_ms() - trigger_ts) / 1000))
-
-        return delivered
 
     async def _dead_letter(self, topic: str, partition: int, offset: int, kafka_ts: int,
                            key: bytes | None, value: bytes | None, code: str, reason: str,

@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from aiokafka.partitioner import murmur2
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -43,13 +42,9 @@ from orchestrator.core.scoring import (
     SettledLabel,
     settle_expired,
 )
+from orchestrator.runtime.partitioning import partition_of
 
 log = logging.getLogger(__name__)
-
-
-def partition_of(key: str, partitions: int) -> int:
-    """The partition Kafka's default partitioner gives ``key`` (murmur2 of its UTF-8 bytes)."""
-    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,9 @@ from orchestrator.core.events import DecodeLimits
 from orchestrator.core.profile import Profile
 from orchestrator.core.scoring import IntentSpec
 from orchestrator.runtime.metrics import EngineMetrics
+from orchestrator.runtime.partitioning import partition_of
 from orchestrator.runtime.processing import JourneyProcessor
-from orchestrator.runtime.scoring import ScoringPolicy, WorkerScoring, partition_of
+from orchestrator.runtime.scoring import ScoringPolicy, WorkerScoring
 from orchestrator.runtime.settings import load_rules, load_settings
 from tests.agents.conftest import RecordingEmitter
 

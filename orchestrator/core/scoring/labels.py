@@ -76,11 +76,8 @@ def _keep(pending: Pending, name: str, ts: int, features: Sequence[float] | None
     for snap_ts, _ in snaps:
         if -min_gap_ms < ts - snap_ts < min_gap_ms:
             return False
-    entry = [ts, packed if packed is not None else pack(features or ())]
-    if ts >= snaps[-1][0]:
-        snaps.append(entry)
-    else:
-        snaps.append(entry)
+    snaps.append([ts, packed if packed is not None else pack(features or ())])
+    if ts < snaps[-2][0]:  # a late event: keep the list sorted by time
         snaps.sort(key=_ts_of)
     return True
 
