@@ -19,6 +19,10 @@ clickstream (the record key), so resolving a click needs no look-up on another w
 
 Contact-centre records are keyed by customer id and need no resolution; action feedback is
 keyed by a visitor or customer id and follows the link when the key is a linked visitor.
+
+:func:`route` decides all of it for one record and returns a :class:`Route` that the shell
+carries out; :func:`carry_into` merges a carried anonymous profile once per visitor;
+:func:`visitors_to_unlink` says whose links an erasure removes.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator.core.events import ClickstreamEvent
+from orchestrator.core.events import ClickstreamEvent, Event, Source
+from orchestrator.core.profile import Profile, merge_profiles
 
 #: Customers remembered per visitor (a shared family tablet, a library PC).
 CUSTOMERS_PER_VISITOR = 8
@@ -105,3 +110,89 @@ def resolve_click(visitor_id: str, link: VisitorLink | None, event: ClickstreamE
 def resolve_keyed(key: str, link: VisitorLink | None) -> str:
     """The person of a record keyed by ``key`` that is a visitor or a customer id (feedback)."""
     return link.customer_id if link is not None else key
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where one input record goes and what changes with it; the shell carries it out.
+
+    The record is applied on this partition when :meth:`here` is true; otherwise it is
+    forwarded to ``person_id``'s partition, with the visitor's anonymous profile when ``carry``.
+    """
+
+    person_id: str
+    #: The visitor's new or changed link, to be stored (None: unchanged).
+    link_write: VisitorLink | None = None
+    #: The visitor's own link is removed (the visitor asked for erasure).
+    unlink: bool = False
+    #: The visitor's anonymous profile travels with this record to the person's partition.
+    carry: bool = False
+    #: What happened to the identity, for metrics: "linked", "shared_device", "unlinked" or None.
+    change: str | None = None
+
+    def here(self, key: str) -> bool:
+        return self.person_id == key and not self.carry
+
+
+def route(source: Source, key: str, event: Event, link: VisitorLink | None) -> Route:
+    """Decide where a record keyed by ``key`` goes, given the key's visitor link (if any).
+
+    >>> from orchestrator.core.events import decode_record
+    >>> raw = b'{"event_id":"e1","type":"login","ts":1700000000000,"visitor_id":"v1","customer_id":"c1"}'
+    >>> event = decode_record(Source.CLICKSTREAM, b"v1", raw, now_ms=1700000000000).event
+    >>> first = route(Source.CLICKSTREAM, "v1", event, None)
+    >>> first.person_id, first.carry, first.change, first.here("v1")
+    ('c1', True, 'linked', False)
+    >>> route(Source.CLICKSTREAM, "v1", event, first.link_write).carry
+    False
+    """
+    if source is Source.CLICKSTREAM and isinstance(event, ClickstreamEvent):
+        if event.type == "erasure_requested":
+            # The visitor's own link goes here; the person (and their other visitors) where they live.
+            if link is None:
+                return Route(key)
+            return Route(link.customer_id, unlink=True, change="unlinked")
+        resolution = resolve_click(key, link, event)
+        change = None
+        write = resolution.link if resolution.link_changed else None
+        if write is not None:
+            if resolution.carry_anonymous:
+                change = "linked"
+            elif link is not None and write.customer_id != link.customer_id:
+                change = "shared_device"
+        return Route(resolution.person_id, link_write=write, carry=resolution.carry_anonymous,
+                     change=change)
+    if source is Source.ACTION_FEEDBACK:
+        return Route(resolve_keyed(key, link))
+    return Route(key)
+
+
+def carry_into(profile: Profile | None, person_id: str, visitor_id: str,
+               anonymous: Profile | None) -> tuple[Profile, bool]:
+    """Merge ``visitor_id``'s anonymous profile into the person's, once per visitor.
+
+    Returns the person's profile and whether it changed: False for a carry already merged (a
+    redelivered record), so that the replay costs nothing. The merge is a join, so the result
+    does not depend on whether the anonymous history or the customer's came first.
+
+    >>> person, changed = carry_into(None, "c1", "v1", Profile(person_id="v1", events_seen=3))
+    >>> person.person_id, person.events_seen, person.merged_from, changed
+    ('c1', 3, ['v1'], True)
+    >>> carry_into(person, "c1", "v1", Profile(person_id="v1", events_seen=3))[1]
+    False
+    """
+    profile = profile if profile is not None else Profile(person_id=person_id)
+    if visitor_id in profile.merged_from:
+        return profile, False
+    if anonymous is not None:
+        anonymous.person_id = person_id
+        merge_profiles(profile, anonymous)
+    profile.merged_from.append(visitor_id)
+    return profile, True
+
+
+def visitors_to_unlink(person_id: str, profile: Profile | None) -> list[str]:
+    """The visitor ids whose links an erasure of ``person_id`` removes, each where it lives."""
+    if profile is None:
+        return []
+    return sorted((set(profile.visitors) | set(profile.merged_from)) - {person_id})

@@ -6,6 +6,8 @@ is a loop that hands each record to :class:`JourneyProcessor`.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +16,7 @@ import faust
 import orjson
 from faust.web import Request, Response, View
 
+from orchestrator.core.envelopes import FLUSH
 from orchestrator.core.rules import RuleSet
 from orchestrator.runtime.context_feed import ContextPublisher
 from orchestrator.runtime.context_view import add_context_view
@@ -23,31 +26,90 @@ from orchestrator.runtime.rules_feed import RuleSetState, follow
 from orchestrator.runtime.scoring import ModelQualityCollector, WorkerScoring
 from orchestrator.runtime.settings import Settings, load_intent_specs
 
+log = logging.getLogger(__name__)
 
-class FaustEmitter:
-    """Sends raw bytes to Kafka through the app's producer (buffered, not awaited per record)."""
 
-    def __init__(self, app: faust.App) -> None:
+class OrchestratorApp(faust.App):
+    """Faust's app, with a cheaper way to the producer once it runs.
+
+    Faust reaches the producer through ``maybe_start_producer`` for every record it publishes
+    (every table changelog write); that goes through mode's ``stampede`` wrapper, which yields
+    to the event loop three times per call. Under load the producer buffer that carries
+    changelog writes then drains at a fraction of the rate the agent fills it, and past 100
+    buffered records Faust stops feeding the stream (``ProducerBuffer.wait_until_ebb``): the
+    agent stalls with an idle CPU. A started producer is returned at once here.
+    """
+
+    async def maybe_start_producer(self) -> Any:
+        producer = self.producer
+        if not self.in_transaction and producer.started:
+            return producer
+        return await super().maybe_start_producer()
+
+
+class KafkaEmitter:
+    """Sends raw bytes straight to the app's producer (no Faust channel, no buffer per record).
+
+    Faust's commit flushes this producer before it commits offsets, so a record sent here is
+    acknowledged by the broker before the offset of the record that caused it is committed.
+    """
+
+    def __init__(self, app: faust.App, metrics: EngineMetrics) -> None:
         self.app = app
-        self._topics: dict[str, Any] = {}
+        self.metrics = metrics
 
     async def send(self, topic: str, key: bytes | None, value: bytes | None,
                    on_delivered: OnDelivered | None = None) -> None:
-        channel = self._topics.get(topic)
-        if channel is None:
-            channel = self._topics[topic] = self.app.topic(
-                topic, key_serializer="raw", value_serializer="raw")
-        callback = None if on_delivered is None else _acked(on_delivered)
-        await channel.send(key=key, value=value, callback=callback)
+        future = await self.app.producer.send(topic, key, value, None, None, None)
+        future.add_done_callback(self._delivered(topic, on_delivered))
+
+    def _delivered(self, topic: str, on_delivered: OnDelivered | None) -> Callable[[Any], None]:
+        def callback(future: Any) -> None:
+            if future.cancelled():
+                return
+            if future.exception() is not None:
+                self.metrics.send_failures.labels(topic).inc()
+                log.warning("record to %s was not accepted: %r", topic, future.exception())
+            elif on_delivered is not None:
+                on_delivered()
+
+        return callback
 
 
-def _acked(on_delivered: OnDelivered) -> Callable[[Any], None]:
-    def callback(fut: Any) -> None:
-        # Faust calls this when the broker has acknowledged the record (or it failed).
-        if fut.done() and fut.exception() is None:
-            on_delivered()
+class HeldRecords:
+    """Records handled but not yet acknowledged, per partition, until their state is written.
 
-    return callback
+    A partition's state is written (and its records acknowledged) when it has ``max_records``
+    records held, or its oldest has been held ``max_age_s``; a quiet partition is flushed by a
+    tick record (see ``_schedule_state_flush``). Actions do not wait for this: they are sent as
+    soon as they are decided.
+    """
+
+    def __init__(self, max_records: int, max_age_s: float) -> None:
+        self.max_records = max_records
+        self.max_age_s = max_age_s
+        self._records: dict[int, list[Any]] = {}
+        self._since: dict[int, float] = {}
+
+    def add(self, partition: int, record: Any, now: float) -> bool:
+        """Hold ``record``; True when the partition is due to be written."""
+        held = self._records.get(partition)
+        if held is None:
+            held = self._records[partition] = []
+            self._since[partition] = now
+        held.append(record)
+        return len(held) >= self.max_records or now - self._since[partition] >= self.max_age_s
+
+    def release(self, partition: int) -> list[Any]:
+        self._since.pop(partition, None)
+        return self._records.pop(partition, [])
+
+    def overdue(self, now: float) -> list[int]:
+        return [p for p, since in self._since.items() if now - since >= self.max_age_s]
+
+    def discard(self, partitions: set[int]) -> None:
+        for partition in partitions:
+            self.release(partition)
 
 
 @dataclass
@@ -71,7 +133,7 @@ def build_app(settings: Settings, rule_set: RuleSet, emitter: Emitter | None = N
     ``rules`` (the state read from the rules topic and the offset to follow it from) makes the
     worker follow the rules topic."""
     store = "rocksdb://" if settings.store == "rocksdb" else "memory://"
-    app = faust.App(
+    app = OrchestratorApp(
         settings.app_id,
         broker=[f"kafka://{server}" for server in settings.bootstrap_server_list],
         store=store,
@@ -87,6 +149,9 @@ def build_app(settings: Settings, rule_set: RuleSet, emitter: Emitter | None = N
         # Records of one person must be processed in order: one agent instance per worker.
         agent_supervisor="mode.OneForOneSupervisor",
         producer_linger=settings.producer_linger_ms / 1000,
+        # A profile is 1-4 KB: Faust's 16 KB batches would make the producer wait for the
+        # broker every few changelog records of a partition.
+        producer_max_batch_size=settings.producer_batch_bytes,
         # After a crash, the dead worker's partitions stall until its session expires; Faust's
         # default of 60 s is a minute without actions for those people.
         broker_session_timeout=settings.session_timeout_s,
@@ -116,7 +181,7 @@ def build_app(settings: Settings, rule_set: RuleSet, emitter: Emitter | None = N
         scoring = WorkerScoring(load_intent_specs(settings.intents_file), models, settings.partitions,
                                 settings.scoring_policy, on_labels=metrics.count_labels)
         metrics.registry.register(ModelQualityCollector(scoring))
-    sink = emitter or FaustEmitter(app)
+    sink = emitter or KafkaEmitter(app, metrics)
     context = ContextPublisher(
         emitter=sink, topic=settings.topic_customer_context, metrics=metrics, clock_ms=wall_clock_ms,
         model_versions=scoring.versions_for if scoring is not None else lambda person_id: {})
@@ -132,11 +197,24 @@ def build_app(settings: Settings, rule_set: RuleSet, emitter: Emitter | None = N
                        key_serializer="raw", value_serializer="raw",
                        partitions=settings.partitions)
 
+    held = HeldRecords(settings.state_flush_records, settings.state_flush_ms / 1000)
+
     async def journey(stream: faust.StreamT) -> None:
+        # Acknowledged by hand, as Stream.take does, once the state the records changed is
+        # written: the offsets Faust commits never run ahead of the table writes.
+        stream.enable_acks = False
+        clock = time.monotonic
         async for event in stream.events():
             message = event.message
-            await processor.handle(message.topic, message.partition, message.offset,
+            partition = message.partition
+            await processor.handle(message.topic, partition, message.offset,
                                    int(message.timestamp * 1000), event.key, event.value)
+            if held.add(partition, event, clock()):
+                written = processor.flush(partition)
+                if written:
+                    metrics.state_flushes.observe(written)
+                for record in held.release(partition):
+                    await stream.ack(record)
 
     agent = app.agent(inputs, name="journey")(journey)
 
@@ -146,6 +224,13 @@ def build_app(settings: Settings, rule_set: RuleSet, emitter: Emitter | None = N
 
     if scoring is not None:
         _schedule_label_sweeps(app, settings, scoring)
+    _schedule_state_flush(app, settings, held)
+
+    @app.on_partitions_revoked.connect
+    async def forget_held_state(app: faust.App, revoked: Any, **kwargs: Any) -> None:
+        partitions = {tp.partition for tp in revoked}
+        processor.discard(partitions)
+        held.discard(partitions)
     rules_state = rules[0] if rules else RuleSetState(rule_set, "given", 0)
     if rules is not None:
         _follow_rules(app, settings, rules_state, rules[1], processor, metrics)
@@ -154,7 +239,7 @@ def build_app(settings: Settings, rule_set: RuleSet, emitter: Emitter | None = N
         lags=lambda: _input_lags(app, settings, processor),
         table_keys=lambda: {"profiles": _estimate_keys(profiles), "identity": _estimate_keys(identity)}))
     _add_views(app, metrics, rules_state)
-    add_context_view(app, profiles=profiles, identity=identity, metrics=metrics,
+    add_context_view(app, people=processor.people, links=processor.links, metrics=metrics,
                      partitions=settings.partitions, model_versions=context.model_versions)
     return Engine(app=app, processor=processor, metrics=metrics, profiles=profiles, agent=agent,
                   identity=identity, context=context, models=models, scoring=scoring)
@@ -176,6 +261,25 @@ def _schedule_label_sweeps(app: faust.App, settings: Settings, scoring: WorkerSc
     @app.on_partitions_revoked.connect
     async def forget_models(app: faust.App, revoked: Any, **kwargs: Any) -> None:
         scoring.revoke({tp.partition for tp in revoked if tp.topic == topic})
+
+
+def _schedule_state_flush(app: faust.App, settings: Settings, held: HeldRecords) -> None:
+    """Tick partitions whose records have waited too long for their state to be written: the
+    tick is a record of that partition, so the agent writes the state while it has it in hand."""
+    topic = settings.person_events_topic
+
+    interval = settings.state_flush_ms / 1000
+    ticked: dict[int, float] = {}
+
+    @app.timer(interval=interval)
+    async def flush_quiet_partitions() -> None:
+        if not is_ready(app):
+            return
+        now = time.monotonic()
+        for partition in held.overdue(now):
+            if now - ticked.get(partition, -1e9) >= interval:  # one tick in flight is enough
+                ticked[partition] = now
+                await app.producer.send(topic, None, FLUSH, partition, None, None)
 
 
 def is_ready(app: faust.App) -> bool:

@@ -25,18 +25,17 @@ from faust.web import Request, Response, View
 from yarl import URL
 
 from orchestrator.core.context import context_record
-from orchestrator.core.identity import VisitorLink
-from orchestrator.core.profile import Profile
 from orchestrator.runtime.metrics import EngineMetrics
 from orchestrator.runtime.partitioning import partition_of
 from orchestrator.runtime.processing import wall_clock_ms
+from orchestrator.runtime.stores import LinkStore, PersonStore
 
 log = logging.getLogger(__name__)
 
 FORWARD_TIMEOUT = ClientTimeout(total=5.0)
 
 
-def add_context_view(app: faust.App, *, profiles: Any, identity: Any, metrics: EngineMetrics,
+def add_context_view(app: faust.App, *, people: PersonStore, links: LinkStore, metrics: EngineMetrics,
                      partitions: int,
                      model_versions: Callable[[str], dict[str, str]]) -> None:
     def owner(table: str, key: str) -> str | None:
@@ -79,9 +78,8 @@ def add_context_view(app: faust.App, *, profiles: Any, identity: Any, metrics: E
                     if elsewhere is not None:
                         metrics.context_requests.labels("forwarded").inc()
                         return await forward(elsewhere, f"/context/{quote(requested_id, safe='')}")
-                    stored_link = identity.get(requested_id)
-                    person_id = (VisitorLink.from_dict(orjson.loads(stored_link)).customer_id
-                                 if stored_link else requested_id)
+                    link = links.get(requested_id)
+                    person_id = link.customer_id if link is not None else requested_id
                 elsewhere = owner("profiles", person_id)
                 if elsewhere is not None:
                     metrics.context_requests.labels("forwarded").inc()
@@ -94,12 +92,12 @@ def add_context_view(app: faust.App, *, profiles: Any, identity: Any, metrics: E
             except (ClientError, TimeoutError) as exc:
                 metrics.context_requests.labels("owner_unreachable").inc()
                 return answer({"error": f"the worker owning this id did not answer: {exc}"}, 502)
-            stored = profiles.get(person_id)
-            if not stored:
+            profile = people.get(person_id)
+            if profile is None:
                 metrics.context_requests.labels("not_found").inc()
                 return answer({"error": f"no person known by {requested_id!r}", "person_id": person_id,
                                "worker": str(app.conf.canonical_url),}, 404)
-            record = context_record(Profile.from_dict(orjson.loads(stored)), wall_clock_ms(),
+            record = context_record(profile, wall_clock_ms(),
                                     model_versions(person_id))
             metrics.context_requests.labels("found").inc()
             return answer({"requested_id": requested_id, **record}, 200)

@@ -92,6 +92,12 @@ class EngineMetrics:
         Info("orchestrator_build", "Engine version", registry=r).info({"version": __version__})
         self.rule_set = Info("orchestrator_rule_set", "The rule set in force", registry=r)
         self.rule_set.info({"version": rule_set_version})
+        self.send_failures = Counter("orchestrator_send_failures",
+                                     "Records the broker did not accept (after the producer's retries)",
+                                     ["topic"], registry=r)
+        self.state_flushes = Histogram(
+            "orchestrator_state_flush_keys", "Keys written to the tables per flush of a partition's state",
+            buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000), registry=r)
         self.rule_set_updates = Counter("orchestrator_rule_set_updates",
                                         "Rule sets received on the rules topic, by result",
                                         ["result"], registry=r)

@@ -1,48 +1,48 @@
 """The per-record step of the worker, independent of Faust.
 
-:class:`JourneyProcessor` takes a raw record and the state stores (profiles by person id,
-identity links by visitor id) and does the I/O the core asks for: dead-letter a bad record,
-resolve the person, forward the record to the person's partition when it is not this one, save
-or delete the profile, send the actions, mark the context changed. The Faust agent hands it
-records; tests hand it dicts and a recording emitter.
+:class:`JourneyProcessor` takes a raw record and carries out what the core decides for it:
+dead-letter a bad record, route it to its person (``core.identity.route``), forward it to the
+person's partition when that is not this one, apply it to the profile (``core.journey``), send
+the actions, note the context change. State goes through typed stores
+(``runtime.stores``) that hold changes until :meth:`JourneyProcessor.flush` writes one
+partition's state; the Faust agent calls it and acknowledges records only after it. Tests hand
+the processor dicts and a recording emitter.
 
-Routing (see ``orchestrator.core.identity``): an input record is processed where it arrives
-when its person id is its key (anonymous visitors, contact-centre records, feedback keyed by the
-person); otherwise it is forwarded once, as an envelope on the person-events topic keyed by the
-person id, and processed on arrival there. All topics have the same partitions and the same
-partitioner, so a person's partition number is the same on every topic and one worker owns it.
-Envelopes:
-
-- ``{"kind": "event", "source", "key", "kafka_ts", "value"}``: an input record for its person;
-- ``{"kind": "carry", ..., "visitor_id", "profile"}``: the first logged-in record of a visitor
-  with the visitor's anonymous profile, merged into the customer's before the record is applied;
-- ``{"kind": "unlink"}`` keyed by a visitor id: forget the visitor (the person was erased).
+Routing: an input record is processed where it arrives when its person id is its key (anonymous
+visitors, contact-centre records, feedback keyed by the person); otherwise it is forwarded once,
+as an envelope on the person-events topic keyed by the person id (``core.envelopes``), and
+processed on arrival there. All topics have the same partitions and the same partitioner, so a
+person's partition number is the same on every topic and one worker owns it.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Protocol
 
 import orjson
 
 from orchestrator.core.dead_letter import dead_letter_record
-from orchestrator.core.events import (
-    Accepted,
-    DecodeLimits,
-    Rejected,
-    Source,
-    decode_record,
-    event_type,
+from orchestrator.core.envelopes import (
+    Carried,
+    Envelope,
+    EnvelopeError,
+    Forwarded,
+    Tick,
+    Unlink,
+    decode_envelope,
+    encode_envelope,
 )
-from orchestrator.core.identity import VisitorLink, resolve_click, resolve_keyed
+from orchestrator.core.events import Accepted, DecodeLimits, Rejected, Source, decode_record, event_type
+from orchestrator.core.identity import Route, carry_into, route, visitors_to_unlink
 from orchestrator.core.journey import Trigger, process_event
-from orchestrator.core.profile import Profile, merge_profiles
+from orchestrator.core.profile import Profile
 from orchestrator.core.rules import RuleSet
 from orchestrator.runtime.metrics import EngineMetrics
 from orchestrator.runtime.scoring import WorkerScoring
+from orchestrator.runtime.stores import LinkStore, PersonStore
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ def observe_on_delivery(histogram: Any, clock_ms: Callable[[], int], since_ms: i
 
 
 class JourneyProcessor:
-    """Decode, route, decide and emit, one record at a time."""
+    """Decode, route, decide and emit, one record at a time; write state per partition."""
 
     def __init__(
         self, *, profiles: MutableMapping[str, bytes], emitter: Emitter,
@@ -101,8 +101,8 @@ class JourneyProcessor:
         person_events_topic: str = "person-events", context: ContextSink | None = None,
         scoring: WorkerScoring | None = None,
     ) -> None:
-        self.profiles = profiles
-        self.identity: MutableMapping[str, bytes] = identity if identity is not None else {}
+        self.people = PersonStore(profiles)
+        self.links = LinkStore(identity if identity is not None else {})
         self.emitter = emitter
         self.rule_set = rule_set
         self.sources = sources
@@ -118,144 +118,159 @@ class JourneyProcessor:
         #: (topic, partition) -> offset of the last record handled; the lag gauge reads it.
         self.last_offsets: dict[tuple[str, int], int] = {}
         self._stage = metrics.stage_children
+        self._envelope_handlers: dict[type, Callable[..., Awaitable[None]]] = {
+            Forwarded: self._on_forwarded, Carried: self._on_carried,
+            Unlink: self._on_unlink, Tick: self._on_tick,
+        }
+        # Per-action delivery histograms, looked up once per (channel, action).
+        self._to_action: dict[tuple[str, str], Any] = {}
+
+    # ------------------------------------------------------------ entry points
 
     async def handle(self, topic: str, partition: int, offset: int, kafka_ts: int,
                      key: bytes | None, value: bytes | None) -> None:
         """Process one record. Never raises for bad input: such a record is dead-lettered."""
         self.last_offsets[(topic, partition)] = offset
         now = self.clock_ms()
-        if topic == self.person_events_topic:
-            try:
-                await self._handle_envelope(partition, key, value, now)
-            except Exception as exc:  # a bug must not stop the agent; the record is kept
-                log.exception("failed to process %s[%d]@%d", topic, partition, offset)
-                await self._dead_letter(topic, partition, offset, kafka_ts, key, value,
-                                        "internal_error", f"{type(exc).__name__}: {exc}", now)
-                self.metrics.rejected.labels("person-events", "internal_error").inc()
-            return
-        source = self.sources[topic]
-        started = time.perf_counter()
-        decoded = decode_record(source, key, value, now, self.limits)
-        self._stage["decode"].observe(time.perf_counter() - started)
-        if isinstance(decoded, Rejected):
-            await self._dead_letter(topic, partition, offset, kafka_ts, key, value,
-                                    decoded.code, decoded.reason, now)
-            self.metrics.rejected.labels(source.value, decoded.code).inc()
-            return
+        source_label = "person-events"
         try:
-            await self._route(decoded, partition, kafka_ts, now, key, value)
+            if topic == self.person_events_topic:
+                await self._on_envelope(partition, key, value, now)
+                return
+            source = self.sources[topic]
+            source_label = source.value
+            started = time.perf_counter()
+            decoded = decode_record(source, key, value, now, self.limits)
+            self._stage["decode"].observe(time.perf_counter() - started)
+            if isinstance(decoded, Rejected):
+                await self._dead_letter(topic, partition, offset, kafka_ts, key, value,
+                                        decoded.code, decoded.reason, now)
+                self.metrics.rejected.labels(source_label, decoded.code).inc()
+                return
+            await self._on_input(decoded, partition, kafka_ts, now, key, value)
         except Exception as exc:  # a bug must not stop the agent; the record is kept
             log.exception("failed to process %s[%d]@%d", topic, partition, offset)
-            await self._dead_letter(topic, partition, offset, kafka_ts, key, value,
-                                    "internal_error", f"{type(exc).__name__}: {exc}", now)
-            self.metrics.rejected.labels(source.value, "internal_error").inc()
+            code = "bad_envelope" if isinstance(exc, EnvelopeError) else "internal_error"
+            await self._dead_letter(topic, partition, offset, kafka_ts, key, value, code,
+                                    f"{type(exc).__name__}: {exc}", now)
+            self.metrics.rejected.labels(source_label, code).inc()
 
-    # ------------------------------------------------------------ routing
+    def flush(self, partition: int) -> int:
+        """Write the state held for ``partition`` to the tables; return the keys written.
 
-    async def _route(self, accepted: Accepted, partition: int, kafka_ts: int, now: int,
-                     key: bytes | None, value: bytes | None) -> None:
+        Runs in the agent while a record of ``partition`` is in hand (see ``runtime.stores``)."""
+        started = time.perf_counter()
+        written = self.people.flush(partition) + self.links.flush(partition)
+        if written:
+            self._stage["save"].observe(time.perf_counter() - started)
+        return written
+
+    def held_partitions(self) -> set[int]:
+        """Partitions with state not yet written to the tables."""
+        return {*self.people.held_partitions(), *self.links.held_partitions()}
+
+    def discard(self, partitions: set[int]) -> None:
+        """Forget held state of revoked partitions (their records are processed again)."""
+        self.people.discard(partitions)
+        self.links.discard(partitions)
+
+    # ------------------------------------------------------------ input records
+
+    async def _on_input(self, accepted: Accepted, partition: int, kafka_ts: int, now: int,
+                        key: bytes | None, value: bytes | None) -> None:
         """Find the record's person; process it here or forward it to the person's partition."""
-        event = accepted.event
         record_key = accepted.key
-        source = accepted.source
-        person_id = record_key
-        if source is Source.CLICKSTREAM:
-            link = self._link(record_key)
-            resolution = resolve_click(record_key, link, event)
-            person_id = resolution.person_id
-            if event.type == "erasure_requested":
-                if link is not None:  # the visitor's own link goes here; the person's where it lives
-                    del self.identity[record_key]
-                    self.metrics.identity.labels("unlinked").inc()
-                person_id = link.customer_id if link is not None else record_key
-            elif resolution.link_changed and resolution.link is not None:
-                self.identity[record_key] = orjson.dumps(resolution.link.to_dict())
-                if resolution.carry_anonymous:
-                    self.metrics.identity.labels("linked").inc()
-                elif link is not None and resolution.link.customer_id != link.customer_id:
-                    self.metrics.identity.labels("shared_device").inc()
-            if resolution.carry_anonymous and event.type != "erasure_requested":
-                await self._carry_anonymous(record_key, person_id, source, kafka_ts, key, value)
-                return
-        elif source is Source.ACTION_FEEDBACK:
-            person_id = resolve_keyed(record_key, self._link(record_key))
-        if person_id == record_key:
-            await self._apply(person_id, accepted, partition, kafka_ts, now)
+        needs_link = accepted.source is not Source.CONTACT_CENTRE
+        link = self.links.get(record_key) if needs_link else None
+        decided = route(accepted.source, record_key, accepted.event, link)
+        if decided.carry:
+            await self._carry(decided, record_key, partition, accepted.source, kafka_ts, key, value)
+        elif decided.here(record_key):
+            self._store_link(decided, record_key, partition)
+            await self._apply(decided.person_id, accepted, partition, kafka_ts, now)
         else:
-            await self._forward(person_id, {"kind": "event"}, source, kafka_ts, key, value)
+            await self._forward(decided.person_id, Forwarded(accepted.source, key, kafka_ts, value or b""))
+            self._store_link(decided, record_key, partition)
 
-    def _link(self, visitor_id: str) -> VisitorLink | None:
-        stored = self.identity.get(visitor_id)
-        return VisitorLink.from_dict(orjson.loads(stored)) if stored else None
+    def _store_link(self, decided: Route, visitor_id: str, partition: int) -> None:
+        if decided.unlink:
+            self.links.delete(visitor_id, partition)
+        elif decided.link_write is not None:
+            self.links.put(visitor_id, decided.link_write, partition)
+        if decided.change is not None:
+            self.metrics.identity.labels(decided.change).inc()
 
-    async def _carry_anonymous(self, visitor_id: str, customer_id: str, source: Source,
-                               kafka_ts: int, key: bytes | None, value: bytes | None) -> None:
-        """Hand the visitor's anonymous profile and this record to the customer's partition."""
-        stored = self.profiles.get(visitor_id)
-        envelope: dict[str, Any] = {"kind": "carry", "visitor_id": visitor_id,
-                                    "profile": orjson.loads(stored) if stored else None}
-        # Sent before the anonymous profile is deleted: a crash in between replays the record,
-        # which carries the same profile again (the merge is applied once per visitor).
-        await self._forward(customer_id, envelope, source, kafka_ts, key, value)
-        if stored is not None:
-            del self.profiles[visitor_id]
+    async def _carry(self, decided: Route, visitor_id: str, partition: int, source: Source,
+                     kafka_ts: int, key: bytes | None, value: bytes | None) -> None:
+        """Hand the visitor's anonymous profile and this record to the customer's partition.
+
+        The forward is sent first; the link and the removal of the anonymous profile are held
+        after it, so a failed send changes nothing here, and a crash before the flush replays
+        the record, which carries the same profile again (merged once per visitor)."""
+        anonymous = self.people.get(visitor_id)
+        await self._forward(decided.person_id, Carried(
+            source, key, kafka_ts, value or b"", visitor_id,
+            anonymous.to_dict() if anonymous is not None else None))
+        self._store_link(decided, visitor_id, partition)
+        if anonymous is not None:
+            self.people.delete(visitor_id, partition)
             self.context.erased(visitor_id, kafka_ts)  # the anonymous person is now the customer
 
-    async def _forward(self, person_id: str, envelope: dict[str, Any], source: Source,
-                       kafka_ts: int, key: bytes | None, value: bytes | None) -> None:
-        envelope["source"] = source.value
-        envelope["key"] = key.decode() if key is not None else None
-        envelope["kafka_ts"] = kafka_ts
-        envelope["value"] = value.decode() if value is not None else None
-        await self.emitter.send(self.person_events_topic, person_id.encode(), orjson.dumps(envelope))
+    async def _forward(self, person_id: str, envelope: Envelope) -> None:
+        await self.emitter.send(self.person_events_topic, person_id.encode(), encode_envelope(envelope))
         self.metrics.rekeyed.inc()
 
-    async def _handle_envelope(self, partition: int, key: bytes | None, value: bytes | None,
-                               now: int) -> None:
-        if value is None:
-            raise ValueError("a person-events record needs a value")
-        envelope = orjson.loads(value)
-        kind = envelope["kind"]
-        if kind == "tick":  # the worker's own clock for this partition: settle quiet people
-            if self.scoring is not None:
-                self.scoring.sweep(partition, self.profiles)
-            return
-        if key is None:
-            raise ValueError(f"a person-events {kind!r} record needs a key")
-        person_id = key.decode()
-        if kind == "unlink":
-            self._forget_visitor(person_id, envelope.get("kafka_ts", now))
-            return
-        source = Source(envelope["source"])
-        raw_key = envelope["key"].encode() if envelope["key"] is not None else None
-        decoded = decode_record(source, raw_key, envelope["value"].encode(), now, self.limits)
-        if isinstance(decoded, Rejected):  # accepted once already, so only a version skew gets here
-            raise ValueError(f"forwarded record no longer decodes: {decoded.reason}")
-        carried = None
-        if kind == "carry":
-            carried = (envelope["visitor_id"],
-                       Profile.from_dict(envelope["profile"]) if envelope["profile"] else None)
-        await self._apply(person_id, decoded, partition, envelope["kafka_ts"], now, carried)
+    # ------------------------------------------------------------ person-events records
 
-    def _forget_visitor(self, visitor_id: str, kafka_ts: int) -> None:
-        if self.identity.get(visitor_id) is not None:
-            del self.identity[visitor_id]
+    async def _on_envelope(self, partition: int, key: bytes | None, value: bytes | None,
+                           now: int) -> None:
+        envelope = decode_envelope(value)
+        if not isinstance(envelope, Tick) and key is None:
+            raise EnvelopeError(f"a {type(envelope).__name__.lower()} envelope needs a key")
+        await self._envelope_handlers[type(envelope)](envelope, partition, key, now)
+
+    async def _on_tick(self, tick: Tick, partition: int, key: bytes | None, now: int) -> None:
+        # The worker's own clock for this partition: settle quiet people (flush: see the agent).
+        if tick.sweep and self.scoring is not None:
+            self.scoring.sweep(partition, self.people)
+
+    async def _on_unlink(self, unlink: Unlink, partition: int, key: bytes | None, now: int) -> None:
+        visitor_id = key.decode()  # type: ignore[union-attr]
+        if self.links.get(visitor_id) is not None:
+            self.links.delete(visitor_id, partition)
             self.metrics.identity.labels("unlinked").inc()
-        if self.profiles.get(visitor_id) is not None:
-            del self.profiles[visitor_id]
-        self.context.erased(visitor_id, kafka_ts)
+        if self.people.get(visitor_id) is not None:
+            self.people.delete(visitor_id, partition)
+        self.context.erased(visitor_id, unlink.kafka_ts or now)
+
+    async def _on_forwarded(self, forwarded: Forwarded, partition: int, key: bytes | None,
+                            now: int) -> None:
+        accepted = self._decode_forwarded(forwarded, now)
+        await self._apply(key.decode(), accepted, partition, forwarded.kafka_ts, now)  # type: ignore[union-attr]
+
+    async def _on_carried(self, carried: Carried, partition: int, key: bytes | None, now: int) -> None:
+        accepted = self._decode_forwarded(carried, now)
+        anonymous = Profile.from_dict(carried.profile) if carried.profile is not None else None
+        await self._apply(key.decode(), accepted, partition, carried.kafka_ts, now,  # type: ignore[union-attr]
+                          carried=(carried.visitor_id, anonymous))
+
+    def _decode_forwarded(self, forwarded: Forwarded | Carried, now: int) -> Accepted:
+        decoded = decode_record(forwarded.source, forwarded.key, forwarded.value, now, self.limits)
+        if isinstance(decoded, Rejected):  # accepted once already, so only a version skew gets here
+            raise EnvelopeError(f"forwarded record no longer decodes: {decoded.reason}")
+        return decoded
 
     # ------------------------------------------------------------ the person
 
     async def _apply(self, person_id: str, accepted: Accepted, partition: int, kafka_ts: int,
                      now: int, carried: tuple[str, Profile | None] | None = None) -> None:
         event = accepted.event
-        self.metrics.count_event(accepted.source.value, event_type(event))
-        t0 = time.perf_counter()
-        stored = self.profiles.get(person_id)
-        profile = Profile.from_dict(orjson.loads(stored)) if stored else None
+        profile = self.people.get(person_id)
+        carried_changed = False
         if carried is not None:
-            profile = self._merge_carried(person_id, profile, *carried)
+            profile, carried_changed = carry_into(profile, person_id, *carried)
+            if carried_changed and carried[1] is not None:
+                self.metrics.identity.labels("merged").inc()
         t1 = time.perf_counter()
         scoring = self.scoring.scoring_for(partition) if self.scoring is not None else None
         outcome = process_event(event, person_id, profile, Trigger(kafka_ts, now), self.rule_set,
@@ -263,61 +278,51 @@ class JourneyProcessor:
         if self.scoring is not None:
             self.scoring.after_event(partition, event.ts)
         t2 = time.perf_counter()
-        self._stage["load"].observe(t1 - t0)
         self._stage["decide"].observe(t2 - t1)
+        self.metrics.count_event(accepted.source.value, event_type(event))
         if outcome.replay:
             self.metrics.replayed.labels(accepted.source.value).inc()
-            if carried is not None and profile is not None:  # the merge itself is news
-                self.profiles[person_id] = orjson.dumps(profile)
+            if carried_changed and profile is not None:  # the merge itself is news
+                self.people.put(person_id, profile, partition)
                 self.context.changed(profile, kafka_ts)
             return
         for held in outcome.suppressed:
             self.metrics.suppressed.labels(held.action, held.cause).inc()
-        # Actions go out before the profile is saved: if the worker dies in between, the
+        # Actions go out before the profile is written: if the worker dies in between, the
         # replayed trigger re-sends the same action_id (at-least-once) instead of losing it.
         key = person_id.encode()
         for action in outcome.actions:
-            await self.emitter.send(self.action_topic(action["channel"]), key,
-                                    orjson.dumps(action),
-                                    observe_on_delivery(
-                                        self.metrics.event_to_action.labels(action["channel"],
-                                                                            action["action"]),
-                                        self.clock_ms, kafka_ts))
-            self.metrics.count_action(action["channel"], action["action"], action["rule"])
+            channel, name = action["channel"], action["action"]
+            await self.emitter.send(self.action_topic(channel), key, orjson.dumps(action),
+                                    observe_on_delivery(self._action_histogram(channel, name),
+                                                        self.clock_ms, kafka_ts))
+            self.metrics.count_action(channel, name, action["rule"])
         for record in outcome.held_out:  # the control group: decided, recorded, not sent
             await self.emitter.send(self.held_out_topic, key, orjson.dumps(record))
-        t3 = time.perf_counter()
-        if outcome.profile is None:
-            await self._erase(person_id, profile, kafka_ts)
-        else:
-            self.profiles[person_id] = orjson.dumps(outcome.profile)
-            self.context.changed(outcome.profile, kafka_ts)
         if outcome.actions:
-            self._stage["emit"].observe(t3 - t2)
-        self._stage["save"].observe(time.perf_counter() - t3)
+            self._stage["emit"].observe(time.perf_counter() - t2)
+        if outcome.profile is None:
+            await self._erase(person_id, profile, partition, kafka_ts)
+        else:
+            self.people.put(person_id, outcome.profile, partition)
+            self.context.changed(outcome.profile, kafka_ts)
 
-    def _merge_carried(self, person_id: str, profile: Profile | None, visitor_id: str,
-                       anonymous: Profile | None) -> Profile:
-        profile = profile or Profile(person_id=person_id)
-        if visitor_id in profile.merged_from:
-            return profile  # a redelivered carry: merged already
-        if anonymous is not None:
-            anonymous.person_id = person_id
-            merge_profiles(profile, anonymous)
-            self.metrics.identity.labels("merged").inc()
-        profile.merged_from.append(visitor_id)
-        return profile
+    def _action_histogram(self, channel: str, action: str) -> Any:
+        histogram = self._to_action.get((channel, action))
+        if histogram is None:
+            histogram = self._to_action[(channel, action)] = \
+                self.metrics.event_to_action.labels(channel, action)
+        return histogram
 
-    async def _erase(self, person_id: str, profile: Profile | None, kafka_ts: int) -> None:
+    async def _erase(self, person_id: str, profile: Profile | None, partition: int,
+                     kafka_ts: int) -> None:
         """Remove the person here, and their visitors' links where those live."""
-        if self.profiles.get(person_id) is not None:
-            del self.profiles[person_id]
+        self.people.delete(person_id, partition)
         self.context.erased(person_id, kafka_ts)
         self.metrics.erasures.inc()
-        visitors = set(profile.visitors) | set(profile.merged_from) if profile is not None else set()
-        for visitor_id in sorted(visitors - {person_id}):
+        for visitor_id in visitors_to_unlink(person_id, profile):
             await self.emitter.send(self.person_events_topic, visitor_id.encode(),
-                                    orjson.dumps({"kind": "unlink", "kafka_ts": kafka_ts}))
+                                    encode_envelope(Unlink(kafka_ts)))
 
     async def _dead_letter(self, topic: str, partition: int, offset: int, kafka_ts: int,
                            key: bytes | None, value: bytes | None, code: str, reason: str,

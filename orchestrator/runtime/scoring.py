@@ -29,11 +29,9 @@ from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from orchestrator.core.profile import Profile
 from orchestrator.core.scoring import (
     CheckpointError,
     IntentScorer,
@@ -43,6 +41,7 @@ from orchestrator.core.scoring import (
     settle_expired,
 )
 from orchestrator.runtime.partitioning import partition_of
+from orchestrator.runtime.stores import PersonStore
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +144,7 @@ class WorkerScoring:
 
     # ------------------------------------------------------------ the sweep
 
-    def sweep(self, partition: int, profiles: MutableMapping[str, bytes]) -> int:
+    def sweep(self, partition: int, people: PersonStore) -> int:
         """One tick of the partition's sweep: settle the next slice of its people against the
         watermark; return how many labels were settled. Runs in the agent (table writes)."""
         state = self.for_partition(partition)
@@ -157,7 +156,7 @@ class WorkerScoring:
             if now - state.sweep_started_wall < self.policy.sweep_period_s:
                 self._maybe_checkpoint(partition, state)
                 return 0
-            state.sweep_keys = partition_keys(profiles, partition, self.partitions)
+            state.sweep_keys = partition_keys(people.table, partition, self.partitions)
             log.debug("partition %d: label sweep pass over %d people", partition, len(state.sweep_keys))
             state.sweep_keys.reverse()  # popped from the end
             state.sweep_started_wall = now
@@ -168,14 +167,13 @@ class WorkerScoring:
         keys = state.sweep_keys
         for _ in range(min(budget, len(keys))):
             key = keys.pop()
-            stored = profiles.get(key)
-            if not stored or b'"pending":{}' in stored:
+            profile = people.get(key)
+            if profile is None or not profile.pending:
                 continue
-            profile = Profile.from_dict(orjson.loads(stored))
             settled = settle_expired(profile.pending, self.specs, watermark)
             if settled:
                 state.scoring.scorer.learn(settled)
-                profiles[key] = orjson.dumps(profile)
+                people.put(key, profile, partition)
                 settled_total += len(settled)
                 self.on_labels(settled, "horizon_sweep")
         state.labels_since_checkpoint += settled_total

@@ -73,6 +73,16 @@ class Settings(BaseSettings):
         description="a worker that stops heartbeating loses its partitions after this long")
     producer_linger_ms: float = Field(0.0, ge=0, le=1000,
                                       description="how long the producer waits to batch records")
+    producer_batch_bytes: int = Field(
+        262_144, ge=16_384, le=1_000_000,
+        description="largest batch of records the producer sends to one partition at once")
+    state_flush_ms: int = Field(
+        100, ge=1, le=10_000,
+        description="a partition's changed profiles and links are written to the tables (and "
+                    "its records acknowledged) at most this long after the first change")
+    state_flush_records: int = Field(
+        500, ge=1, le=100_000,
+        description="... or once this many records of the partition were handled")
     scoring: bool = Field(True, description="score intents with online models (off: no scores)")
     intents_file: Path | None = Field(
         None, description="YAML list of intents (name, outcome_event_types, horizon_s, ...); "

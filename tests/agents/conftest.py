@@ -30,6 +30,15 @@ class RecordingEmitter:
         return [value for t, _, value in self.sent if t == topic]
 
 
+async def handled(processor: Any, topic: str, partition: int, offset: int, kafka_ts: int,
+                  key: bytes | None, value: bytes | None) -> None:
+    """Handle one record, then write the state it changed, as the agent does before it
+    acknowledges a record (the tests here read the tables)."""
+    await processor.handle(topic, partition, offset, kafka_ts, key, value)
+    for held in processor.held_partitions():
+        processor.flush(held)
+
+
 @pytest.fixture
 def emitter() -> RecordingEmitter:
     return RecordingEmitter()
@@ -37,7 +46,9 @@ def emitter() -> RecordingEmitter:
 
 @pytest.fixture
 def engine(emitter: RecordingEmitter, unique: str) -> Engine:
-    settings = load_settings(store="memory", app_id=f"agents-{unique}")
+    # Every record's state is written at once, so that the tests can read the tables; holding
+    # state for several records is specified in test_state_flush.py.
+    settings = load_settings(store="memory", app_id=f"agents-{unique}", state_flush_records=1)
     engine = build_app(settings, load_rules(settings.rules_dir), emitter=emitter)
     engine.app.finalize()
     engine.app.conf.store = "memory://"

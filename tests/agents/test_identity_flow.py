@@ -18,7 +18,7 @@ from orchestrator.core.profile import Profile
 from orchestrator.runtime.metrics import EngineMetrics
 from orchestrator.runtime.processing import JourneyProcessor
 from orchestrator.runtime.settings import load_rules, load_settings
-from tests.agents.conftest import RecordingEmitter
+from tests.agents.conftest import RecordingEmitter, handled
 
 NOW = 1_800_000_000_000
 
@@ -57,7 +57,7 @@ class World:
     async def send(self, topic: str, key: str, **fields: Any) -> None:
         self.ts += 1000
         self.offset += 1
-        await self.processor.handle(topic, 0, self.offset, self.ts, key.encode(),
+        await handled(self.processor, topic, 0, self.offset, self.ts, key.encode(),
                                     orjson.dumps({"ts": self.ts, **fields}))
         await self.deliver_hops()
 
@@ -68,7 +68,7 @@ class World:
             self._hopped += 1
             if topic == "person-events":
                 self.offset += 1
-                await self.processor.handle(topic, 0, self.offset, self.ts, key, orjson.dumps(value))
+                await handled(self.processor, topic, 0, self.offset, self.ts, key, orjson.dumps(value))
 
     async def view(self, visitor: str, n: int, url: str, category: str, customer: str | None = None,
                    kind: str = "page_view") -> None:

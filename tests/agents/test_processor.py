@@ -11,7 +11,7 @@ from orchestrator.core.rules import load_rule_set
 from orchestrator.runtime.metrics import EngineMetrics
 from orchestrator.runtime.processing import JourneyProcessor
 from orchestrator.runtime.settings import load_rules, load_settings
-from tests.agents.conftest import RecordingEmitter, page_view
+from tests.agents.conftest import RecordingEmitter, handled, page_view
 
 NOW = 1_800_000_000_000
 
@@ -32,10 +32,10 @@ def record(**fields: Any) -> bytes:
 async def test_erasure_removes_the_stored_profile() -> None:
     emitter, profiles = RecordingEmitter(), {}
     processor = make_processor(emitter, profiles)
-    await processor.handle("clickstream", 0, 0, NOW, b"v", record(
+    await handled(processor, "clickstream", 0, 0, NOW, b"v", record(
         event_id="1", type="page_view", visitor_id="v", page={"url": "/x"}))
     assert "v" in profiles
-    await processor.handle("clickstream", 0, 1, NOW, b"v", record(
+    await handled(processor, "clickstream", 0, 1, NOW, b"v", record(
         event_id="2", type="erasure_requested", visitor_id="v"))
     assert "v" not in profiles
     assert processor.metrics.erasures._value.get() == 1
@@ -47,9 +47,9 @@ async def test_replayed_record_changes_nothing_and_sends_nothing_again() -> None
     views = [record(event_id=f"e{n}", type="page_view", visitor_id="v", session_id="s",
                     page={"url": "/billing/faq", "category": "billing"}) for n in range(3)]
     for offset, value in enumerate(views):
-        await processor.handle("clickstream", 0, offset, NOW, b"v", value)
+        await handled(processor, "clickstream", 0, offset, NOW, b"v", value)
     before = profiles["v"]
-    await processor.handle("clickstream", 0, 2, NOW, b"v", views[2])  # redelivered after a crash
+    await handled(processor, "clickstream", 0, 2, NOW, b"v", views[2])  # redelivered after a crash
     assert profiles["v"] == before
     assert len(emitter.on("actions.web")) == 1
     assert processor.metrics.replayed.labels(Source.CLICKSTREAM.value)._value.get() == 1
@@ -58,8 +58,8 @@ async def test_replayed_record_changes_nothing_and_sends_nothing_again() -> None
 async def test_rejections_are_counted_by_source_and_error() -> None:
     emitter = RecordingEmitter()
     processor = make_processor(emitter, {})
-    await processor.handle("contact-centre", 1, 5, NOW, b"c", b"[]")
-    await processor.handle("action-feedback", 0, 6, NOW, None,
+    await handled(processor, "contact-centre", 1, 5, NOW, b"c", b"[]")
+    await handled(processor, "action-feedback", 0, 6, NOW, None,
                            record(action_id="a", outcome="clicked"))
     assert processor.metrics.rejected.labels("contact-centre", "not_object")._value.get() == 1
     assert processor.metrics.rejected.labels("action-feedback", "key")._value.get() == 1
@@ -74,7 +74,7 @@ async def test_a_bug_in_processing_dead_letters_the_record_instead_of_stopping()
             raise RuntimeError("disk on fire")
 
     processor = make_processor(emitter, BrokenStore())
-    await processor.handle("clickstream", 3, 9, NOW, b"v",
+    await handled(processor, "clickstream", 3, 9, NOW, b"v",
                            page_view("e", "v", "/billing", "billing"))
     [dead] = emitter.on("dead-letter")
     assert dead["error"] == "internal_error"
@@ -86,7 +86,7 @@ async def test_held_back_actions_are_counted_by_cause_and_acknowledged_ones_time
     emitter = RecordingEmitter()
     processor = make_processor(emitter, {})
     for n in range(4):  # the fourth page is inside the login prompt's cooldown
-        await processor.handle("clickstream", 0, n, NOW - 5, b"v", record(
+        await handled(processor, "clickstream", 0, n, NOW - 5, b"v", record(
             event_id=f"e{n}", type="page_view", visitor_id="v", session_id="s",
             page={"url": f"/billing/{n}", "category": "billing"}))
     metrics = processor.metrics
@@ -114,7 +114,7 @@ async def test_held_out_decisions_are_recorded_on_their_topic_and_never_sent() -
     emitter = RecordingEmitter()
     processor = make_processor(emitter, {})
     processor.rule_set = load_rule_set({"rules/holdout.yaml": HOLDOUT_RULES})
-    await processor.handle("clickstream", 0, 0, NOW, b"v", record(
+    await handled(processor, "clickstream", 0, 0, NOW, b"v", record(
         event_id="e1", type="page_view", visitor_id="v", page={"url": "/x"}))
     assert emitter.on("actions.web") == []
     [held] = emitter.on("decisions-held-out")

@@ -15,7 +15,7 @@ from orchestrator.runtime.partitioning import partition_of
 from orchestrator.runtime.processing import JourneyProcessor
 from orchestrator.runtime.scoring import ScoringPolicy, WorkerScoring
 from orchestrator.runtime.settings import load_rules, load_settings
-from tests.agents.conftest import RecordingEmitter
+from tests.agents.conftest import RecordingEmitter, handled
 
 NOW = 1_800_000_000_000
 MINUTE = 60_000
@@ -56,12 +56,12 @@ class Shell:
         self.offset += 1
         record = {"event_id": f"{visitor}-{n}", "type": kind, "ts": ts, "visitor_id": visitor,
                   "session_id": f"s-{visitor}", **extra}
-        await self.processor.handle("clickstream", partition_of(visitor, 4), self.offset, ts,
+        await handled(self.processor, "clickstream", partition_of(visitor, 4), self.offset, ts,
                                     visitor.encode(), orjson.dumps(record))
 
     async def tick(self, partition: int) -> None:
         self.offset += 1
-        await self.processor.handle(self.processor.person_events_topic, partition, self.offset, NOW,
+        await handled(self.processor, self.processor.person_events_topic, partition, self.offset, NOW,
                                     None, orjson.dumps({"kind": "tick"}))
 
     def profile(self, person: str) -> Profile:
@@ -104,7 +104,7 @@ async def test_an_outcome_within_the_horizon_is_a_positive_label_learned_at_once
     # The login hops to the customer's partition; the visitor's snapshot went with the profile.
     hop = shell.processor.person_events_topic
     [(_, key, carry)] = [s for s in shell.emitter.sent if s[0] == hop]
-    await shell.processor.handle(hop, partition_of("c1", 4), 99, NOW, key, orjson.dumps(carry))
+    await handled(shell.processor, hop, partition_of("c1", 4), 99, NOW, key, orjson.dumps(carry))
     assert shell.labels("login_propensity") == 1
     settled = shell.metrics.labels_settled.labels("login_propensity", "positive", "outcome_or_next_event")
     assert settled._value.get() == 1
