@@ -155,12 +155,18 @@ def logged_in(rng: random.Random, pool: int, id_tag: str = "") -> Iterator[LoadR
 def personas(rng: random.Random, clock: Callable[[], float] = time.monotonic,
              think_scale: float = 0.02) -> Iterator[LoadRecord]:
     """The simulator's persona mix, with time taken from ``clock`` (seconds)."""
+    # Imported here, not lazily inside the generator: the import takes seconds (the simulator
+    # pulls in the runtime's settings and the scoring models), which must not fall into a run.
     from orchestrator.simulate.traffic import TrafficPlan
 
     plan = TrafficPlan(rng.getrandbits(32), think_scale=think_scale)
-    while True:
-        _, step = plan.next_step(clock())
-        yield LoadRecord(step.source.value, step.key, dict(step.value), True)
+
+    def steps() -> Iterator[LoadRecord]:
+        while True:
+            _, step = plan.next_step(clock())
+            yield LoadRecord(step.source.value, step.key, dict(step.value), True)
+
+    return steps()
 
 
 def make_load(name: str, rng: random.Random, rate: float, *, id_tag: str = "",
