@@ -848,7 +848,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
             lat.axhline(target, color="black", linewidth=0.8, linestyle=ls, label=f"{target} ms")
         lat.set_yscale("log")
         lat.set_xlabel("offered rate (records/s)")
-        lat.set_ylabel("event-to-action p99 (ms), median of repeats; bars min-max")
+        lat.set_ylabel("event-to-action p99 (ms)\nmedian of repeats, bars min-max")
         lat.set_title(f"{load}: p99 latency")
         lat.grid(True, which="both", alpha=0.3)
         lat.legend(fontsize=7)
