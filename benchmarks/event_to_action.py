@@ -823,6 +823,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib import ticker
 
     loads = [load for load in LOADS if any(s["load"] == load for s in result["sweeps"])]
     fig, axes = plt.subplots(len(loads), 2, figsize=(12, 4.2 * len(loads)), squeeze=False)
@@ -846,13 +847,23 @@ def plot(result: dict[str, Any], path: Path) -> None:
             top = max([top, *[r["offered_rate"] for r in s["rows"]]])
         for target, ls in zip(LATENCY_TARGETS_MS, (":", "--"), strict=True):
             lat.axhline(target, color="black", linewidth=0.8, linestyle=ls, label=f"{target} ms")
+        rates = sorted({r["offered_rate"] for s in result["sweeps"] if s["load"] == load
+                        for r in s["rows"]})
+        for ax in (lat, thr):
+            ax.set_xscale("log")
+            ax.set_xticks(rates, [f"{r:g}" for r in rates])
+            ax.minorticks_off()
         lat.set_yscale("log")
         lat.set_xlabel("offered rate (records/s)")
         lat.set_ylabel("event-to-action p99 (ms)\nmedian of repeats, bars min-max")
         lat.set_title(f"{load}: p99 latency")
         lat.grid(True, which="both", alpha=0.3)
         lat.legend(fontsize=7)
-        thr.plot([0, top], [0, top], ":", color="black", label="offered")
+        low = min(rates, default=1.0)
+        thr.plot([low, top], [low, top], ":", color="black", label="offered")
+        thr.set_yscale("log")
+        thr.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        thr.yaxis.set_minor_formatter(ticker.NullFormatter())
         thr.set_xlabel("offered rate (records/s)")
         thr.set_ylabel("handled rate (records/s)")
         thr.set_title(f"{load}: handled vs offered")
@@ -1011,11 +1022,13 @@ def bench_floor(rates: list[float], duration: float, run_id: str) -> list[dict[s
     args = argparse.Namespace(rates=rates, repeats=1, duration=duration, warm_up=10.0,
                               linger_ms=0.0, generator_linger_ms=1.0, engine_env={})
 
+    own = f"{run_id}f{uuid.uuid4().hex[:4]}"  # the caller's topics also carry run_id: keep them
+
     async def go() -> dict[str, Any]:
         try:
-            return await sweep("floor", "personas", args, run_id, 0)
+            return await sweep("floor", "personas", args, own, 0)
         finally:
-            await delete_topics_of(run_id)
+            await delete_topics_of(own)
 
     rows = []
     for agg in asyncio.run(go())["rows"]:
