@@ -862,7 +862,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
         low = min(rates, default=1.0)
         thr.plot([low, top], [low, top], ":", color="black", label="offered")
         thr.set_yscale("log")
-        thr.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        thr.set_yticks(rates, [f"{r:g}" for r in rates])
         thr.yaxis.set_minor_formatter(ticker.NullFormatter())
         thr.set_xlabel("offered rate (records/s)")
         thr.set_ylabel("handled rate (records/s)")
