@@ -1,9 +1,12 @@
 """The floor: a bare aiokafka consume -> produce, no decoding, no state.
 
-Copies every record from one topic to another with the input record's Kafka timestamp in a
-header, so the measurer can compute the same latency it computes for the engine.
+Copies every record (value and key as they are) from one topic to another, with the input
+record's Kafka timestamp in a ``trigger_ts`` header. The measurer of event_to_action.py matches a
+copy to its input by the ``event_id`` in the copied value; context_latency.py uses the header.
 
-    python benchmarks/passthrough.py BOOTSTRAP IN_TOPIC OUT_TOPIC GROUP
+    python benchmarks/passthrough.py BOOTSTRAP IN_TOPIC OUT_TOPIC GROUP [LINGER_MS]
+
+LINGER_MS (default 0) is the producer's linger, as the engine's ``producer_linger_ms``.
 """
 
 from __future__ import annotations
@@ -15,10 +18,11 @@ import sys
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 
-async def passthrough(bootstrap: str, source: str, sink: str, group: str) -> None:
+async def passthrough(bootstrap: str, source: str, sink: str, group: str,
+                      linger_ms: str = "0") -> None:
     consumer = AIOKafkaConsumer(source, bootstrap_servers=bootstrap, group_id=group,
                                 auto_offset_reset="earliest", enable_auto_commit=True)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0, acks=-1)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=float(linger_ms), acks=-1)
     await consumer.start()
     await producer.start()
     stop = asyncio.Event()
@@ -36,4 +40,4 @@ async def passthrough(bootstrap: str, source: str, sink: str, group: str) -> Non
 
 
 if __name__ == "__main__":
-    asyncio.run(passthrough(*sys.argv[1:5]))
+    asyncio.run(passthrough(*sys.argv[1:6]))
