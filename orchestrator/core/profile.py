@@ -412,7 +412,11 @@ def merge_profiles(target: Profile, other: Profile) -> Profile:
     events within the replay guard: an event both profiles hold counts once. Session topic
     counts of a session both profiles saw are added (a login splits a session between the
     anonymous and the known profile); a merge record is applied once per visitor (see
-    ``merged_from``), which is what makes a redelivered merge harmless.
+    ``merged_from``), which is what makes a redelivered merge harmless. Entries alike at one
+    millisecond (a page loaded in two tabs) count as often as the events behind them, as far
+    as the replay guards tell (:func:`_join_counts`); the latest scores are a register
+    (:func:`note_scores`), total even where a score is None on one side and a number on the
+    other.
     """
     shared = _shared_events(target.seen, other.seen)
     overlap = len({tuple(s) for s in target.seen} & {tuple(s) for s in other.seen})
