@@ -236,6 +236,14 @@ def test_at_most_so_many_problems_are_listed_and_the_rest_counted() -> None:
     assert errors[-1].message.startswith("and ") and errors[-1].message.endswith(" more problems")
 
 
+def test_a_problem_quoting_huge_text_is_still_one_short_line() -> None:
+    text = RULE_HEAD.format(id="long") + '    when: {field: "event.' + "a." * 50_000 + 'b", eq: x}\n'
+    error = only(refused({FILE: text}))
+    assert (error.rule, error.field) == ("long", "when.field")
+    assert error.message.startswith("unknown field 'event.a.a.") and error.message.endswith("…")
+    assert len(str(error)) < 1100
+
+
 # ---------------------------------------------------------------- nothing else escapes
 
 def test_a_failure_of_the_checks_themselves_is_still_a_rule_set_error(
