@@ -155,7 +155,7 @@ def rules() -> None:
     """Rule sets: validate them, publish them to every worker."""
 
 
-def _load_rules_path(path: Path) -> Any:
+def _load_rules_path(path: Path, refusal: str = "invalid rule set") -> Any:
     """The rule set of a directory or of one file; exit 2 naming every problem if it is bad.
 
     Whatever is wrong with the files, the answer is the problems, never a traceback (the
@@ -166,7 +166,7 @@ def _load_rules_path(path: Path) -> Any:
     try:
         return load_rule_directory(path) if path.is_dir() else load_rule_file(path)
     except RuleSetError as exc:
-        click.echo(f"invalid rule set in {path}:\n{exc}", err=True)
+        click.echo(f"{refusal} in {path}:\n{exc}", err=True)
         sys.exit(2)
 
 
@@ -190,7 +190,8 @@ def rules_publish(path: Path, **flags: Any) -> None:
     from orchestrator.runtime.topics import ensure_topics
 
     settings = load_settings(**flags)
-    rule_set = _load_rules_path(path)  # before anything connects: an invalid set goes nowhere
+    # Before anything connects: an invalid set goes nowhere.
+    rule_set = _load_rules_path(path, "not published: invalid rule set")
     asyncio.run(ensure_topics(settings))
     asyncio.run(publish_rule_set(settings, rule_set))
     click.echo(f"published rule set {rule_set.version} ({len(rule_set.rules)} rules) "

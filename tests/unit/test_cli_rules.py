@@ -66,6 +66,7 @@ def test_publish_refuses_before_connecting_to_anything(tmp_path: Path, name: str
     result = CliRunner().invoke(cli, ["rules", "publish", str(tmp_path),
                                       "--bootstrap-servers", "127.0.0.1:1"])
     assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"not published: invalid rule set in {tmp_path}:")
     assert EXPECTED[name] in result.stderr
     assert "Traceback" not in result.output
 
