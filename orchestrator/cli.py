@@ -155,25 +155,26 @@ def rules() -> None:
     """Rule sets: validate them, publish them to every worker."""
 
 
-def _load_rules_path(path: Path) -> Any:
-    from orchestrator.core.rules import load_rule_directory, load_rule_set
+def _load_rules_path(path: Path, refusal: str = "invalid rule set") -> Any:
+    """The rule set of a directory or of one file; exit 2 naming every problem if it is bad.
 
-    if path.is_dir():
-        return load_rule_directory(path)
-    return load_rule_set({str(path): path.read_text()})
+    Whatever is wrong with the files, the answer is the problems, never a traceback (the
+    loader raises nothing but RuleSetError).
+    """
+    from orchestrator.core.rules import RuleSetError, load_rule_directory, load_rule_file
+
+    try:
+        return load_rule_directory(path) if path.is_dir() else load_rule_file(path)
+    except RuleSetError as exc:
+        click.echo(f"{refusal} in {path}:\n{exc}", err=True)
+        sys.exit(2)
 
 
 @rules.command("validate")
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 def rules_validate(path: Path) -> None:
     """Check a rule directory (or one file); exit 2 with every problem named if it is bad."""
-    from orchestrator.core.rules import RuleSetError
-
-    try:
-        rule_set = _load_rules_path(path)
-    except RuleSetError as exc:
-        click.echo(f"invalid rule set in {path}:\n{exc}", err=True)
-        sys.exit(2)
+    rule_set = _load_rules_path(path)
     click.echo(f"valid: version {rule_set.version}, {len(rule_set.rules)} rules")
     for rule in rule_set.describe():
         click.echo(f"  {rule['id']:<36} {rule['channel']:<16} {rule['action']:<20} {rule['file']}")
@@ -185,17 +186,14 @@ def rules_validate(path: Path) -> None:
 @_fail_cleanly
 def rules_publish(path: Path, **flags: Any) -> None:
     """Validate a rule directory and publish it to the rules topic (every worker swaps to it)."""
-    from orchestrator.core.rules import RuleSetError
-    from orchestrator.runtime.rules_feed import publish
+    from orchestrator.runtime.rules_feed import publish_rule_set
     from orchestrator.runtime.topics import ensure_topics
 
     settings = load_settings(**flags)
-    try:
-        asyncio.run(ensure_topics(settings))
-        rule_set = asyncio.run(publish(settings, path))
-    except RuleSetError as exc:
-        click.echo(f"not published: invalid rule set in {path}:\n{exc}", err=True)
-        sys.exit(2)
+    # Before anything connects: an invalid set goes nowhere.
+    rule_set = _load_rules_path(path, "not published: invalid rule set")
+    asyncio.run(ensure_topics(settings))
+    asyncio.run(publish_rule_set(settings, rule_set))
     click.echo(f"published rule set {rule_set.version} ({len(rule_set.rules)} rules) "
                f"to {settings.topic_rules}")
 

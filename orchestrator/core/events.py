@@ -3,16 +3,31 @@
 ``decode_record`` is the single entry point. It never raises for bad input: it returns either
 an :class:`Accepted` record carrying a validated event, or a :class:`Rejected` one with a short
 machine code (a metric label) and a readable reason (for the dead-letter topic).
+
+Ids (``event_id``, ``visitor_id``, ``customer_id``, ``session_id``, ``agent_id``, ``action_id``
+and the record key) are keys of tables, topics and logs: one that is empty, only whitespace,
+longer than :data:`ID_MAX_CHARS` or holds a control character is refused (code ``id``, or
+``key`` for the record key), see :func:`id_problem`.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from orchestrator.core.timestamps import TimestampError, check_plausible, parse_ts
 
@@ -47,7 +62,39 @@ def _parse_ts(value: object) -> int:
         raise ValueError(str(exc)) from None
 
 
-Id = Annotated[str, Field(min_length=1, max_length=256)]
+#: Longest id accepted, in characters.
+ID_MAX_CHARS = 256
+# C0 and C1 control characters (NUL, newline, escape, ...), line and paragraph separators, and
+# lone surrogates: nothing an id is made of, and each of them can break a log line or a key.
+_NOT_IN_IDS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+def id_problem(value: str) -> str | None:
+    r"""What makes ``value`` unusable as an id, or None when it is fine.
+
+    >>> [id_problem(v) for v in ("v-1", "", "  ", "v\x00")]
+    [None, 'must not be empty', 'is only whitespace', 'contains a control character (U+0000 at position 1)']
+    """
+    if not value:
+        return "must not be empty"
+    if len(value) > ID_MAX_CHARS:
+        return f"is {len(value)} characters long, more than the {ID_MAX_CHARS} allowed"
+    bad = _NOT_IN_IDS.search(value)
+    if bad is not None:
+        return f"contains a control character (U+{ord(bad.group()):04X} at position {bad.start()})"
+    if value.isspace():
+        return "is only whitespace"
+    return None
+
+
+def _valid_id(value: str) -> str:
+    problem = id_problem(value)
+    if problem is not None:
+        raise PydanticCustomError("invalid_id", problem)
+    return value
+
+
+Id = Annotated[str, AfterValidator(_valid_id)]
 ShortText = Annotated[str, Field(max_length=256)]
 EventTime = Annotated[int, BeforeValidator(_parse_ts)]
 
@@ -210,7 +257,8 @@ def decode_record(
     try:
         event = _MODELS[source].model_validate(data)
     except ValidationError as exc:
-        return Rejected(source, "schema", _describe(exc))
+        only_ids = all(error["type"] == "invalid_id" for error in exc.errors(include_url=False))
+        return Rejected(source, "id" if only_ids else "schema", _describe(exc))
     try:
         check_plausible(event.ts, now_ms, limits.max_future_ms)
     except TimestampError as exc:
@@ -229,6 +277,9 @@ def _check_key(source: Source, raw_key: bytes | None, event: Event) -> Accepted 
         what = {Source.CLICKSTREAM: "visitor_id", Source.CONTACT_CENTRE: "customer_id",
                 Source.ACTION_FEEDBACK: "the visitor or customer id"}[source]
         return Rejected(source, "key", f"record has no key; {source} records are keyed by {what}")
+    problem = id_problem(key)
+    if problem is not None:
+        return Rejected(source, "key", f"record key {problem}")
     if expected is not None and key != expected:
         field = "visitor_id" if source is Source.CLICKSTREAM else "customer_id"
         return Rejected(source, "key", f"record key '{key[:64]}' does not match {field} "

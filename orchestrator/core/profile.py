@@ -34,6 +34,7 @@ from __future__ import annotations
 import bisect
 import zlib
 from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -362,6 +363,41 @@ def record_sent(profile: Profile, action_record: dict[str, Any], cap_key: str,
     _insert_entry(profile.recent_actions, entry, RECENT_ACTIONS, _action_order)
 
 
+def note_scores(profile: Profile, scores: Mapping[str, float | None], ts: int) -> bool:
+    """Keep ``scores`` computed at event time ``ts`` unless the profile holds newer ones.
+
+    The latest scores are a last-writer-wins register on event time; scores of the same
+    millisecond are ordered by their content (a missing intent first, then None, NaN, then the
+    probability), so the register holds the same scores whatever order they were noted in, and
+    :func:`merge_profiles` is a join for it. Returns whether ``scores`` were kept.
+
+    >>> profile = Profile(person_id="c-1")
+    >>> note_scores(profile, {"churn_risk": 0.2}, 1_700_000_000_000)
+    True
+    >>> note_scores(profile, {"churn_risk": None}, 1_700_000_000_000)  # same ms: a float wins
+    False
+    >>> note_scores(profile, {"churn_risk": None}, 1_700_000_000_001)  # newer wins
+    True
+    """
+    if (ts, _scores_order(scores)) > (profile.scored_ts, _scores_order(profile.scores)):
+        profile.scores, profile.scored_ts = dict(scores), ts
+        return True
+    return False
+
+
+def _scores_order(scores: Mapping[str, float | None]) -> tuple[tuple[str, tuple[int, float]], ...]:
+    """A total order of score dicts (None and NaN do not compare with a float; their ranks do)."""
+    return tuple(sorted((intent, _score_rank(score)) for intent, score in scores.items()))
+
+
+def _score_rank(score: float | None) -> tuple[int, float]:
+    if score is None:
+        return (0, 0.0)
+    if score != score:  # NaN
+        return (1, 0.0)
+    return (2, score)
+
+
 def _trim_sent_log(times: list[int]) -> None:
     horizon = times[-1] - SENT_LOG_MS
     del times[: max(len(times) - SENT_LOG_PER_KEY, sum(1 for t in times if t <= horizon))]
@@ -376,8 +412,13 @@ def merge_profiles(target: Profile, other: Profile) -> Profile:
     events within the replay guard: an event both profiles hold counts once. Session topic
     counts of a session both profiles saw are added (a login splits a session between the
     anonymous and the known profile); a merge record is applied once per visitor (see
-    ``merged_from``), which is what makes a redelivered merge harmless.
+    ``merged_from``), which is what makes a redelivered merge harmless. Entries alike at one
+    millisecond (a page loaded in two tabs) count as often as the events behind them, as far
+    as the replay guards tell (:func:`_join_counts`); the latest scores are a register
+    (:func:`note_scores`), total even where a score is None on one side and a number on the
+    other.
     """
+    shared = _shared_events(target.seen, other.seen)
     overlap = len({tuple(s) for s in target.seen} & {tuple(s) for s in other.seen})
     target.events_seen += other.events_seen - overlap
     target.seen = _newest_union(target.seen, other.seen, REPLAY_GUARD)
@@ -391,9 +432,10 @@ def merge_profiles(target: Profile, other: Profile) -> Profile:
         target.first_seen_ts = other.first_seen_ts
     target.last_seen_ts = max(target.last_seen_ts, other.last_seen_ts)
     _merge_sessions(target, other)
-    target.recent_pages = _merge_entries(target.recent_pages, other.recent_pages, RECENT_PAGES, _page_order)
+    target.recent_pages = _merge_entries(target.recent_pages, other.recent_pages, RECENT_PAGES,
+                                         _page_order, shared)
     target.recent_contacts = _merge_entries(target.recent_contacts, other.recent_contacts,
-                                            RECENT_CONTACTS, _contact_order)
+                                            RECENT_CONTACTS, _contact_order, shared)
     _merge_actions(target, other)
     if other.consent_at is not None and (target.consent_at is None or other.consent_at > target.consent_at):
         target.consent = dict(other.consent)
@@ -401,8 +443,8 @@ def merge_profiles(target: Profile, other: Profile) -> Profile:
     for key, ts in other.last_sent.items():
         target.last_sent[key] = max(target.last_sent.get(key, 0), ts)
     for kind, times in other.event_times.items():
-        target.event_times[kind] = _multiset_union(target.event_times.get(kind, []), times,
-                                                   EVENT_TIMES_PER_TYPE)
+        target.event_times[kind] = _merge_times(target.event_times.get(kind, []), times,
+                                                EVENT_TIMES_PER_TYPE, shared)
     for key, times in other.sent_log.items():
         merged = _multiset_union(target.sent_log.get(key, []), times, SENT_LOG_PER_KEY)
         _trim_sent_log(merged)
@@ -414,11 +456,9 @@ def merge_profiles(target: Profile, other: Profile) -> Profile:
         for snapshot in snapshots:
             if snapshot not in mine:
                 mine.append(snapshot)
-        mine.sort(key=lambda s: s[0])
+        mine.sort()  # by time, then features: snapshots of the same ms in one order
     target.merged_from = sorted(set(target.merged_from) | set(other.merged_from))
-    if (other.scored_ts, sorted(other.scores.items(), key=str)) > \
-            (target.scored_ts, sorted(target.scores.items(), key=str)):
-        target.scores, target.scored_ts = dict(other.scores), other.scored_ts
+    note_scores(target, other.scores, other.scored_ts)
     return target
 
 
@@ -449,12 +489,65 @@ def _merge_actions(target: Profile, other: Profile) -> None:
     target.recent_actions = sorted(by_id.values(), key=_action_order)[-RECENT_ACTIONS:]
 
 
+#: How many events of one millisecond both profiles hold (None: a replay guard no longer
+#: reaches back to it, so it cannot be told).
+Shared = Callable[[int], "int | None"]
+
+
+def _shared_events(mine: list[list[int]], theirs: list[list[int]]) -> Shared:
+    """What the two replay guards tell about the events both profiles hold, per event time.
+
+    A guard that never dropped an event knows all of its profile's events; a full one knows
+    those after its oldest entry's millisecond.
+    """
+    both = Counter(ts for ts, _ in {tuple(s) for s in mine} & {tuple(s) for s in theirs})
+    reaches_back_to = max(_guard_start(mine), _guard_start(theirs))
+
+    def shared(ts: int) -> int | None:
+        return both[ts] if ts > reaches_back_to else None
+
+    return shared
+
+
+def _guard_start(seen: list[list[int]]) -> float:
+    return seen[0][0] if len(seen) >= REPLAY_GUARD else float("-inf")
+
+
+def _join_counts(mine: Counter[Any], theirs: Counter[Any], shared: Shared,
+                 ts_of: Callable[[Any], int]) -> Counter[Any]:
+    """How many times each item (e.g. a page entry) is held once two profiles are joined.
+
+    Items of one millisecond are alike when several events of that ms gave the same entry (two
+    tabs loading one page); whether both sides' copies come from the same events is told by the
+    replay guards: none shared -> both sides' copies count; all of one side's shared -> the
+    larger side's; in between, as few as the shared events allow. Where the guards do not
+    reach, a copy on both sides counts once.
+    """
+    joined: Counter[Any] = Counter()
+    for item in mine.keys() | theirs.keys():
+        a, b = mine[item], theirs[item]
+        both = shared(ts_of(item))
+        joined[item] = max(a, b) if both is None else max(a, b, a + b - both)
+    return joined
+
+
 def _merge_entries(mine: list[dict[str, Any]], theirs: list[dict[str, Any]], bound: int,
-                   order: Any) -> list[dict[str, Any]]:
-    merged = {tuple(order(e)): e for e in mine}
-    for entry in theirs:
-        merged.setdefault(tuple(order(entry)), dict(entry))
-    return [merged[k] for k in sorted(merged)][-bound:]
+                   order: Any, shared: Shared) -> list[dict[str, Any]]:
+    """The ``bound`` newest entries of both lists (each entry's order key starts with its ts)."""
+    entries: dict[tuple[Any, ...], dict[str, Any]] = {}
+    counts: list[Counter[tuple[Any, ...]]] = [Counter(), Counter()]
+    for side, entries_of_side in enumerate((mine, theirs)):
+        for entry in entries_of_side:
+            key = tuple(order(entry))
+            counts[side][key] += 1
+            entries.setdefault(key, entry)
+    joined = _join_counts(counts[0], counts[1], shared, lambda key: key[0])
+    return [dict(entries[key]) for key in sorted(joined) for _ in range(joined[key])][-bound:]
+
+
+def _merge_times(mine: list[int], theirs: list[int], bound: int, shared: Shared) -> list[int]:
+    """The ``bound`` newest event times of both lists, an event both hold counted once."""
+    return sorted(_join_counts(Counter(mine), Counter(theirs), shared, lambda ts: ts).elements())[-bound:]
 
 
 def _newest_union(mine: list[list[int]], theirs: list[list[int]], bound: int) -> list[list[int]]:

@@ -1,7 +1,15 @@
-"""Event timestamps: epoch milliseconds or ISO-8601 with a zone, checked for plausibility."""
+"""Event timestamps: epoch milliseconds or ISO-8601 with a zone, checked for plausibility.
+
+The contract is strict: an integer (a float, even a whole one, is refused: the producer's
+clock is in integer milliseconds, and a float is how seconds and fractions slip in), or the
+extended ISO-8601 date-time ``YYYY-MM-DDTHH:MM[:SS[.fraction]]`` followed by ``Z`` or
+``±HH:MM`` (``±HHMM``, ``±HH``) and nothing else — no week or ordinal dates, no basic format,
+nothing after the zone.
+"""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 # 2000-01-01T00:00:00Z: nothing this engine sees can be older; a smaller number is almost
@@ -9,6 +17,12 @@ from datetime import UTC, datetime, timedelta
 EARLIEST_PLAUSIBLE_MS = 946_684_800_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
+# The accepted text, ASCII digits only; \Z (not $, which also matches before a final newline).
+_ISO_8601 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]{1,9})?)?"
+    r"(Z|[+-][0-9]{2}(:?[0-9]{2})?)\Z")
+# Longer than any accepted text (35 characters at most).
+_ISO_MAX_CHARS = 40
 
 
 class TimestampError(ValueError):
@@ -26,6 +40,10 @@ def parse_ts(value: object) -> int:
     Traceback (most recent call last):
     ...
     orchestrator.core.timestamps.TimestampError: ISO-8601 timestamp '2023-11-14T22:13:20' has no zone
+    >>> parse_ts(1700000000000.0)  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    ...
+    orchestrator.core.timestamps.TimestampError: must be integer epoch milliseconds, not a float
     """
     if isinstance(value, bool):
         raise TimestampError("must be epoch milliseconds or ISO-8601 text, not a boolean")
@@ -33,18 +51,34 @@ def parse_ts(value: object) -> int:
         return value
     if isinstance(value, float):
         if value != value or value in (float("inf"), float("-inf")):
-            raise TimestampError("is not a finite number")
-        return int(value)
+            raise TimestampError("is not a finite number (and must be integer epoch milliseconds)")
+        raise TimestampError(f"must be integer epoch milliseconds, not a float ({value!r})")
     if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            raise TimestampError(f"'{value[:64]}' is not ISO-8601") from None
-        if parsed.tzinfo is None:
-            raise TimestampError(f"ISO-8601 timestamp '{value[:64]}' has no zone")
-        # Integer arithmetic: float seconds * 1000 can land a hair under and lose a millisecond.
-        return (parsed - _EPOCH) // _ONE_MS
+        return _parse_iso(value)
     raise TimestampError(f"must be epoch milliseconds or ISO-8601 text, not {type(value).__name__}")
+
+
+def _parse_iso(text: str) -> int:
+    shown = _shown(text)
+    if len(text) > _ISO_MAX_CHARS or not _ISO_8601.match(text):
+        if len(text) <= _ISO_MAX_CHARS and _ISO_8601.match(text + "Z"):
+            raise TimestampError(f"ISO-8601 timestamp {shown} has no zone")
+        raise TimestampError(f"{shown} is not ISO-8601 with a zone "
+                             "(YYYY-MM-DDTHH:MM:SS[.fff] then Z or ±HH:MM, nothing after)")
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:  # e.g. month 13, or an offset of 24 hours or more
+        raise TimestampError(f"{shown} is not a valid ISO-8601 date and time") from None
+    if parsed.tzinfo is None:  # the pattern requires a zone; kept as a guard
+        raise TimestampError(f"ISO-8601 timestamp {shown} has no zone")
+    # Integer arithmetic: float seconds * 1000 can land a hair under and lose a millisecond.
+    return (parsed - _EPOCH) // _ONE_MS
+
+
+def _shown(text: str) -> str:
+    """``text`` quoted for a message: at most 64 characters, control characters escaped."""
+    cut = text[:64]
+    return repr(cut) + ("…" if len(text) > 64 else "")
 
 
 def check_plausible(ts_ms: int, now_ms: int, max_future_ms: int) -> None:

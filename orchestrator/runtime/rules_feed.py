@@ -5,10 +5,16 @@ rules topic. A worker reads the topic to its end before it starts (so it begins 
 published set, or with ``rules/`` when nothing was ever published) and then follows it: each new
 record is validated and, if good, swapped in between two events; a bad one is logged, counted
 and shown at ``/rules``, and the last good set stays live.
+
+A record on the topic may come from any tool, so it is validated off the event loop (in a
+thread) and within :data:`VALIDATION_TIMEOUT_S`; whatever is wrong with it (not JSON, an
+invalid set, a check that fails or takes too long) refuses that record, never the worker: a
+worker starts with the newest good set on the topic, or with ``rules/``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
@@ -28,6 +34,9 @@ from orchestrator.runtime.topics import ensure_action_topics
 log = logging.getLogger(__name__)
 
 RULE_SET_KEY = b"rule-set"
+#: How long validating one published set may take. The limits of a rule set
+#: (orchestrator.core.rules.limits) keep the worst case under a second on a small machine.
+VALIDATION_TIMEOUT_S = 10.0
 
 
 def rule_channels(rule_set: RuleSet) -> set[str]:
@@ -56,6 +65,12 @@ def decode_rule_set(value: bytes) -> RuleSet:
 async def publish(settings: Settings, directory: Path) -> RuleSet:
     """Validate ``directory`` and publish it; raises RuleSetError without publishing if bad."""
     rule_set = load_rule_directory(directory)
+    await publish_rule_set(settings, rule_set)
+    return rule_set
+
+
+async def publish_rule_set(settings: Settings, rule_set: RuleSet) -> None:
+    """Publish a validated rule set as the one record of the rules topic."""
     producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
     await producer.start()
     try:
@@ -63,7 +78,6 @@ async def publish(settings: Settings, directory: Path) -> RuleSet:
                                      value=encode_rule_set(rule_set, wall_clock_ms()))
     finally:
         await producer.stop()
-    return rule_set
 
 
 @dataclass
@@ -99,9 +113,11 @@ async def read_latest(settings: Settings, fallback_dir: Path) -> tuple[RuleSetSt
         while await consumer.position(tp) < end:
             batch = await consumer.getmany(tp, timeout_ms=1000)
             for record in batch.get(tp, []):
-                rule_set = _rule_set_or_rejection(record)
+                rule_set = await validate_record(record)
                 if isinstance(rule_set, dict):
                     rejected = rule_set
+                    log.error("rule set at %s@%d rejected:\n%s", settings.topic_rules,
+                              record.offset, "\n".join(rule_set["errors"]))
                     continue
                 if rule_set is None:
                     continue
@@ -130,7 +146,15 @@ async def follow(settings: Settings, state: RuleSetState, from_offset: int,
         while True:
             batch = await consumer.getmany(tp, timeout_ms=1000)
             for record in batch.get(tp, []):
-                rule_set = _rule_set_or_rejection(record)
+                rule_set = await validate_record(record)
+                if isinstance(rule_set, RuleSet):
+                    try:
+                        await ensure_action_topics(settings, rule_channels(rule_set))
+                    except Exception as exc:  # the set cannot go live without its topics
+                        log.exception("creating the action topics of rule set %s failed",
+                                      rule_set.version)
+                        rule_set = _rejection(record.offset, f"its action topics could not be "
+                                                             f"created: {exc}")
                 if isinstance(rule_set, dict):
                     state.last_rejected = rule_set
                     log.error("rule set at %s@%d rejected; keeping %s:\n%s",
@@ -141,7 +165,6 @@ async def follow(settings: Settings, state: RuleSetState, from_offset: int,
                     continue
                 if rule_set is None:
                     continue
-                await ensure_action_topics(settings, rule_channels(rule_set))
                 apply(rule_set)
                 state.rule_set = rule_set
                 state.source = f"topic {settings.topic_rules}@{record.offset}"
@@ -155,18 +178,29 @@ async def follow(settings: Settings, state: RuleSetState, from_offset: int,
             await consumer.stop()
 
 
-def _rule_set_or_rejection(record: Any) -> RuleSet | dict[str, Any] | None:
-    """The record's rule set; a rejection (offset, errors) if it is bad; None if not one."""
+async def validate_record(record: Any, timeout_s: float = VALIDATION_TIMEOUT_S
+                          ) -> RuleSet | dict[str, Any] | None:
+    """The record's rule set; a rejection (offset, errors) if it is bad; None if not one.
+
+    Validation runs in a thread, so the event loop goes on serving; one that takes longer than
+    ``timeout_s`` is a rejection (the thread is left to finish, its result unused). Never raises
+    for anything in the record.
+    """
     if record.key != RULE_SET_KEY or record.value is None:
         return None
     try:
-        return decode_rule_set(record.value)
+        return await asyncio.wait_for(asyncio.to_thread(decode_rule_set, record.value), timeout_s)
     except (RuleSetError, ValueError) as exc:
         return _rejection(record.offset, exc)
+    except TimeoutError:
+        return _rejection(record.offset, f"validation took more than {timeout_s:g} s")
+    except Exception as exc:  # a defect of the checks must not stop the worker either
+        log.exception("validating the rule set at offset %d failed", record.offset)
+        return _rejection(record.offset, f"validation failed: {type(exc).__name__}: {exc}")
 
 
-def _rejection(offset: int, exc: Exception) -> dict[str, Any]:
-    errors = [str(e) for e in getattr(exc, "errors", [])] or [str(exc)]
+def _rejection(offset: int, problem: Exception | str) -> dict[str, Any]:
+    errors = [str(e) for e in getattr(problem, "errors", [])] or [str(problem)]
     return {"offset": offset, "rejected_ts": wall_clock_ms(), "errors": errors}
 
 

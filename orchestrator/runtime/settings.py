@@ -27,6 +27,15 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ENV_PREFIX = "ORCHESTRATOR_"
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 _HOST_PORT = re.compile(r"^(\[[0-9A-Fa-f:]+\]|[A-Za-z0-9.-]+):\d{1,5}$")
+#: The largest message the worker's producer sends (Faust's producer_max_request_size default;
+#: Kafka's own default limit, message.max.bytes, is about 1 MiB).
+PRODUCER_MAX_MESSAGE_BYTES = 1_000_000
+#: Room in a forwarded record for its envelope and a carried anonymous profile.
+FORWARD_HEADROOM_BYTES = 200_000
+#: The largest input record the worker can pass on: a record of a logged-in visitor is re-sent
+#: to the person-events topic inside a JSON envelope, where escaping (quotes, backslashes,
+#: whitespace) can double it.
+MAX_RECORD_BYTES_LIMIT = (PRODUCER_MAX_MESSAGE_BYTES - FORWARD_HEADROOM_BYTES) // 2
 
 
 class SettingsError(ValueError):
@@ -65,7 +74,9 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: int = Field(6066, ge=1, le=65535)
     rules_dir: Path = PROJECT_ROOT / "rules"
-    max_record_bytes: int = Field(65_536, ge=256, le=10_485_760)
+    max_record_bytes: int = Field(65_536, ge=256,
+                                  description="larger records are dead-lettered; at most "
+                                              f"{MAX_RECORD_BYTES_LIMIT} (what can be forwarded)")
     max_future_skew_s: int = Field(3600, ge=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     session_timeout_s: float = Field(
@@ -106,6 +117,17 @@ class Settings(BaseSettings):
     def _legal_topic(cls, value: str) -> str:
         if not _TOPIC_NAME.match(value):
             raise ValueError("a Kafka topic name is 1-249 characters of letters, digits, . _ -")
+        return value
+
+    @field_validator("max_record_bytes")
+    @classmethod
+    def _sendable(cls, value: int) -> int:
+        if value > MAX_RECORD_BYTES_LIMIT:
+            raise ValueError(
+                f"{value} bytes is more than the worker can forward: a record is re-sent inside "
+                f"an envelope, JSON escaping can double it, and the producer sends at most "
+                f"{PRODUCER_MAX_MESSAGE_BYTES} bytes a message; set it to {MAX_RECORD_BYTES_LIMIT} "
+                f"or less")
         return value
 
     @field_validator("topic_person_events")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import orjson
 
@@ -14,6 +15,16 @@ async def _settle() -> None:
     # The agent runs in its own task; give it a turn to drain the channel.
     for _ in range(20):
         await asyncio.sleep(0.01)
+
+
+async def deliver_at(agent: Any, topic: str, key: bytes, value: bytes, offset: int, partition: int,
+                     kafka_ts_ms: int) -> None:
+    """:func:`deliver` with a given Kafka timestamp (Faust gives it in seconds)."""
+    message = agent.to_message(key, value, partition=partition, offset=offset,
+                               timestamp=kafka_ts_ms / 1000)
+    message.topic = topic
+    channel = agent.stream().channel
+    await channel.put(await channel.decode(message))
 
 
 async def test_third_self_service_page_of_an_anonymous_visitor_sends_one_login_prompt(
@@ -48,7 +59,9 @@ async def test_profile_is_kept_in_the_table_between_records(
 async def test_malformed_record_is_dead_lettered_and_the_next_one_still_processed(
         engine: Engine, emitter: RecordingEmitter) -> None:
     async with engine.agent.test_context() as agent:
-        await deliver(agent, "clickstream", b"v-3", b"{broken", offset=41, partition=2)
+        broken_at = now_ms() // 1000 * 1000  # whole seconds: exact through Faust's float seconds
+        await deliver_at(agent, "clickstream", b"v-3", b"{broken", offset=41, partition=2,
+                         kafka_ts_ms=broken_at)
         await deliver(agent, "clickstream", b"v-3",
                       page_view("ok", "v-3", "/account/settings", "account", customer_id="c-3"),
                       offset=42, partition=2)
@@ -61,7 +74,7 @@ async def test_malformed_record_is_dead_lettered_and_the_next_one_still_processe
         await _settle()
     [dead] = emitter.on("dead-letter")
     assert dead["source"] == {"topic": "clickstream", "partition": 2, "offset": 41,
-                              "timestamp": dead["source"]["timestamp"]}
+                              "timestamp": broken_at}
     assert dead["error"] == "not_json"
     assert dead["value"] == "{broken"
     [link] = emitter.on("actions.web")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import orjson
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from orchestrator.core.events import (
@@ -203,13 +204,17 @@ def test_typing_is_strict_so_a_value_of_the_wrong_type_is_a_schema_rejection(fie
     assert result.reason.startswith(field)
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("event_id", ""), ("visitor_id", "v" * 257), ("type", ""), ("page", {"url": ""}),
+@pytest.mark.parametrize(("field", "value", "code"), [
+    ("event_id", "", "id"), ("visitor_id", "v" * 257, "id"), ("type", "", "schema"),
+    ("page", {"url": ""}, "schema"),
 ])
-def test_empty_or_overlong_text_is_a_schema_rejection(field: str, value: Any) -> None:
+def test_empty_or_overlong_text_is_rejected_as_a_bad_id_or_schema(field: str, value: Any,
+                                                                  code: str) -> None:
     record = click_record(**{field: value})
     key = record["visitor_id"].encode() if "visitor_id" in record else b"v1"
-    assert rejected(decode(Source.CLICKSTREAM, key, record)).code == "schema"
+    result = rejected(decode(Source.CLICKSTREAM, key, record))
+    assert result.code == code
+    assert result.reason.startswith(field)
 
 
 def test_schema_rejection_lists_at_most_three_problems_and_counts_the_rest() -> None:
@@ -353,11 +358,14 @@ def test_decode_never_raises_for_arbitrary_json_objects(source: Source, key: byt
     assert isinstance(result, Accepted | Rejected)
     assert result.source is source
     if isinstance(result, Rejected):
-        assert result.code in {"schema", "timestamp", "key"}
+        assert result.code in {"schema", "id", "timestamp", "key"}
         assert result.reason
 
 
-ids = st.text(min_size=1, max_size=256)
+# Ids a producer may send: any text of 1-256 characters without control characters, not only
+# whitespace.
+id_characters = st.characters(exclude_categories=("Cc", "Cs", "Zl", "Zp"))
+ids = st.text(id_characters, min_size=1, max_size=256).filter(lambda text: not text.isspace())
 optional_text = st.none() | st.text(max_size=256)
 pages = st.fixed_dictionaries(
     {"url": st.text(min_size=1, max_size=2048)},
@@ -407,6 +415,148 @@ def test_any_valid_clickstream_record_is_accepted_with_its_fields_preserved(reco
         assert event.consent is None
     else:
         assert event.consent.model_dump() == consent
+
+
+# ---------------------------------------------------------------- hostile input: the strict contract
+
+def feedback_record(**changes: Any) -> dict[str, Any]:
+    record: dict[str, Any] = {"action_id": "a1", "outcome": "clicked", "ts": T0}
+    record.update(changes)
+    return record
+
+
+#: Every id of the contract: (source, field, a valid record builder, its key).
+ID_FIELDS = [
+    (Source.CLICKSTREAM, "event_id", click_record, b"v1"),
+    (Source.CLICKSTREAM, "visitor_id", click_record, b"v1"),
+    (Source.CLICKSTREAM, "customer_id", click_record, b"v1"),
+    (Source.CLICKSTREAM, "session_id", click_record, b"v1"),
+    (Source.CONTACT_CENTRE, "event_id", contact_record, b"c1"),
+    (Source.CONTACT_CENTRE, "customer_id", contact_record, b"c1"),
+    (Source.CONTACT_CENTRE, "agent_id", contact_record, b"c1"),
+    (Source.ACTION_FEEDBACK, "action_id", feedback_record, b"v1"),
+]
+id_fields = pytest.mark.parametrize(("source", "field", "build", "key"), ID_FIELDS,
+                                    ids=[f"{s.value}.{f}" for s, f, _, _ in ID_FIELDS])
+control_characters = st.characters(min_codepoint=0, max_codepoint=0x1F) \
+    | st.characters(min_codepoint=0x7F, max_codepoint=0x9F) | st.sampled_from(["\u2028", "\u2029"])
+only_whitespace = st.text(st.sampled_from(" \u00a0\u2003\u3000"), min_size=1, max_size=40)
+
+
+def rejected_id(source: Source, field: str, build: Any, key: bytes, value: str) -> Rejected:
+    result = rejected(decode(source, key, build(**{field: value})))
+    assert result.code == "id", result
+    assert result.reason.startswith(f"{field}: "), result.reason
+    return result
+
+
+@id_fields
+def test_an_empty_id_is_rejected(source: Source, field: str, build: Any, key: bytes) -> None:
+    assert "must not be empty" in rejected_id(source, field, build, key, "").reason
+
+
+@id_fields
+@settings(max_examples=25, deadline=None)
+@given(value=only_whitespace)
+def test_an_id_of_only_whitespace_is_rejected(source: Source, field: str, build: Any, key: bytes,
+                                              value: str) -> None:
+    assert "is only whitespace" in rejected_id(source, field, build, key, value).reason
+
+
+@id_fields
+@settings(max_examples=25, deadline=None)
+@given(before=st.text(id_characters, max_size=100), bad=control_characters,
+       after=st.text(id_characters, max_size=100))
+def test_an_id_with_a_control_character_is_rejected_naming_it(
+        source: Source, field: str, build: Any, key: bytes, before: str, bad: str, after: str) -> None:
+    reason = rejected_id(source, field, build, key, before + bad + after).reason
+    assert "contains a control character" in reason
+    first = next(i for i, c in enumerate(before + bad) if not id_characters_only(c))
+    assert f"U+{ord((before + bad)[first]):04X} at position {first}" in reason
+
+
+def id_characters_only(character: str) -> bool:
+    return not (ord(character) < 0x20 or 0x7F <= ord(character) <= 0x9F or character in "\u2028\u2029")
+
+
+@id_fields
+@settings(max_examples=25, deadline=None)
+@given(value=st.text(id_characters, min_size=257, max_size=2000))
+def test_an_absurdly_long_id_is_rejected_saying_how_long(source: Source, field: str, build: Any,
+                                                        key: bytes, value: str) -> None:
+    reason = rejected_id(source, field, build, key, value).reason
+    assert f"is {len(value)} characters long, more than the 256 allowed" in reason
+
+
+@id_fields
+@settings(max_examples=25, deadline=None)
+@given(value=ids)
+def test_any_id_without_those_faults_is_accepted(source: Source, field: str, build: Any,
+                                                 key: bytes, value: str) -> None:
+    record = build(**{field: value})
+    if field in ("visitor_id",) or (source is Source.CONTACT_CENTRE and field == "customer_id"):
+        key = value.encode()  # the key must be that id
+    assert getattr(accepted(decode(source, key, record)).event, field) == value
+
+
+def test_a_bad_id_among_other_problems_is_a_schema_rejection_naming_both() -> None:
+    result = rejected(decode(Source.CLICKSTREAM, b"v1", click_record(event_id=" ", type=...)))
+    assert result.code == "schema"
+    assert "event_id: is only whitespace" in result.reason
+    assert "type: required field is missing" in result.reason
+
+
+@pytest.mark.parametrize(("raw_key", "problem"), [
+    (b" ", "is only whitespace"), (b"v\x00", "contains a control character (U+0000 at position 1)"),
+    (b"v" * 257, "more than the 256 allowed"),
+])
+def test_a_feedback_key_that_is_not_a_usable_id_is_rejected(raw_key: bytes, problem: str) -> None:
+    result = rejected(decode(Source.ACTION_FEEDBACK, raw_key, feedback_record()))
+    assert result.code == "key"
+    assert result.reason.startswith("record key ")
+    assert problem in result.reason
+
+
+@settings(max_examples=200, deadline=None)
+@given(ts=st.floats(allow_nan=False, allow_infinity=False)
+       | st.sampled_from([float(T0), 1.7e12, T0 + 0.5]))
+def test_a_float_ts_is_rejected_even_a_whole_one(ts: float) -> None:
+    for source, record in ((Source.CLICKSTREAM, click_record(ts=ts)),
+                           (Source.CONTACT_CENTRE, contact_record(ts=ts)),
+                           (Source.ACTION_FEEDBACK, feedback_record(ts=ts))):
+        result = rejected(decode(source, b"c1" if source is Source.CONTACT_CENTRE else b"v1", record))
+        assert result.code == "schema"
+        assert result.reason.startswith("ts: must be integer epoch milliseconds, not a float")
+
+
+zoned_iso_texts = st.builds(
+    lambda naive, zone, z: (naive.replace(tzinfo=zone).isoformat().replace("+00:00", "Z") if z
+                            else naive.replace(tzinfo=zone).isoformat()),
+    st.datetimes(min_value=datetime(2000, 1, 2), max_value=datetime(2030, 1, 1)),
+    st.sampled_from([UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8))]),
+    st.booleans(),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=zoned_iso_texts, junk=st.text(min_size=1, max_size=20))
+@example(text="2023-11-14T22:13:20Z", junk="\x00junk")
+@example(text="2023-11-14T22:13:20Z", junk="\n")
+@example(text="2023-11-14T22:13:20+00:00", junk="\x00")
+def test_an_iso_ts_with_anything_after_it_is_rejected(text: str, junk: str) -> None:
+    assert isinstance(decode(Source.CLICKSTREAM, b"v1", click_record(ts=text), now_ms=NOW + 10**12),
+                      Accepted)
+    result = rejected(decode(Source.CLICKSTREAM, b"v1", click_record(ts=text + junk), now_ms=NOW + 10**12))
+    assert result.code == "schema"
+    assert result.reason.startswith("ts: ")
+    assert "is not ISO-8601 with a zone" in result.reason
+
+
+@pytest.mark.parametrize("text", ["2023-W46-2T22:13:20Z", "20231114T221320Z", "2023-318T22:13:20Z",
+                                  "2023-11-14T22:13:20 Z", "2023-11-14t22:13:20z",
+                                  "\uff12\uff10\uff12\uff13-11-14T22:13:20Z"])
+def test_iso_forms_outside_the_contract_are_rejected(text: str) -> None:
+    assert rejected(decode(Source.CLICKSTREAM, b"v1", click_record(ts=text))).code == "schema"
 
 
 # ---------------------------------------------------------------- the type and source rules see

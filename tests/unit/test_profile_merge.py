@@ -8,6 +8,7 @@ and a visitor's anonymous profile is merged into the customer's at login.
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -19,6 +20,7 @@ from orchestrator.core.profile import (
     apply_event,
     event_identity,
     merge_profiles,
+    note_scores,
     record_sent,
 )
 
@@ -27,9 +29,25 @@ from .factories import MINUTE, T0, click, contact, feedback, page_view
 OUTCOMES = ("shown", "clicked", "dismissed", "converted")
 
 
-def events_with_distinct_times(max_size: int = REPLAY_GUARD - 2) -> st.SearchStrategy[list[Event]]:
+# Scores a person can carry: intents with a probability, or None while a model is not trusted.
+INTENTS = ("churn_risk", "contact_need", "login_propensity")
+SCORE_VALUES = (None, 0.0, 0.25, 0.75)
+# A few instants shared by many events, so that equal timestamps (and equal ``scored_ts``) are
+# common, within the bounds the profile keeps (SESSIONS_KEPT sessions: two ids and at most four
+# 30-minute windows), where it is exact.
+SHARED_TIMES = (T0, T0 + 1, T0 + MINUTE, T0 + 31 * MINUTE, T0 + 61 * MINUTE)
+
+Scored = tuple[Event, dict[str, float | None]]
+
+
+def scores() -> st.SearchStrategy[dict[str, float | None]]:
+    return st.dictionaries(st.sampled_from(INTENTS), st.sampled_from(SCORE_VALUES), max_size=3)
+
+
+def scored_events(max_size: int = REPLAY_GUARD - 2) -> st.SearchStrategy[list[Scored]]:
     """Distinct events of every kind (two devices, sessions with and without ids, contacts,
-    consent, login/logout, feedback), each at its own millisecond."""
+    consent, login/logout, feedback), often at the same millisecond, each with the scores a
+    model gave at it (None among them)."""
     def build(kind: str, n: int, ts: int, device: str, session: str | None, category: str | None,
               customer: str | None) -> Event:
         if kind == "page":
@@ -50,15 +68,14 @@ def events_with_distinct_times(max_size: int = REPLAY_GUARD - 2) -> st.SearchStr
         kind=st.sampled_from(["page", "page", "page", "login", "logout", "search", "purchase",
                               "consent", "contact", "feedback"]),
         n=st.integers(min_value=0, max_value=10_000),
-        # Within the bounds the profile keeps (SESSIONS_KEPT sessions: two ids and at most four
-        # 30-minute windows), where it is exact.
-        ts=st.integers(min_value=T0, max_value=T0 + 90 * MINUTE),
+        ts=st.one_of(st.sampled_from(SHARED_TIMES), st.integers(min_value=T0, max_value=T0 + 90 * MINUTE)),
         device=st.sampled_from(["v1", "v2"]),
         session=st.sampled_from([None, "s1", "s2"]),
         category=st.sampled_from([None, "billing", "moving", "products"]),
         customer=st.sampled_from([None, "c1"]),
     )
-    return st.lists(one, max_size=max_size, unique_by=(event_identity, lambda e: e.ts))
+    return st.lists(st.tuples(one, scores()), max_size=max_size,
+                    unique_by=lambda scored: event_identity(scored[0]))
 
 
 def fresh(person_id: str = "c1") -> Profile:
@@ -69,17 +86,22 @@ def fresh(person_id: str = "c1") -> Profile:
     return profile
 
 
-def applied(events: list[Event], profile: Profile | None = None) -> Profile:
+def applied(events: Sequence[Event | Scored], profile: Profile | None = None) -> Profile:
+    """Apply each event and, as the journey does for an event that is not late, keep the scores
+    given with it (none for a bare event)."""
     profile = profile or fresh()
-    for event in events:
-        apply_event(profile, event)
+    for item in events:
+        event, given_scores = item if isinstance(item, tuple) else (item, {})
+        late = event.ts < profile.last_seen_ts
+        if apply_event(profile, event) and not late:
+            note_scores(profile, given_scores, event.ts)
     return profile
 
 
 @settings(max_examples=200, deadline=None)
-@given(events=events_with_distinct_times(), data=st.data())
+@given(events=scored_events(), data=st.data())
 def test_any_order_and_any_duplication_of_the_same_events_gives_the_same_profile(
-        events: list[Event], data: st.DataObject) -> None:
+        events: list[Scored], data: st.DataObject) -> None:
     shuffled = data.draw(st.permutations(events), label="order")
     repeats = data.draw(st.lists(st.sampled_from(events), max_size=10) if events else st.just([]),
                         label="duplicates")
@@ -90,9 +112,9 @@ def test_any_order_and_any_duplication_of_the_same_events_gives_the_same_profile
 
 
 @settings(max_examples=200, deadline=None)
-@given(events=events_with_distinct_times(), data=st.data())
+@given(events=scored_events(), data=st.data())
 def test_merging_a_split_history_gives_the_profile_of_the_whole_history(
-        events: list[Event], data: st.DataObject) -> None:
+        events: list[Scored], data: st.DataObject) -> None:
     """An anonymous part and a known part, merged in either order, equal one profile of it all."""
     in_anonymous = data.draw(st.lists(st.booleans(), min_size=len(events), max_size=len(events)),
                              label="which side")
@@ -107,13 +129,108 @@ def test_merging_a_split_history_gives_the_profile_of_the_whole_history(
 
 
 @settings(max_examples=100, deadline=None)
-@given(events=events_with_distinct_times(), data=st.data())
-def test_three_way_merge_is_associative(events: list[Event], data: st.DataObject) -> None:
+@given(events=scored_events(), data=st.data())
+def test_three_way_merge_is_associative(events: list[Scored], data: st.DataObject) -> None:
     sides = data.draw(st.lists(st.integers(0, 2), min_size=len(events), max_size=len(events)))
     a, b, c = (applied([e for e, s in zip(events, sides, strict=True) if s == i], fresh()) for i in range(3))
     left = merge_profiles(merge_profiles(copy.deepcopy(a), copy.deepcopy(b)), copy.deepcopy(c))
     right = merge_profiles(copy.deepcopy(a), merge_profiles(copy.deepcopy(b), copy.deepcopy(c)))
-    assert left.to_dict() == right.to_dict()
+    assert left.to_dict() == right.to_dict() == applied(events).to_dict()
+
+
+@settings(max_examples=150, deadline=None)
+@given(events=scored_events(), data=st.data())
+def test_merging_overlapping_histories_is_commutative(events: list[Scored], data: st.DataObject) -> None:
+    """Two profiles that share some events (each event on one side or on both)."""
+    sides = data.draw(st.lists(st.sampled_from(["a", "b", "ab"]), min_size=len(events),
+                               max_size=len(events)), label="sides")
+    a, b = (applied([e for e, s in zip(events, sides, strict=True) if name in s], fresh())
+            for name in "ab")
+    one_way = merge_profiles(copy.deepcopy(a), copy.deepcopy(b))
+    other_way = merge_profiles(copy.deepcopy(b), copy.deepcopy(a))
+    assert one_way.to_dict() == other_way.to_dict()
+
+
+def scored_profile(scored_ts: int, given_scores: dict[str, float | None]) -> Profile:
+    profile = Profile(person_id="c1")
+    profile.scores, profile.scored_ts = dict(given_scores), scored_ts
+    return profile
+
+
+def score_register() -> st.SearchStrategy[Profile]:
+    return st.builds(scored_profile, st.sampled_from([0, T0, T0 + 1]), scores())
+
+
+def test_merge_with_the_same_scored_ts_and_a_none_score_against_a_float_does_not_raise() -> None:
+    trusted = scored_profile(T0, {"churn_risk": 0.25})
+    untrusted = scored_profile(T0, {"churn_risk": None})
+    one_way = merge_profiles(copy.deepcopy(trusted), copy.deepcopy(untrusted))
+    other_way = merge_profiles(copy.deepcopy(untrusted), copy.deepcopy(trusted))
+    assert one_way.scores == other_way.scores
+    assert one_way.scored_ts == other_way.scored_ts == T0
+
+
+def test_the_newer_scores_win_the_merge_whatever_they_hold() -> None:
+    older = scored_profile(T0, {"churn_risk": 0.75, "contact_need": 0.25})
+    newer = scored_profile(T0 + 1, {"churn_risk": None})
+    for target, other in ((older, newer), (newer, older)):
+        merged = merge_profiles(copy.deepcopy(target), copy.deepcopy(other))
+        assert (merged.scored_ts, merged.scores) == (T0 + 1, {"churn_risk": None})
+
+
+@settings(max_examples=300, deadline=None)
+@given(a=score_register(), b=score_register(), c=score_register())
+def test_scores_merge_as_a_join_commutative_associative_idempotent(a: Profile, b: Profile,
+                                                                   c: Profile) -> None:
+    def join(x: Profile, y: Profile) -> Profile:
+        return merge_profiles(copy.deepcopy(x), copy.deepcopy(y))
+
+    def register(p: Profile) -> tuple[int, dict[str, float | None]]:
+        return p.scored_ts, p.scores
+
+    assert register(join(a, b)) == register(join(b, a))
+    assert register(join(join(a, b), c)) == register(join(a, join(b, c)))
+    assert register(join(a, a)) == register(a)
+    assert register(join(a, b)) in (register(a), register(b))
+
+
+def test_note_scores_keeps_the_newest_by_event_time_whatever_the_arrival_order() -> None:
+    calls = [({"churn_risk": 0.25}, T0), ({"churn_risk": None}, T0), ({"churn_risk": 0.75}, T0 - 1)]
+    results = set()
+    for order in (calls, calls[::-1], calls[1:] + calls[:1]):
+        profile = Profile(person_id="c1")
+        for given_scores, ts in order:
+            note_scores(profile, given_scores, ts)
+        results.add((profile.scored_ts, tuple(profile.scores.items())))
+    assert len(results) == 1
+    assert results.pop()[0] == T0
+
+
+def test_pending_snapshots_at_the_same_time_merge_in_either_order() -> None:
+    a, b = Profile(person_id="c1"), Profile(person_id="c1")
+    a.pending = {"churn_risk": [[T0, [1, 2]], [T0 + 1, [0, 0]]]}
+    b.pending = {"churn_risk": [[T0, [3, 4]]], "contact_need": [[T0, [5, 6]]]}
+    one_way = merge_profiles(copy.deepcopy(a), copy.deepcopy(b))
+    other_way = merge_profiles(copy.deepcopy(b), copy.deepcopy(a))
+    assert one_way.pending == other_way.pending
+    assert one_way.pending["churn_risk"] == [[T0, [1, 2]], [T0, [3, 4]], [T0 + 1, [0, 0]]]
+
+
+def test_two_distinct_page_views_alike_at_the_same_millisecond_both_survive_the_merge() -> None:
+    """The same url and category at the same ms from two events (two tabs): both count."""
+    first = page_view("e1", "/billing", "billing", T0, visitor_id="v1")
+    second = page_view("e2", "/billing", "billing", T0, visitor_id="v2")
+    merged = merge_profiles(applied([first], Profile(person_id="c1")),
+                            applied([second], Profile(person_id="c1")))
+    assert merged.to_dict() == applied([first, second], Profile(person_id="c1")).to_dict()
+    assert len(merged.recent_pages) == 2
+
+
+def test_two_distinct_events_of_a_type_at_the_same_millisecond_both_count_after_the_merge() -> None:
+    first, second = click("e1", "search", T0), click("e2", "search", T0)
+    merged = merge_profiles(applied([first], Profile(person_id="c1")),
+                            applied([second], Profile(person_id="c1")))
+    assert merged.event_times["search"] == [T0, T0]
 
 
 def test_merge_carries_anonymous_pages_sessions_and_visitor_into_the_customer_profile() -> None:

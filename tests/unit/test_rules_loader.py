@@ -317,5 +317,5 @@ def test_directory_errors(tmp_path: Path) -> None:
     with pytest.raises(RuleSetError, match=r"no \*\.yaml rule files"):
         load_rule_directory(tmp_path)
     (tmp_path / "bad.yaml").write_bytes(b"\xff\xfe not utf-8")
-    with pytest.raises(RuleSetError, match=r"bad\.yaml: cannot be read"):
+    with pytest.raises(RuleSetError, match=r"bad\.yaml: not UTF-8: byte 0xff at offset 0"):
         load_rule_directory(tmp_path)

@@ -42,18 +42,32 @@ def test_every_record_decodes_under_the_contract_with_its_key(records: list) -> 
 
 
 def test_clickstream_carries_the_customer_id_after_login_and_not_after_logout(records: list) -> None:
-    logged_in: dict[str, bool] = {}
+    # Per visitor: logged in since a login in session ``session``, or not logged in (None).
+    login_session: dict[str, str | None] = {}
+    logged_out: set[str] = set()
+    checked_after_logout = 0
     for source, key, value in records:
         if source is not Source.CLICKSTREAM:
             continue
+        carries, session = "customer_id" in value, value["session_id"]
+        logged_in_in = login_session.get(key)
         if value["type"] in ("login", "signup"):
-            assert "customer_id" in value
-            logged_in[key] = True
+            assert carries, value
+            login_session[key] = session
         elif value["type"] == "logout":
-            logged_in[key] = False
-        elif logged_in.get(key) and "customer_id" not in value:
-            logged_in[key] = False  # a new session without the remembered login
+            assert carries and logged_in_in is not None, value  # the logout is of a logged-in visitor
+            login_session[key] = None
+            logged_out.add(key)
+        elif logged_in_in == session:
+            assert carries, value  # the rest of the session after a login
+        elif logged_in_in is not None:
+            # A new session: the login is remembered or not, and then holds for the session.
+            login_session[key] = session if carries else None
+        else:
+            assert not carries, value  # not after a logout (nor before any login)
+            checked_after_logout += key in logged_out
     assert sum(1 for _, _, v in records if v["type"] == "login") > 100
+    assert checked_after_logout > 100
 
 
 def rate(hits: list[bool]) -> float:

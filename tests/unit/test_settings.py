@@ -11,6 +11,8 @@ import yaml
 from orchestrator.core.events import Source
 from orchestrator.runtime.settings import (
     ENV_PREFIX,
+    MAX_RECORD_BYTES_LIMIT,
+    PRODUCER_MAX_MESSAGE_BYTES,
     PROJECT_ROOT,
     Settings,
     SettingsError,
@@ -153,6 +155,24 @@ def test_derived_values_follow_the_settings() -> None:
     assert settings.input_topics == {"clickstream": Source.CLICKSTREAM,
                                      "contact-centre": Source.CONTACT_CENTRE,
                                      "action-feedback": Source.ACTION_FEEDBACK}
+
+
+def test_max_record_bytes_up_to_what_can_be_forwarded_is_accepted() -> None:
+    assert load_settings(max_record_bytes=MAX_RECORD_BYTES_LIMIT).max_record_bytes == MAX_RECORD_BYTES_LIMIT
+    # Forwarded inside an envelope that JSON escaping can double, with room for a carried profile.
+    assert 2 * MAX_RECORD_BYTES_LIMIT < PRODUCER_MAX_MESSAGE_BYTES
+
+
+@pytest.mark.parametrize("value", [MAX_RECORD_BYTES_LIMIT + 1, 1_048_576, 10_485_760])
+def test_max_record_bytes_over_what_the_producer_can_send_stops_the_start_saying_what_to_set(
+        monkeypatch: pytest.MonkeyPatch, value: int) -> None:
+    monkeypatch.setenv("ORCHESTRATOR_MAX_RECORD_BYTES", str(value))
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert f"ORCHESTRATOR_MAX_RECORD_BYTES='{value}'" in message
+    assert f"set it to {MAX_RECORD_BYTES_LIMIT} or less" in message
+    assert f"{PRODUCER_MAX_MESSAGE_BYTES} bytes a message" in message
 
 
 def test_explicit_data_dir_is_used_as_given(tmp_path: Path) -> None:

@@ -61,10 +61,52 @@ def test_zoned_datetime_as_iso_text_and_as_epoch_ms_give_the_same_event_time(mom
     assert EPOCH + timedelta(milliseconds=from_text) == moment
 
 
-def test_whole_float_is_accepted_as_epoch_milliseconds() -> None:
-    parsed = parse_ts(1_700_000_000_000.0)
-    assert parsed == 1_700_000_000_000
-    assert type(parsed) is int
+@pytest.mark.parametrize("number", [1_700_000_000_000.0, 1_700_000_000_000.5, 1.7e12, 0.0])
+def test_a_float_is_rejected_even_a_whole_one(number: float) -> None:
+    with pytest.raises(TimestampError, match="must be integer epoch milliseconds, not a float"):
+        parse_ts(number)
+
+
+@settings(max_examples=200, deadline=None)
+@given(number=st.floats())
+def test_no_float_is_an_event_time(number: float) -> None:
+    with pytest.raises(TimestampError, match="integer epoch milliseconds"):
+        parse_ts(number)
+
+
+@settings(max_examples=200, deadline=None)
+@given(moment=zoned_datetimes_to_the_ms, junk=st.text(min_size=1, max_size=30))
+@example(moment=datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC), junk="\x00junk")
+def test_iso_text_followed_by_anything_is_rejected(moment: datetime, junk: str) -> None:
+    for text in (moment.isoformat(), moment.isoformat().replace("+00:00", "Z")):
+        assert parse_ts(text) == epoch_ms(moment)
+        with pytest.raises(TimestampError, match="is not ISO-8601 with a zone"):
+            parse_ts(text + junk)
+
+
+def test_iso_text_with_a_nul_is_rejected_and_the_message_shows_it_escaped() -> None:
+    with pytest.raises(TimestampError, match=r"\\x00"):
+        parse_ts("2023-11-14T22:13:20Z\x00junk")
+
+
+@pytest.mark.parametrize("text", ["2023-11-14T22:13:20Z", "2023-11-14 22:13:20Z",
+                                  "2023-11-14T22:13:20.5Z", "2023-11-14T22:13:20,500Z",
+                                  "2023-11-14T22:13:20.500000000Z", "2023-11-14T23:13:20+0100",
+                                  "2023-11-14T23:13:20+01", "2023-11-14T22:13Z"])
+def test_the_accepted_iso_forms(text: str) -> None:
+    assert parse_ts(text) in (1_700_000_000_000, 1_700_000_000_500, 1_699_999_980_000)
+
+
+@pytest.mark.parametrize("text", ["2023-13-14T22:13:20Z", "2023-11-14T22:13:20+24:00",
+                                  "2023-02-30T00:00:00Z"])
+def test_iso_shaped_text_that_is_no_date_is_rejected(text: str) -> None:
+    with pytest.raises(TimestampError, match="not a valid ISO-8601 date and time"):
+        parse_ts(text)
+
+
+def test_an_overlong_ts_text_is_rejected_and_shown_cut() -> None:
+    with pytest.raises(TimestampError, match="…"):
+        parse_ts("2023-11-14T22:13:20Z" + "9" * 10_000)
 
 
 def test_iso_text_without_a_zone_is_rejected_as_ambiguous() -> None:

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from orchestrator.core.events import EVENT_TYPES, Source
 from orchestrator.core.profile import EVENT_TIMES_PER_TYPE, RECENT_PAGES
 from orchestrator.core.rules.errors import all_model_keys, join, show, translate
+from orchestrator.core.rules.limits import MAX_CONDITION_DEPTH
 from orchestrator.core.rules.model import (
     CONDITION_MODELS,
     CountCondition,
@@ -59,6 +60,8 @@ class Env:
     lookups: Mapping[str, Mapping[str, Any]]
     problems: list[tuple[str, str]] = field(default_factory=list)
     counts: dict[str, Getter] = field(default_factory=dict)
+    #: all / any / not around the condition being compiled.
+    depth: int = 0
 
     def error(self, where: str, message: str) -> None:
         self.problems.append((where, message))
@@ -97,13 +100,21 @@ def compile_condition(node: Any, where: str, env: Env) -> Condition:
         for loc, message in translate(exc, _keys_at(CONDITION_MODELS[kind])):
             env.error(join(where, *loc), message)
         return _never
-    if kind in ("all", "any"):
-        children = [compile_condition(child, join(where, kind, i), env)
-                    for i, child in enumerate(node[kind])]
+    if kind in ("all", "any", "not"):
+        if env.depth >= MAX_CONDITION_DEPTH:
+            env.error(where, f"all / any / not nested more than {MAX_CONDITION_DEPTH} levels "
+                             f"deep; flatten the condition")
+            return _never
+        env.depth += 1
+        try:
+            if kind == "not":
+                inner = compile_condition(node["not"], join(where, "not"), env)
+                return lambda ctx: not inner(ctx)
+            children = [compile_condition(child, join(where, kind, i), env)
+                        for i, child in enumerate(node[kind])]
+        finally:
+            env.depth -= 1
         return _all(children) if kind == "all" else _any(children)
-    if kind == "not":
-        inner = compile_condition(node["not"], join(where, "not"), env)
-        return lambda ctx: not inner(ctx)
     if kind == "field":
         return _field(spec, where, env)  # type: ignore[arg-type]
     if kind == "count":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -31,12 +31,31 @@ class RuleError:
         return ": ".join(parts)
 
 
+#: Characters of a file name, field or message in an error (the rest is cut): a problem is named
+#: in one readable line even when the text it quotes is huge.
+MAX_ERROR_TEXT = 1000
+
+
 class RuleSetError(ValueError):
     """A rule set that cannot be used; ``errors`` lists every problem found, one line each."""
 
     def __init__(self, errors: Iterable[RuleError]) -> None:
-        self.errors: list[RuleError] = list(errors)
+        self.errors: list[RuleError] = [_short(e) for e in errors]
         super().__init__("\n".join(str(e) for e in self.errors))
+
+
+def _cut(text: str | None) -> str | None:
+    if text is None or len(text) <= MAX_ERROR_TEXT:
+        return text
+    return text[:MAX_ERROR_TEXT] + "…"
+
+
+def _short(error: RuleError) -> RuleError:
+    parts = (error.file, error.rule, error.field, error.message)
+    if all(p is None or len(p) <= MAX_ERROR_TEXT for p in parts):
+        return error
+    return replace(error, file=_cut(error.file) or "", rule=_cut(error.rule),
+                   field=_cut(error.field), message=_cut(error.message) or "")
 
 
 def join(where: str, *loc: str | int) -> str:

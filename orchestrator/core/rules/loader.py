@@ -5,11 +5,17 @@ first: YAML syntax, duplicate keys (which YAML would silently overwrite), unknow
 and ranges, operators and paths of conditions, templates, lookups, channels and consent
 categories, caps, validity windows, rule ids unique across files, and one version for all
 files. :class:`RuleSetError` carries the list.
+
+A rule set is input from people and other tools, so its size is bounded (:mod:`.limits`: file
+and set bytes, YAML nodes with aliases expanded, nesting, condition depth, rules, number
+lengths) and checked before the costly work; nothing but :class:`RuleSetError` leaves
+:func:`load_rule_set` or :func:`load_rule_directory`, whatever the input.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -21,26 +27,24 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from orchestrator.core.rules.conditions import Env, categories_of, compile_condition, event_types_of
 from orchestrator.core.rules.errors import RuleError, RuleSetError, all_model_keys, join, show, translate
+from orchestrator.core.rules.limits import (
+    MAX_FILE_BYTES,
+    MAX_REPORTED_PROBLEMS,
+    MAX_RULE_SET_BYTES,
+    MAX_RULES,
+)
 from orchestrator.core.rules.model import Caps, Rule, RuleFileHeader, iso_ms
 from orchestrator.core.rules.ruleset import Rule as CompiledRule
 from orchestrator.core.rules.ruleset import RuleSet
 from orchestrator.core.rules.templates import compile_payload
+from orchestrator.core.rules.yaml_text import NodeBudget, RuleFileLoader, YamlLimitError, character_problem
 
 _FILE_KEYS = all_model_keys([RuleFileHeader])
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _rule_keys(loc: tuple) -> list[str]:
     return all_model_keys([Caps] if loc[:1] == ("caps",) else [Rule])
-
-
-class _Loader(yaml.SafeLoader):
-    """PyYAML's safe loader, except that times stay text (the rules parse them themselves)."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
 
 
 def load_rule_directory(path: Path) -> RuleSet:
@@ -50,29 +54,62 @@ def load_rule_directory(path: Path) -> RuleSet:
     content-hash version do not depend on where the directory is.
     """
     path = Path(path)
-    if not path.is_dir():
-        raise RuleSetError([RuleError(str(path), None, None, "not a directory of rule files")])
-    files = sorted(p for p in path.glob("*.yaml") if p.is_file())
+    try:
+        if not path.is_dir():
+            raise RuleSetError([RuleError(str(path), None, None, "not a directory of rule files")])
+        files = sorted(p for p in path.glob("*.yaml") if p.is_file())
+        prefix = path.resolve().name
+    except OSError as exc:
+        raise RuleSetError([RuleError(str(path), None, None, f"cannot be read: {exc}")]) from None
     if not files:
         raise RuleSetError([RuleError(str(path), None, None, "no *.yaml rule files in it")])
-    prefix = path.resolve().name
-    documents: dict[str, str] = {}
+    documents: dict[str, bytes] = {}
     problems = []
     for file in files:
         name = f"{prefix}/{file.name}"
-        try:
-            documents[name] = file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            problems.append(RuleError(name, None, None, f"cannot be read: {exc}"))
+        read = _read_bytes(file, name)
+        if isinstance(read, RuleError):
+            problems.append(read)
+        else:
+            documents[name] = read
     if problems:
         raise RuleSetError(problems)
     return load_rule_set(documents)
 
 
-def load_rule_set(documents: Mapping[str, str]) -> RuleSet:
-    """Check and compile ``documents`` (file name -> YAML text) into a rule set.
+def load_rule_file(path: Path) -> RuleSet:
+    """Load one YAML file as a rule set (named by its path as given)."""
+    read = _read_bytes(Path(path), str(path))
+    if isinstance(read, RuleError):
+        raise RuleSetError([read])
+    return load_rule_set({str(path): read})
 
-    Raises :class:`RuleSetError` listing every problem when anything is wrong.
+
+def _read_bytes(file: Path, name: str) -> bytes | RuleError:
+    """The file's bytes, or the problem: unreadable, or over MAX_FILE_BYTES (not read then)."""
+    try:
+        size = file.stat().st_size
+        if size > MAX_FILE_BYTES:
+            return RuleError(name, None, None, _too_big(size, MAX_FILE_BYTES, "a rule file"))
+        with file.open("rb") as stream:
+            data = stream.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        return RuleError(name, None, None, f"cannot be read: {exc}")
+    if len(data) > MAX_FILE_BYTES:  # it grew since stat
+        return RuleError(name, None, None, _too_big(len(data), MAX_FILE_BYTES, "a rule file"))
+    return data
+
+
+def _too_big(size: int, limit: int, what: str) -> str:
+    return f"{size} bytes; {what} may have at most {limit} ({limit // 1024} KiB)"
+
+
+def load_rule_set(documents: Mapping[str, str | bytes]) -> RuleSet:
+    """Check and compile ``documents`` (file name -> YAML text, or its UTF-8 bytes) into a rule
+    set.
+
+    Raises :class:`RuleSetError` listing every problem when anything is wrong, and nothing else:
+    a failure of the checks themselves is reported as a problem of the set too.
 
     >>> rules = load_rule_set({"rules/a.yaml": '''
     ... rules:
@@ -85,14 +122,42 @@ def load_rule_set(documents: Mapping[str, str]) -> RuleSet:
     >>> rules.version, [r.id for r in rules.rules]  # doctest: +ELLIPSIS
     ('sha256:...', ['hello'])
     """
+    try:
+        return _load_rule_set(documents)
+    except RuleSetError:
+        raise
+    except Exception as exc:  # a defect of the checks: still a refusal, never a crash
+        raise RuleSetError([RuleError("<rule set>", None, None,
+                                      f"could not be checked ({type(exc).__name__}: "
+                                      f"{str(exc)[:200]}); this is a bug of the rule checks")]) from exc
+
+
+def _refuse(errors: list[RuleError]) -> RuleSetError:
+    if len(errors) > MAX_REPORTED_PROBLEMS:
+        more = len(errors) - MAX_REPORTED_PROBLEMS
+        errors = [*errors[:MAX_REPORTED_PROBLEMS],
+                  RuleError("<rule set>", None, None, f"and {more} more problems")]
+    return RuleSetError(errors)
+
+
+def _load_rule_set(documents: Mapping[str, str | bytes]) -> RuleSet:
     errors: list[RuleError] = []
-    if not documents:
+    if not isinstance(documents, Mapping) or not documents:
         raise RuleSetError([RuleError("<rule set>", None, None, "no rule files")])
+    texts = _texts(documents, errors)
+    if errors:
+        raise _refuse(errors)
+    budget = NodeBudget()
     files: list[tuple[str, RuleFileHeader]] = []
-    for name in sorted(documents):
-        header = _read_file(name, documents[name], errors)
+    for name in sorted(texts):
+        header = _read_file(name, texts[name], errors, budget)
         if header is not None:
             files.append((name, header))
+    total_rules = sum(len(header.rules) for _, header in files)
+    if total_rules > MAX_RULES:
+        errors.append(RuleError(", ".join(name for name, _ in files), None, "rules",
+                                f"{total_rules} rules in the set; at most {MAX_RULES} are allowed"))
+        raise _refuse(errors)
 
     lookups: dict[str, dict[str, Any]] = {}
     lookup_files: dict[str, str] = {}
@@ -105,7 +170,7 @@ def load_rule_set(documents: Mapping[str, str]) -> RuleSet:
             lookups[lookup] = dict(table)
             lookup_files[lookup] = name
 
-    version = _version(documents, files, errors)
+    version = _version(texts, files, errors)
 
     rules: list[CompiledRule] = []
     defined_in: dict[str, str] = {}
@@ -121,30 +186,83 @@ def load_rule_set(documents: Mapping[str, str]) -> RuleSet:
             defined_in[rule.id] = name
             rules.append(rule)
     if not errors and not rules:
-        errors.append(RuleError(", ".join(sorted(documents)), None, None,
+        errors.append(RuleError(", ".join(sorted(texts)), None, None,
                                 "the rule set has no rules"))
     if errors:
-        raise RuleSetError(errors)
+        raise _refuse(errors)
     return RuleSet(version=version, rules=tuple(rules),
-                   documents=MappingProxyType(dict(sorted(documents.items()))),
+                   documents=MappingProxyType(dict(sorted(texts.items()))),
                    lookups=MappingProxyType(lookups))
 
 
 # ------------------------------------------------------------------ files
 
-def _read_file(name: str, text: Any, errors: list[RuleError]) -> RuleFileHeader | None:
-    if not isinstance(text, str):
-        errors.append(RuleError(name, None, None, f"expected the YAML text, got {type(text).__name__}"))
+def _texts(documents: Mapping[Any, Any], errors: list[RuleError]) -> dict[str, str]:
+    """File name -> text, each checked for type, encoding and size, and the set for size."""
+    texts: dict[str, str] = {}
+    total = 0
+    for name, value in documents.items():
+        if not isinstance(name, str) or not name:
+            errors.append(RuleError("<rule set>", None, None,
+                                    f"a file name must be text, got {show(name)}"))
+            continue
+        if isinstance(value, bytes | bytearray):
+            size = len(value)
+            if size > MAX_FILE_BYTES:
+                errors.append(RuleError(name, None, None, _too_big(size, MAX_FILE_BYTES, "a rule file")))
+                continue
+            try:
+                value = bytes(value).decode("utf-8")
+            except UnicodeDecodeError as exc:
+                line = value.count(b"\n", 0, exc.start) + 1
+                errors.append(RuleError(name, None, None,
+                                        f"not UTF-8: byte 0x{value[exc.start]:02x} at offset "
+                                        f"{exc.start} (line {line}) {exc.reason}"))
+                continue
+        elif isinstance(value, str):
+            size = len(value.encode("utf-8", "surrogatepass"))
+            surrogate = _LONE_SURROGATE.search(value)
+            if surrogate is not None:
+                errors.append(RuleError(name, None, None,
+                                        f"not text: a lone surrogate U+{ord(surrogate.group()):04X} "
+                                        f"at character {surrogate.start()}"))
+                continue
+            if size > MAX_FILE_BYTES:
+                errors.append(RuleError(name, None, None, _too_big(size, MAX_FILE_BYTES, "a rule file")))
+                continue
+        else:
+            errors.append(RuleError(name, None, None,
+                                    f"expected the YAML text, got {type(value).__name__}"))
+            continue
+        total += size
+        texts[name] = value
+    if total > MAX_RULE_SET_BYTES:
+        errors.append(RuleError(", ".join(sorted(texts)), None, None,
+                                _too_big(total, MAX_RULE_SET_BYTES, "a rule set (all files)")))
+    return texts
+
+
+def _read_file(name: str, text: str, errors: list[RuleError],
+               budget: NodeBudget) -> RuleFileHeader | None:
+    bad_character = character_problem(text)
+    if bad_character is not None:
+        rule, field = _rule_and_field(bad_character.place, bad_character.rule_ids)
+        errors.append(RuleError(name, rule, field, f"not valid YAML: {bad_character.message}"))
         return None
-    loader = _Loader(text)
+    loader: RuleFileLoader | None = None
     try:
+        loader = RuleFileLoader(text, budget)
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
+    except YamlLimitError as exc:
+        errors.append(_limit_error(name, exc))
+        return None
     except yaml.YAMLError as exc:
         errors.append(RuleError(name, None, None, f"not valid YAML: {_yaml_problem(exc)}"))
         return None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if data is None:
         errors.append(RuleError(name, None, None, "the file is empty; expected rules: [...]"))
         return None
@@ -165,6 +283,28 @@ def _read_file(name: str, text: Any, errors: list[RuleError]) -> RuleFileHeader 
             errors.append(RuleError(name, rule, field, message))
         return None
     return None if duplicates else header
+
+
+def _limit_error(name: str, exc: YamlLimitError) -> RuleError:
+    """A limit's error at its place: in the rule it is in when that rule's id was read."""
+    rule, field = _rule_and_field(exc.place, exc.rule_ids)
+    return RuleError(name, rule, field, f"{exc.message} (line {exc.line})")
+
+
+def _rule_and_field(place: tuple, rule_ids: Mapping[int, str]) -> tuple[str | None, str | None]:
+    """(rule id, field) of a place in a file: inside a rule when its id is known."""
+    rule = None
+    if len(place) >= 2 and place[0] == "rules" and isinstance(place[1], int):
+        rule = rule_ids.get(place[1])
+        if rule is not None:
+            place = place[2:]
+    return rule, _short_field(place) or None
+
+
+def _short_field(place: tuple, most: int = 8) -> str:
+    """The field of a place, its first steps only when it is deep (``when.all[0]…``)."""
+    field = join("", *place[:most])
+    return field + ("…" if len(place) > most else "")
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:
