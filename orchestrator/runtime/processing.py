@@ -47,6 +47,8 @@ from orchestrator.runtime.stores import LinkStore, PersonStore
 log = logging.getLogger(__name__)
 
 OnDelivered = Callable[[], None]
+#: The longest Kafka key a dead-letter record is sent with.
+DEAD_LETTER_KEY_BYTES = 1024
 
 
 class Emitter(Protocol):
@@ -330,4 +332,7 @@ class JourneyProcessor:
         record = dead_letter_record(topic=topic, partition=partition, offset=offset,
                                     kafka_ts=kafka_ts, key=key, value=value, code=code,
                                     reason=reason, rejected_ts=now)
-        await self.emitter.send(self.dead_letter_topic, key, orjson.dumps(record))
+        # The record holds the key (bounded, with its size and sha256); the Kafka key is cut so
+        # that a huge key cannot make the dead letter itself too large to send.
+        await self.emitter.send(self.dead_letter_topic, key[:DEAD_LETTER_KEY_BYTES] if key else key,
+                                orjson.dumps(record))

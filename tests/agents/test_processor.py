@@ -6,12 +6,17 @@ from typing import Any
 
 import orjson
 
-from orchestrator.core.events import DecodeLimits, Source
+from orchestrator.core.events import DecodeLimits
 from orchestrator.core.rules import load_rule_set
 from orchestrator.runtime.metrics import EngineMetrics
 from orchestrator.runtime.processing import JourneyProcessor
 from orchestrator.runtime.settings import load_rules, load_settings
 from tests.agents.conftest import RecordingEmitter, handled, page_view
+
+
+def sample(processor: JourneyProcessor, name: str, **labels: str) -> float | None:
+    return processor.metrics.registry.get_sample_value(name, labels)
+
 
 NOW = 1_800_000_000_000
 
@@ -38,7 +43,7 @@ async def test_erasure_removes_the_stored_profile() -> None:
     await handled(processor, "clickstream", 0, 1, NOW, b"v", record(
         event_id="2", type="erasure_requested", visitor_id="v"))
     assert "v" not in profiles
-    assert processor.metrics.erasures._value.get() == 1
+    assert sample(processor, "orchestrator_erasures_total") == 1
 
 
 async def test_replayed_record_changes_nothing_and_sends_nothing_again() -> None:
@@ -52,7 +57,7 @@ async def test_replayed_record_changes_nothing_and_sends_nothing_again() -> None
     await handled(processor, "clickstream", 0, 2, NOW, b"v", views[2])  # redelivered after a crash
     assert profiles["v"] == before
     assert len(emitter.on("actions.web")) == 1
-    assert processor.metrics.replayed.labels(Source.CLICKSTREAM.value)._value.get() == 1
+    assert sample(processor, "orchestrator_replayed_events_total", source="clickstream") == 1
 
 
 async def test_rejections_are_counted_by_source_and_error() -> None:
@@ -61,8 +66,10 @@ async def test_rejections_are_counted_by_source_and_error() -> None:
     await handled(processor, "contact-centre", 1, 5, NOW, b"c", b"[]")
     await handled(processor, "action-feedback", 0, 6, NOW, None,
                            record(action_id="a", outcome="clicked"))
-    assert processor.metrics.rejected.labels("contact-centre", "not_object")._value.get() == 1
-    assert processor.metrics.rejected.labels("action-feedback", "key")._value.get() == 1
+    assert sample(processor, "orchestrator_rejected_records_total", source="contact-centre",
+                  error="not_object") == 1
+    assert sample(processor, "orchestrator_rejected_records_total", source="action-feedback",
+                  error="key") == 1
     assert [d["error"] for d in emitter.on("dead-letter")] == ["not_object", "key"]
 
 
@@ -89,10 +96,11 @@ async def test_held_back_actions_are_counted_by_cause_and_acknowledged_ones_time
         await handled(processor, "clickstream", 0, n, NOW - 5, b"v", record(
             event_id=f"e{n}", type="page_view", visitor_id="v", session_id="s",
             page={"url": f"/billing/{n}", "category": "billing"}))
-    metrics = processor.metrics
-    assert metrics.suppressed.labels("login_prompt", "cooldown")._value.get() == 1
-    timed = metrics.event_to_action.labels("web", "login_prompt")
-    assert timed._sum.get() > 0  # observed when the (recording) emitter acknowledged it
+    assert sample(processor, "orchestrator_decisions_suppressed_total", action="login_prompt",
+                  cause="cooldown") == 1
+    # observed when the (recording) emitter acknowledged it
+    assert sample(processor, "orchestrator_event_to_action_seconds_count", channel="web",
+                  action="login_prompt") == 1
     assert processor.last_offsets == {("clickstream", 0): 3}
 
 
@@ -121,4 +129,5 @@ async def test_held_out_decisions_are_recorded_on_their_topic_and_never_sent() -
     assert held["holdout"] is True
     assert (held["rule"], held["action"], held["trigger_event_id"]) == (
         "everyone-held-out", "direct_link", "e1")
-    assert processor.metrics.suppressed.labels("direct_link", "holdout")._value.get() == 1
+    assert sample(processor, "orchestrator_decisions_suppressed_total", action="direct_link",
+                  cause="holdout") == 1

@@ -106,8 +106,9 @@ async def test_an_outcome_within_the_horizon_is_a_positive_label_learned_at_once
     [(_, key, carry)] = [s for s in shell.emitter.sent if s[0] == hop]
     await handled(shell.processor, hop, partition_of("c1", 4), 99, NOW, key, orjson.dumps(carry))
     assert shell.labels("login_propensity") == 1
-    settled = shell.metrics.labels_settled.labels("login_propensity", "positive", "outcome_or_next_event")
-    assert settled._value.get() == 1
+    assert shell.metrics.registry.get_sample_value(
+        "orchestrator_model_labels_settled_total",
+        {"intent": "login_propensity", "label": "positive", "how": "outcome_or_next_event"}) == 1
 
 
 async def test_the_sweep_settles_quiet_people_negative_once_event_time_passes_the_horizon() -> None:
