@@ -8,9 +8,8 @@ keyed by a linked visitor) is forwarded once, keyed by the person id, as one of:
   visitor's anonymous profile, merged into the person's before the record is applied;
 - :class:`Unlink` (``"kind": "unlink"``, keyed by a visitor id): forget the visitor (the person
   was erased);
-- :class:`Tick` (``"kind": "tick"`` or ``"flush"``, no key): the worker's own clock for a
-  partition — settle quiet people's labels (``tick``), write state held for the partition
-  (both).
+- :class:`Tick` (``"kind": "tick"``, no key): the worker's own clock for a partition, which
+  settles quiet people's labels.
 
 Every envelope is validated before use (:func:`decode_envelope`): a malformed one raises
 :class:`EnvelopeError` with the reason, and the shell dead-letters it. The topic is internal:
@@ -68,19 +67,17 @@ class Unlink:
 
 @dataclass(frozen=True, slots=True)
 class Tick:
-    #: True: also run a step of the label sweep; False: only write held state.
-    sweep: bool = True
+    pass
 
 
 Envelope = Forwarded | Carried | Unlink | Tick
 
 TICK = b'{"kind":"tick"}'
-FLUSH = b'{"kind":"flush"}'
 
 
 def encode_envelope(envelope: Envelope) -> bytes:
     if isinstance(envelope, Tick):
-        return TICK if envelope.sweep else FLUSH
+        return TICK
     if isinstance(envelope, Unlink):
         return orjson.dumps({"kind": "unlink", "kafka_ts": envelope.kafka_ts})
     body: dict[str, Any] = {
@@ -109,9 +106,7 @@ def decode_envelope(value: bytes | None) -> Envelope:
         raise EnvelopeError("an envelope is a JSON object")
     kind = body.get("kind")
     if kind == "tick":
-        return Tick(sweep=True)
-    if kind == "flush":
-        return Tick(sweep=False)
+        return Tick()
     if kind == "unlink":
         return Unlink(_int(body, "kafka_ts", kind, default=0))
     if kind not in ("event", "carry"):

@@ -6,17 +6,20 @@ is a loop that hands each record to :class:`JourneyProcessor`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+import weakref
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import faust
+import faust.streams as faust_streams
 import orjson
 from faust.web import Request, Response, View
 
-from orchestrator.core.envelopes import FLUSH
 from orchestrator.core.rules import RuleSet
 from orchestrator.runtime.context_feed import ContextPublisher
 from orchestrator.runtime.context_view import add_context_view
@@ -76,13 +79,37 @@ class KafkaEmitter:
         return callback
 
 
+@dataclass
+class _JourneyState:
+    #: The journey agent's stream, once it runs (records are acknowledged through it).
+    stream: Any = None
+    #: The partition of the record the agent is processing now, if any.
+    busy: int | None = None
+
+
+@contextmanager
+def record_in_hand(record: Any) -> Iterator[None]:
+    """Make ``record`` the one being processed, for table writes outside the agent's iteration.
+
+    Faust writes a table key to the changelog partition and the RocksDB partition of the record
+    being processed (``faust.streams.current_event()``); outside the stream's iteration there is
+    none, and Faust has no public way to name one, so this sets Faust's own context variable.
+    Used to write a quiet partition's held state with that partition's last held record.
+    """
+    token = faust_streams._current_event.set(weakref.ref(record))
+    try:
+        yield
+    finally:
+        faust_streams._current_event.reset(token)
+
+
 class HeldRecords:
     """Records handled but not yet acknowledged, per partition, until their state is written.
 
     A partition's state is written (and its records acknowledged) when it has ``max_records``
-    records held, or its oldest has been held ``max_age_s``; a quiet partition is flushed by a
-    tick record (see ``_schedule_state_flush``). Actions do not wait for this: they are sent as
-    soon as they are decided.
+    records held, or its oldest has been held ``max_age_s``; a quiet partition is written by a
+    task once it is overdue. Actions do not wait for this: they are sent as soon as they are
+    decided.
     """
 
     def __init__(self, max_records: int, max_age_s: float) -> None:
@@ -103,6 +130,9 @@ class HeldRecords:
     def release(self, partition: int) -> list[Any]:
         self._since.pop(partition, None)
         return self._records.pop(partition, [])
+
+    def last(self, partition: int) -> Any:
+        return self._records[partition][-1]
 
     def overdue(self, now: float) -> list[int]:
         return [p for p, since in self._since.items() if now - since >= self.max_age_s]
@@ -198,23 +228,47 @@ def build_app(settings: Settings, rule_set: RuleSet, emitter: Emitter | None = N
                        partitions=settings.partitions)
 
     held = HeldRecords(settings.state_flush_records, settings.state_flush_ms / 1000)
+    journey_state = _JourneyState()
+
+    async def write_partition(stream: Any, partition: int) -> None:
+        written = processor.flush(partition)
+        if written:
+            metrics.state_flushes.observe(written)
+        for record in held.release(partition):
+            await stream.ack(record)
 
     async def journey(stream: faust.StreamT) -> None:
         # Acknowledged by hand, as Stream.take does, once the state the records changed is
         # written: the offsets Faust commits never run ahead of the table writes.
         stream.enable_acks = False
+        journey_state.stream = stream
         clock = time.monotonic
         async for event in stream.events():
             message = event.message
             partition = message.partition
+            journey_state.busy = partition
             await processor.handle(message.topic, partition, message.offset,
                                    int(message.timestamp * 1000), event.key, event.value)
+            journey_state.busy = None
             if held.add(partition, event, clock()):
-                written = processor.flush(partition)
-                if written:
-                    metrics.state_flushes.observe(written)
-                for record in held.release(partition):
-                    await stream.ack(record)
+                await write_partition(stream, partition)
+
+    async def write_quiet_partitions() -> None:
+        # A plain task, not a Faust timer: it must keep running while the app stops, so that
+        # Faust's wait for unacknowledged records (stream_wait_empty) ends with all state written.
+        interval = settings.state_flush_ms / 1000
+        while True:
+            await asyncio.sleep(interval)
+            stream = journey_state.stream
+            if stream is None:
+                continue
+            for partition in held.overdue(time.monotonic()):
+                if partition == journey_state.busy:  # the agent is in the middle of a record
+                    continue
+                with record_in_hand(held.last(partition)):
+                    await write_partition(stream, partition)
+
+    app.task(write_quiet_partitions)
 
     agent = app.agent(inputs, name="journey")(journey)
 
@@ -224,7 +278,6 @@ def build_app(settings: Settings, rule_set: RuleSet, emitter: Emitter | None = N
 
     if scoring is not None:
         _schedule_label_sweeps(app, settings, scoring)
-    _schedule_state_flush(app, settings, held)
 
     @app.on_partitions_revoked.connect
     async def forget_held_state(app: faust.App, revoked: Any, **kwargs: Any) -> None:
@@ -261,25 +314,6 @@ def _schedule_label_sweeps(app: faust.App, settings: Settings, scoring: WorkerSc
     @app.on_partitions_revoked.connect
     async def forget_models(app: faust.App, revoked: Any, **kwargs: Any) -> None:
         scoring.revoke({tp.partition for tp in revoked if tp.topic == topic})
-
-
-def _schedule_state_flush(app: faust.App, settings: Settings, held: HeldRecords) -> None:
-    """Tick partitions whose records have waited too long for their state to be written: the
-    tick is a record of that partition, so the agent writes the state while it has it in hand."""
-    topic = settings.person_events_topic
-
-    interval = settings.state_flush_ms / 1000
-    ticked: dict[int, float] = {}
-
-    @app.timer(interval=interval)
-    async def flush_quiet_partitions() -> None:
-        if not is_ready(app):
-            return
-        now = time.monotonic()
-        for partition in held.overdue(now):
-            if now - ticked.get(partition, -1e9) >= interval:  # one tick in flight is enough
-                ticked[partition] = now
-                await app.producer.send(topic, None, FLUSH, partition, None, None)
 
 
 def is_ready(app: faust.App) -> bool:

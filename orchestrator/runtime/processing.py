@@ -232,8 +232,8 @@ class JourneyProcessor:
         await self._envelope_handlers[type(envelope)](envelope, partition, key, now)
 
     async def _on_tick(self, tick: Tick, partition: int, key: bytes | None, now: int) -> None:
-        # The worker's own clock for this partition: settle quiet people (flush: see the agent).
-        if tick.sweep and self.scoring is not None:
+        # The worker's own clock for this partition: settle quiet people.
+        if self.scoring is not None:
             self.scoring.sweep(partition, self.people)
 
     async def _on_unlink(self, unlink: Unlink, partition: int, key: bytes | None, now: int) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 import urllib.request
 from pathlib import Path
 
@@ -71,8 +72,14 @@ async def test_worker_serves_health_readiness_and_metrics_that_count_what_it_did
     assert {topic for topic, _ in lags} == {*worker.settings.input_topics,
                                             worker.settings.person_events_topic}
     assert all(float(lag) == 0.0 for _, lag in lags)  # everything sent was processed
-    [keys] = re.findall(r'^orchestrator_table_keys\{table="profiles"\} (\S+)$', metrics,
-                        re.MULTILINE)
+    # The visitor's profile is written within STATE_FLUSH_MS of its last record.
+    keys = "0"
+    for _ in range(50):
+        [keys] = re.findall(r'^orchestrator_table_keys\{table="profiles"\} (\S+)$',
+                            _get(f"{base}/metrics")[1], re.MULTILINE)
+        if float(keys) >= 1:
+            break
+        time.sleep(0.1)
     assert float(keys) >= 1  # RocksDB's estimate; one visitor was stored
     assert 'orchestrator_rule_set_info{version="' in metrics
     assert "process_resident_memory_bytes" in metrics
