@@ -30,9 +30,6 @@ from orchestrator.core.scoring.intents import (
     load_intents,
 )
 from orchestrator.core.scoring.labels import (
-    DEFAULT_BOUND,
-    DEFAULT_SAMPLE_RATE,
-    VECTORS,
     Pending,
     SettledLabel,
     applies,
@@ -46,8 +43,8 @@ from orchestrator.core.scoring.model import CHECKPOINT_FORMAT, CheckpointError, 
 from orchestrator.core.scoring.scorer import IntentScorer, PersonScoring, StepResult
 
 __all__ = [
-    "CHECKPOINT_FORMAT", "DEFAULT_BOUND", "DEFAULT_INTENTS", "DEFAULT_SAMPLE_RATE", "FEATURES_VERSION",
-    "FEATURE_NAMES", "MODEL_KINDS", "N_FEATURES", "VECTORS", "CheckpointError", "IntentModel",
+    "CHECKPOINT_FORMAT", "DEFAULT_INTENTS", "FEATURES_VERSION",
+    "FEATURE_NAMES", "MODEL_KINDS", "N_FEATURES", "CheckpointError", "IntentModel",
     "IntentScorer", "IntentSpec", "IntentSpecError", "Pending", "PersonScoring", "ProfileView",
     "SettledLabel", "StepResult", "applies", "as_dict", "describe", "earliest_deadline",
     "extract_features", "load_intents", "pack", "priority", "settle_expired", "settle_on_event",

@@ -3,7 +3,7 @@
 :func:`extract_features` returns a list of floats in the fixed order :data:`FEATURE_NAMES`:
 one list per event, shared by every intent. The values are **already quantised** to
 thousandths (:data:`PACK_SCALE`): the vector that is scored is exactly the vector a snapshot
-stores (:func:`pack` is lossless on it, :func:`unpack` gives back the same floats), so a model
+stores (:func:`pack`, sparse and lossless on it; :func:`unpack` gives back the same floats), so a model
 learns from precisely what it served. It becomes a sparse dict only for River (:func:`as_dict`),
 which skips absent (zero) features.
 
@@ -223,22 +223,26 @@ def extract_features(profile: ProfileView, event: Any, now_ts: int) -> list[floa
     angle = (now % DAY_MS) * _TWO_PI_PER_DAY_MS
     weekday = (now // DAY_MS + 3) % 7  # 1970-01-01 was a Thursday; Monday is 0
     in_session = 1 if current is not None else 0
+    lg = _lg
+    log1p = math.log1p
+    before_views = [t - s for t, s in zip(t_views, s_views, strict=True)]
+    before_dwell = [t - s for t, s in zip(t_dwell, s_dwell, strict=True)]
     return [
-        *[_lg(n, _INV_VIEWS) for n in s_views],
-        *[_lg(ms / 1000, _INV_DWELL) for ms in s_dwell],
-        *[_lg(t - s, _INV_VIEWS) for t, s in zip(t_views, s_views, strict=True)],
-        *[_lg((t - s) / 1000, _INV_DWELL) for t, s in zip(t_dwell, s_dwell, strict=True)],
-        _lg(profile.sessions - in_session, _INV_SESSIONS), recency,
-        _lg(tenure_days, _INV_TENURE),
+        *[lg(n, _INV_VIEWS) if n else 0.0 for n in s_views],
+        *[_q(log1p(ms / 1000) * _INV_DWELL) if ms > 0 else 0.0 for ms in s_dwell],
+        *[lg(n, _INV_VIEWS) if n else 0.0 for n in before_views],
+        *[_q(log1p(ms / 1000) * _INV_DWELL) if ms > 0 else 0.0 for ms in before_dwell],
+        lg(profile.sessions - in_session, _INV_SESSIONS), recency,
+        lg(tenure_days, _INV_TENURE),
         1.0 if profile.customer_id is not None else 0.0, 1.0 if profile.logged_in else 0.0,
-        _lg(contacts_7d, _INV_10), *reason, negative, positive, contact_age,
+        lg(contacts_7d, _INV_10), *reason, negative, positive, contact_age,
         _q((math.sin(angle) + 1.0) * 0.5), _q((math.cos(angle) + 1.0) * 0.5),
         1.0 if weekday >= 5 else 0.0,
-        _lg(_count_since(times.get("search"), day_ago, now), _INV_10),
-        _lg(form_starts, _INV_10), _lg(max(0, form_starts - form_submits), _INV_10),
-        _lg(_count_since(times.get("add_to_cart"), day_ago, now), _INV_10),
-        _lg(_count_since(times.get("login"), week_ago, now), _INV_10),
-        _lg(_count_since(times.get("purchase"), now - 30 * DAY_MS, now), _INV_10),
+        lg(_count_since(times.get("search"), day_ago, now), _INV_10),
+        lg(form_starts, _INV_10), lg(max(0, form_starts - form_submits), _INV_10),
+        lg(_count_since(times.get("add_to_cart"), day_ago, now), _INV_10),
+        lg(_count_since(times.get("login"), week_ago, now), _INV_10),
+        lg(_count_since(times.get("purchase"), now - 30 * DAY_MS, now), _INV_10),
     ]
 
 
@@ -252,20 +256,40 @@ def as_dict(features: Sequence[float]) -> dict[str, float]:
 
 
 def pack(features: Sequence[float]) -> list[int]:
-    """The stored form of a vector: integers in thousandths (a zero is one JSON character).
+    """The stored form of a vector: its non-zero features as ``[index, thousandths, ...]``.
 
     Lossless on vectors of :func:`extract_features` (already quantised).
 
     >>> pack([0.0, 0.123, 1.0])
-    [0, 123, 1000]
+    [1, 123, 2, 1000]
     """
-    return [round(v * PACK_SCALE) for v in features]
+    out: list[int] = []
+    for i, v in enumerate(features):
+        if v:
+            out += (i, round(v * PACK_SCALE))
+    return out
 
 
 def unpack(packed: Sequence[int]) -> dict[str, float]:
     """The River input for a packed vector: the same dict :func:`as_dict` gave when it was
-    scored (the same floats, bit for bit)."""
-    return {name: q / PACK_SCALE for name, q in zip(FEATURE_NAMES, packed, strict=True) if q}
+    scored (the same floats, bit for bit). Indexes outside the features are ignored.
+
+    >>> unpack(pack([0.0, 0.123] + [0.0] * (N_FEATURES - 2)))
+    {'views_billing': 0.123}
+    """
+    names = FEATURE_NAMES
+    n = len(names)
+    return {names[i]: q / PACK_SCALE for i, q in zip(packed[::2], packed[1::2], strict=False)
+            if 0 <= i < n and q}
+
+
+def dense(packed: Sequence[int]) -> list[float]:
+    """A packed vector as the full list of :data:`N_FEATURES` floats (for batch models)."""
+    out = [0.0] * N_FEATURES
+    for i, q in zip(packed[::2], packed[1::2], strict=False):
+        if 0 <= i < N_FEATURES:
+            out[i] = q / PACK_SCALE
+    return out
 
 
 def describe(features: Sequence[float] | Mapping[str, float]) -> dict[str, float]:

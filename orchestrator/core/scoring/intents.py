@@ -35,7 +35,10 @@ class IntentSpec(BaseModel):
     withheld (``None``) until it is trusted: it has learned from ``min_labels`` settled labels,
     of which at least ``min_positives`` positive and ``min_negatives`` negative, and its ROC AUC
     over its recent labels (predicted before learning each) is at least ``min_recent_auc``.
-    ``model``: one of :data:`MODEL_KINDS`.
+    ``min_labels = 0`` turns trust off: every score is served (tests, demos).
+    ``model``: one of :data:`MODEL_KINDS`. ``sample_rate`` and ``max_pending``: which moments
+    become labels -- a share of the person's events (the same events for every intent with the
+    same rate), at most ``max_pending`` pending per person (see :mod:`.labels`).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
@@ -48,7 +51,9 @@ class IntentSpec(BaseModel):
     min_positives: Annotated[int, Field(ge=0)] = 30
     min_negatives: Annotated[int, Field(ge=0)] = 100
     min_recent_auc: Annotated[float, Field(ge=0.0, le=1.0)] = 0.55
-    model: str = "logreg-adam"
+    model: str = "logreg-adagrad"
+    sample_rate: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
+    max_pending: Annotated[int, Field(ge=1, le=64)] = 6
 
     @field_validator("model")
     @classmethod
@@ -70,15 +75,17 @@ class IntentSpec(BaseModel):
         return self.horizon_s * 1000
 
 
+#: The label sample and model of each: chosen by benchmarks/intent_scoring.py (see
+#: docs/intent-scoring.md, "Choosing the model and the sample").
 DEFAULT_INTENTS: tuple[IntentSpec, ...] = (
     IntentSpec(name="login_propensity", outcome_event_types=("login", "signup"),
-               horizon_s=30 * 60, only_anonymous=True),
+               horizon_s=30 * 60, only_anonymous=True, sample_rate=0.25, max_pending=6),
     IntentSpec(name="purchase_intent", outcome_event_types=("purchase", "signup"),
-               horizon_s=24 * 3600),
+               horizon_s=24 * 3600, sample_rate=0.25, max_pending=6),
     IntentSpec(name="contact_need", outcome_event_types=("contact_started", "callback_requested"),
-               horizon_s=24 * 3600),
+               horizon_s=24 * 3600, sample_rate=0.25, max_pending=6),
     IntentSpec(name="churn_risk", outcome_event_types=("cancellation_requested",),
-               horizon_s=14 * 24 * 3600),
+               horizon_s=14 * 24 * 3600, sample_rate=0.25, max_pending=6),
 )
 
 

@@ -7,10 +7,11 @@ not seen it (progressive validation).
 **Trust.** :func:`trusted_score` is the one place that decides whether a score is served: the
 model must be trusted (:attr:`IntentModel.trusted`: at least ``min_labels`` labels, of which
 ``min_positives`` positive and ``min_negatives`` negative, and a recent ROC AUC of at least
-``min_recent_auc``) and its probability a finite number in [0, 1]. Otherwise it is ``None``
-(never a silent 0.5), and rules that need the score do not fire. Both classes are required
-because labels are delayed unevenly (a positive settles when its outcome happens, a negative
-only when the horizon has passed) and because an intent whose outcome never happens in the
+``min_recent_auc``; ``min_labels = 0`` turns all of it off, for tests and demos) and its
+probability a finite number in [0, 1]. Otherwise it is ``None`` (never a silent 0.5), and
+rules that need the score do not fire. Both classes are required because labels are delayed
+unevenly (a positive settles when its outcome happens, a negative only when the horizon has
+passed) and because an intent whose outcome never happens in the
 data (a log without cancellations) would otherwise be "trusted" on negatives alone. The
 recent-quality floor withdraws a model whose ranking has decayed (drift) until it recovers.
 
@@ -55,13 +56,28 @@ class CheckpointError(ValueError):
     """A checkpoint cannot be restored into this model (format, intent, features or content)."""
 
 
+class AdaGrad(optim.AdaGrad):
+    """River's AdaGrad with the learning rate read once per step instead of once per feature
+    (the same arithmetic, a third of the time on the ~25 non-zero features of a label)."""
+
+    def _step_with_dict(self, w: Any, g: Any) -> Any:
+        lr = self.learning_rate
+        eps = self.eps
+        g2 = self.g2
+        for i, gi in g.items():
+            total = g2[i] + gi * gi
+            g2[i] = total
+            w[i] -= lr / (total + eps) ** 0.5 * gi
+        return w
+
+
 def make_classifier(kind: str) -> Any:
     """A fresh River classifier of a kind of :data:`.intents.MODEL_KINDS`."""
     lr = LEARNING_RATES[kind]
     if kind == "logreg-adam":
         optimizer: Any = optim.Adam(lr)
     elif kind == "logreg-adagrad":
-        optimizer = optim.AdaGrad(lr)
+        optimizer = AdaGrad(lr)
     elif kind == "logreg-sgd":
         optimizer = optim.SGD(lr)
     else:  # pragma: no cover - IntentSpec validates the kind
@@ -82,7 +98,7 @@ class Quality:
     previous one.
     """
 
-    __slots__ = ("log_loss_sum", "n", "pos", "neg", "recent")
+    __slots__ = ("log_loss_sum", "n", "neg", "pos", "recent")
 
     def __init__(self) -> None:
         self.n = 0
@@ -161,7 +177,8 @@ def _binned_auc(pos: list[int], neg: list[int], min_each: int) -> float | None:
 class IntentModel:
     """A River binary classifier for one intent, its progressive quality and its trust."""
 
-    __slots__ = ("_next_check", "_trusted", "classifier", "kind", "n_labels", "n_positives", "quality_", "spec")
+    __slots__ = ("_next_check", "_trusted", "classifier", "kind", "n_labels", "n_positives",
+                 "quality_", "spec")
 
     def __init__(self, spec: IntentSpec, classifier: Any | None = None) -> None:
         self.spec = spec
@@ -186,16 +203,17 @@ class IntentModel:
 
     def _update_trust(self) -> None:
         # Counts are checked at every label until they suffice, the recent AUC (a few hundred
-        # operations) every TRUST_EVERY labels after that.
+        # operations) every TRUST_EVERY labels after that. min_labels = 0 turns trust off.
         spec = self.spec
+        floor = spec.min_labels
         negatives = self.n_labels - self.n_positives
-        if (self.n_labels < spec.min_labels or self.n_positives < spec.min_positives
-                or negatives < spec.min_negatives):
+        if (self.n_labels < floor or self.n_positives < min(spec.min_positives, floor)
+                or negatives < min(spec.min_negatives, floor)):
             self._trusted = False
             self._next_check = self.n_labels + 1
             return
         self._next_check = self.n_labels + TRUST_EVERY
-        if spec.min_recent_auc <= 0.0:
+        if floor == 0 or spec.min_recent_auc <= 0.0:
             self._trusted = True
             return
         recent = self.quality_.recent_auc()
@@ -337,7 +355,8 @@ def _as_plain(vector: Any) -> dict[str, float] | None:
 
 def _logreg_from_state(data: Any) -> tuple[str, Any]:
     if not isinstance(data, dict) or data.get("kind") not in LEARNING_RATES:
-        raise CheckpointError(f"model: unknown model kind {data.get('kind') if isinstance(data, dict) else data!r}")
+        kind = data.get("kind") if isinstance(data, dict) else data
+        raise CheckpointError(f"model: unknown model kind {kind!r}")
     kind = data["kind"]
     extra = {"logreg-adam": {"m", "v"}, "logreg-adagrad": {"g2"}, "logreg-sgd": set()}[kind]
     d = _mapping(data, "model", {"kind", "weights", "intercept", "n_iterations", *extra})

@@ -27,8 +27,6 @@ from orchestrator.core.events import event_type
 from orchestrator.core.scoring.features import FEATURE_NAMES, extract_features, pack, unpack
 from orchestrator.core.scoring.intents import DEFAULT_INTENTS, IntentSpec
 from orchestrator.core.scoring.labels import (
-    DEFAULT_BOUND,
-    DEFAULT_SAMPLE_RATE,
     Pending,
     SettledLabel,
     applies,
@@ -40,7 +38,7 @@ from orchestrator.core.scoring.labels import (
 from orchestrator.core.scoring.model import CheckpointError, IntentModel, trusted_score
 
 #: Labels learned per event at most (the rest wait in the queue for the next events).
-DEFAULT_LEARN_BUDGET = 2
+DEFAULT_LEARN_BUDGET = 1
 #: Labels waiting at most; beyond it a step learns as many as it takes to come back under.
 DEFAULT_QUEUE_BOUND = 256
 
@@ -60,13 +58,12 @@ class IntentScorer:
     """One model per intent spec; the state a worker keeps (and checkpoints) for scoring."""
 
     def __init__(self, specs: Sequence[IntentSpec] = DEFAULT_INTENTS, *,
-                 bound: int = DEFAULT_BOUND, sample_rate: float = DEFAULT_SAMPLE_RATE,
                  learn_budget: int = DEFAULT_LEARN_BUDGET, queue_bound: int = DEFAULT_QUEUE_BOUND,
                  classifier_factory: Callable[[], Any] | None = None) -> None:
         """``classifier_factory`` makes a fresh River classifier per intent instead of the
-        spec's model kind (benchmarks; such models cannot be checkpointed); ``bound`` and
-        ``sample_rate``: the label sample (see :mod:`.labels`); ``learn_budget`` and
-        ``queue_bound``: the learning queue."""
+        spec's model kind (benchmarks; such models cannot be checkpointed); ``learn_budget``
+        and ``queue_bound``: the learning queue. The label sample is set per intent
+        (``IntentSpec.sample_rate``, ``max_pending``)."""
         names = [spec.name for spec in specs]
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate intent names in {names}")
@@ -76,13 +73,12 @@ class IntentScorer:
         self.models: dict[str, IntentModel] = {
             spec.name: IntentModel(spec, classifier_factory() if classifier_factory else None)
             for spec in specs}
-        self.bound = bound
-        self.sample_rate = sample_rate
         self.learn_budget = learn_budget
         self.queue_bound = queue_bound
         #: Settled labels not learned yet, oldest first.
         self.queue: deque[SettledLabel] = deque()
         self._scoring = self._order()
+        self._max_rate = max((spec.sample_rate for spec in self.specs), default=0.0)
 
     def _order(self) -> tuple[tuple[IntentSpec, IntentModel], ...]:
         return tuple((spec, self.models[spec.name]) for spec in self.specs)
@@ -134,9 +130,8 @@ class IntentScorer:
             budget = max(self.learn_budget, len(queue) - self.queue_bound)
             learned, predictions = self.learn_queued(budget)
         scores = self.score_all(features)
-        if not late and scores and priority(event_ts) < self.sample_rate:
-            snapshot(pending, self.specs, event_ts, features, bound=self.bound,
-                     sample_rate=self.sample_rate, packed=pack(features))
+        if not late and scores and priority(event_ts) < self._max_rate:
+            snapshot(pending, self.specs, event_ts, features, packed=pack(features))
         return StepResult(scores, settled, predictions, learned)
 
     def versions(self) -> dict[str, str]:
