@@ -368,6 +368,7 @@ def alternatives() -> list[tuple[str, dict[str, Any]]]:
         ("bagging 3 x logreg adagrad", river(lambda: ensemble.BaggingClassifier(
             make_classifier("logreg-adagrad"), n_models=3, seed=1))),
         ("adaptive random forest 3", river(lambda: forest.ARFClassifier(n_models=3, seed=1))),
+        ("unweighted labels", {"specs": _specs(weighted=False)}),
         ("sample 0.1", {"specs": _specs(sample_rate=0.1)}),
         ("sample 0.5", {"specs": _specs(sample_rate=0.5)}),
         ("sample 1.0", {"specs": _specs(sample_rate=1.0)}),

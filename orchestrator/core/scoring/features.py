@@ -117,6 +117,22 @@ def _lg(value: float, inv_scale: float) -> float:
     return _q(math.log1p(value) * inv_scale)
 
 
+# Tables of the two most frequent scalings: page views (an int) and time on page (whole seconds).
+_TABLE = 1 << 16
+_VIEWS = [0.0] + [_q(math.log1p(n) * _INV_VIEWS) for n in range(1, _TABLE)]
+_SECONDS = [0.0] + [_q(math.log1p(n) * _INV_DWELL) for n in range(1, _TABLE)]
+
+
+def _views(n: int) -> float:
+    return _VIEWS[n] if 0 <= n < _TABLE else _lg(n, _INV_VIEWS)
+
+
+def _seconds(ms: int) -> float:
+    # Time on page in whole seconds, log-scaled.
+    s = ms // 1000
+    return _SECONDS[s] if 0 <= s < _TABLE else _lg(s, _INV_DWELL)
+
+
 def _count_since(times: list[int] | None, since: int, now: int) -> int:
     # times is sorted oldest first and short (<= 10): walk back from the newest.
     if not times:
@@ -224,14 +240,12 @@ def extract_features(profile: ProfileView, event: Any, now_ts: int) -> list[floa
     weekday = (now // DAY_MS + 3) % 7  # 1970-01-01 was a Thursday; Monday is 0
     in_session = 1 if current is not None else 0
     lg = _lg
-    log1p = math.log1p
-    before_views = [t - s for t, s in zip(t_views, s_views, strict=True)]
-    before_dwell = [t - s for t, s in zip(t_dwell, s_dwell, strict=True)]
+    views_table, seconds_table = _VIEWS, _SECONDS
     return [
-        *[lg(n, _INV_VIEWS) if n else 0.0 for n in s_views],
-        *[_q(log1p(ms / 1000) * _INV_DWELL) if ms > 0 else 0.0 for ms in s_dwell],
-        *[lg(n, _INV_VIEWS) if n else 0.0 for n in before_views],
-        *[_q(log1p(ms / 1000) * _INV_DWELL) if ms > 0 else 0.0 for ms in before_dwell],
+        *[views_table[n] if 0 <= n < _TABLE else _views(n) for n in s_views],
+        *[seconds_table[ms // 1000] if 0 <= ms < 65_536_000 else _seconds(ms) for ms in s_dwell],
+        *[_views(t - s) for t, s in zip(t_views, s_views, strict=True)],
+        *[_seconds(t - s) for t, s in zip(t_dwell, s_dwell, strict=True)],
         lg(profile.sessions - in_session, _INV_SESSIONS), recency,
         lg(tenure_days, _INV_TENURE),
         1.0 if profile.customer_id is not None else 0.0, 1.0 if profile.logged_in else 0.0,

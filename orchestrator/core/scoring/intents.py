@@ -38,7 +38,8 @@ class IntentSpec(BaseModel):
     ``min_labels = 0`` turns trust off: every score is served (tests, demos).
     ``model``: one of :data:`MODEL_KINDS`. ``sample_rate`` and ``max_pending``: which moments
     become labels -- a share of the person's events (the same events for every intent with the
-    same rate), at most ``max_pending`` pending per person (see :mod:`.labels`).
+    same rate), at most ``max_pending`` pending per person, each label ``weighted`` by how many
+    of the person's moments it stands for (see :mod:`.labels`).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
@@ -54,6 +55,7 @@ class IntentSpec(BaseModel):
     model: str = "logreg-adagrad"
     sample_rate: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
     max_pending: Annotated[int, Field(ge=1, le=64)] = 6
+    weighted: bool = True
 
     @field_validator("model")
     @classmethod

@@ -45,14 +45,40 @@ Pending = dict[str, list[list]]
 _MASK64 = (1 << 64) - 1
 
 
+#: Largest weight a label gets (see :func:`sample_weight`).
+MAX_WEIGHT = 8.0
+
+
 class SettledLabel(NamedTuple):
-    """One learned fact: the features at ``snapshot_ts`` and whether the outcome followed."""
+    """One learned fact: the features at ``snapshot_ts`` and whether the outcome followed;
+    ``weight``: how many of the person's moments it stands for (see :func:`sample_weight`)."""
 
     intent: str
     features: list[int]  # packed, as stored
     label: bool
     snapshot_ts: int
     settled_ts: int
+    weight: float = 1.0
+
+
+def sample_weight(spec: IntentSpec, snaps: list[list]) -> float:
+    """How many candidate moments each of ``snaps`` (the intent's pending list) stands for.
+
+    While fewer than ``max_pending`` are pending, every candidate was kept: 1. When the list is
+    full, the person had more candidates than it holds: with the largest priority kept ``tau``
+    (priorities are uniform below ``sample_rate``), about ``sample_rate / tau`` candidates per
+    kept moment. Weighting by it makes a busy person's moments count as often as the scores
+    served to them (every event), not as often as a quiet person's; it is also what makes the
+    sample fair although a moment can be dropped later by the person's later activity (each
+    kept moment is weighted by the inverse of its chance to be kept). At most
+    :data:`MAX_WEIGHT`; 1 when ``spec.weighted`` is off.
+    """
+    if not spec.weighted or len(snaps) < spec.max_pending:
+        return 1.0
+    tau = max(priority(snap[0]) for snap in snaps)
+    if tau <= 0.0:
+        return MAX_WEIGHT
+    return min(MAX_WEIGHT, max(1.0, spec.sample_rate / tau))
 
 
 def applies(spec: IntentSpec, features: Sequence[float]) -> bool:
@@ -140,10 +166,11 @@ def settle_on_event(pending: Pending, specs: Iterable[IntentSpec], event_type: s
             continue
         horizon = spec.horizon_ms
         keep = []
+        weight = sample_weight(spec, snaps)
         for snap in snaps:
             snap_ts = snap[0]
             if snap_ts <= event_ts <= snap_ts + horizon:
-                settled.append(SettledLabel(spec.name, snap[1], True, snap_ts, event_ts))
+                settled.append(SettledLabel(spec.name, snap[1], True, snap_ts, event_ts, weight))
             else:
                 keep.append(snap)
         if len(keep) != len(snaps):
@@ -174,10 +201,13 @@ def settle_expired(pending: Pending, specs: Iterable[IntentSpec],
         snaps = pending[name]
         horizon = spec.horizon_ms
         expired = 0
+        weight = 1.0
         for snap_ts, packed in snaps:  # sorted: the expired ones are a prefix
             if snap_ts + horizon >= watermark_ts:
                 break
-            settled.append(SettledLabel(name, packed, False, snap_ts, watermark_ts))
+            if not expired:
+                weight = sample_weight(spec, snaps)
+            settled.append(SettledLabel(name, packed, False, snap_ts, watermark_ts, weight))
             expired += 1
         if expired == len(snaps):
             del pending[name]

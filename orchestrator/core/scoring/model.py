@@ -232,8 +232,9 @@ class IntentModel:
         """The probability of the outcome within the horizon, or None (see :func:`trusted_score`)."""
         return trusted_score(self, features)
 
-    def learn(self, features: dict[str, float], label: bool) -> float:
-        """Predict ``label`` with the model as it is, update the metrics, then learn from it.
+    def learn(self, features: dict[str, float], label: bool, weight: float = 1.0) -> float:
+        """Predict ``label`` with the model as it is, update the metrics, then learn from it
+        (with ``weight``; the metrics count every label once).
 
         Returns the prediction made before learning (the progressive-validation prediction).
         """
@@ -241,7 +242,10 @@ class IntentModel:
         self.quality_.update(label, p)
         self.n_labels += 1
         self.n_positives += label
-        self.classifier.learn_one(features, label)
+        if weight == 1.0:
+            self.classifier.learn_one(features, label)
+        else:
+            self.classifier.learn_one(features, label, w=weight)
         if self.n_labels >= self._next_check:
             self._update_trust()
         return p
@@ -343,7 +347,7 @@ def _logreg_state(kind: str, clf: Any) -> dict[str, Any]:
         state["m"] = _as_plain(opt.m)
         state["v"] = _as_plain(opt.v)
     elif kind == "logreg-adagrad":
-        state["g2"] = dict(opt.g2)
+        state["g2"] = dict(opt.g2) if opt.g2 is not None else {}
     return state
 
 

@@ -97,7 +97,7 @@ class IntentScorer:
         for label in settled:
             model = self.models.get(label.intent)
             predictions.append(None if model is None
-                               else model.learn(unpack(label.features), label.label))
+                               else model.learn(unpack(label.features), label.label, label.weight))
         return predictions
 
     def learn_queued(self, budget: int | None = None) -> tuple[list[SettledLabel], list[float | None]]:
