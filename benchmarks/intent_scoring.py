@@ -124,10 +124,18 @@ class RecordingScorer(IntentScorer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.progressive: dict[str, list[tuple[int, bool, float]]] = defaultdict(list)
+        #: time spent learning, and labels learned, by the sweep (outside the step)
+        self.sweep_learn_ns = 0
+        self.sweep_learned = 0
+        self.in_sweep = False
 
     def learn(self, settled: Any) -> list[float | None]:
         settled = list(settled)
+        t0 = time.perf_counter_ns()
         predictions = super().learn(settled)
+        if self.in_sweep:
+            self.sweep_learn_ns += time.perf_counter_ns() - t0
+            self.sweep_learned += len(settled)
         for label, p in zip(settled, predictions, strict=True):
             if p is not None:
                 self.progressive[label.intent].append((label.snapshot_ts, label.label, p))
@@ -162,7 +170,9 @@ def run(records: list[InputRecord], specs: tuple[IntentSpec, ...], *,
             t0 = time.perf_counter_ns()
             due = replay._next_sweep is None or record.ts >= replay._next_sweep
             if due:  # timed apart from the event: the sweep of quiet people
+                scorer.in_sweep = True
                 swept += len(replay.sweep(record.ts))
+                scorer.in_sweep = False
                 sweep_ns += time.perf_counter_ns() - t0
             out = replay.feed(record)
             if "rejected" in out:
@@ -330,7 +340,13 @@ def cost(result: dict[str, Any], n_records: int) -> dict[str, Any]:
     return {"per_event": summary_us(per_event), "features": summary_us(scoring.feature_ns),
             "step": summary_us(scoring.step_ns), "events_scored": len(per_event),
             "sweep_total_ms": round(result["sweep_ns"] / 1e6, 1), "sweep_labels": result["swept"],
-            "sweep_us_per_event_amortised": round(result["sweep_ns"] / 1000 / n_records, 2)}
+            "sweep_us_per_event_amortised": round(result["sweep_ns"] / 1000 / n_records, 2),
+            # Of the sweep, the scoring core's own part: learning the labels it settled (the
+            # rest is reading and writing the profiles, as the worker's sweep does).
+            "sweep_learning_us_per_label": round(result["scorer"].sweep_learn_ns / 1000
+                                                 / max(1, result["scorer"].sweep_learned), 1),
+            "sweep_learning_us_per_event_amortised": round(result["scorer"].sweep_learn_ns / 1000
+                                                           / n_records, 2)}
 
 
 def checkpoint_cost(scorer: IntentScorer, repeat: int = 20) -> dict[str, Any]:

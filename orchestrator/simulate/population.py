@@ -7,13 +7,20 @@ replayed into Kafka at full speed. What people do later depends on what they did
 noise, so that a model can learn it (AUC well above 0.5) but not perfectly (below 1):
 
 - anonymous **customers who read account/billing pages** log in within minutes, more often the
-  more such pages they read; some log in for no visible reason;
-- **readers of products/pricing/offers** add to cart and buy (customers) or sign up (prospects)
-  within hours, more often with more product pages and a cart;
-- **failed self-service** (help pages, a form started but not submitted) leads to a contact
-  (``contact_started`` or ``callback_requested``) within hours;
-- **negative-sentiment billing contacts** and reading contract/cancellation pages lead to a
-  ``cancellation_requested`` within days.
+  more (and the longer) such pages they read; some log in for no visible reason;
+- **shoppers buy according to how they read, not how much**: a hidden drive per visit makes
+  buyers read product and pricing pages longer (time on page is the gap to the next page),
+  look at prices more often and add to cart, while comparison shoppers read dozens of product
+  pages quickly and rarely buy; no single count separates buyers. Customers buy, prospects
+  sign up, now or when they come back within hours;
+- **failed self-service** (help pages read long, a form started but not submitted) leads to a
+  contact (``contact_started`` or ``callback_requested``) within hours;
+- **negative-sentiment billing contacts** and reading contract/cancellation pages, in this visit
+  and in earlier ones, lead to a ``cancellation_requested`` within days;
+- **drift**: from :data:`PROMOTION_FROM` of the period on, a promotion makes offers pages sell
+  more (and everyone sees more of them); from :data:`LOGIN_BANNER_FROM` on, a login banner
+  makes anonymous account readers log in more readily;
+- **long sessions**: page counts are heavy-tailed (shopping visits of 50-250 pages occur).
 
 Records follow the contract (docs in README.md, ``orchestrator.core.events``): clickstream keyed
 by visitor id, carrying ``customer_id`` while the visitor is logged in, and a ``session_id``;

@@ -87,7 +87,7 @@ DEFAULT_INTENTS: tuple[IntentSpec, ...] = (
     IntentSpec(name="contact_need", outcome_event_types=("contact_started", "callback_requested"),
                horizon_s=24 * 3600, sample_rate=0.25, max_pending=6),
     IntentSpec(name="churn_risk", outcome_event_types=("cancellation_requested",),
-               horizon_s=14 * 24 * 3600, sample_rate=0.25, max_pending=6),
+               horizon_s=14 * 24 * 3600, sample_rate=0.5, max_pending=6),
 )
 
 

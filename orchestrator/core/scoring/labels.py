@@ -34,6 +34,7 @@ Memory per person: at most ``max_pending`` snapshots per intent.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from typing import NamedTuple
 
 from orchestrator.core.scoring.features import LOGGED_IN, pack
@@ -89,6 +90,7 @@ def applies(spec: IntentSpec, features: Sequence[float]) -> bool:
     return not (spec.only_anonymous and features[LOGGED_IN])
 
 
+@lru_cache(maxsize=1 << 16)
 def priority(ts: int) -> float:
     """A pseudo-random number in [0, 1) fixed by the event time (splitmix64 of ``ts``).
 
