@@ -198,6 +198,43 @@ def rules_publish(path: Path, **flags: Any) -> None:
                f"to {settings.topic_rules}")
 
 
+# ---------------------------------------------------------------------- replay
+@cli.command()
+@click.argument("records", type=click.File("r"), default="-")
+@click.option("--output", "-o", type=click.File("wb"), default="-", show_default=True,
+              help="where the JSON lines go")
+@click.option("--rules", "rules_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=Path("rules"), show_default=True, help="rule directory")
+@click.option("--intents", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="intent definitions (YAML list); default: the built-in intents")
+@click.option("--sweep-every-s", type=float, default=60.0, show_default=True,
+              help="event time between sweeps that settle the labels of quiet people")
+@click.option("--lateness-s", type=float, default=60.0, show_default=True,
+              help="event time allowed for late outcomes before a label is settled negative")
+def replay(records: Any, output: Any, rules_dir: Path, intents: Path | None, sweep_every_s: float,
+           lateness_s: float) -> None:
+    """Run contract records (JSON lines, any order) through the core in event-time order.
+
+    Writes one JSON line per record: the scores served at it, the labels settled, the actions
+    decided. A summary of the models goes to stderr. No broker is needed.
+    """
+    from orchestrator.core.rules import RuleSetError
+    from orchestrator.core.scoring import IntentSpecError
+    from orchestrator.replay import ReplayInputError, replay_file
+
+    try:
+        done = replay_file(records, output, rules_dir, intents=intents,
+                           sweep_every_ms=int(sweep_every_s * 1000), lateness_ms=int(lateness_s * 1000))
+    except (ReplayInputError, RuleSetError, IntentSpecError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    for quality in done.scorer.quality().values():
+        auc = quality["roc_auc"]
+        click.echo(f"{quality['intent']:<18} labels {quality['n_labels']:>7} positive "
+                   f"{quality['n_positives']:>6} trusted {str(quality['trusted']).lower():<5} "
+                   f"progressive AUC {'-' if auc is None else f'{auc:.3f}'}", err=True)
+
+
 # ---------------------------------------------------------------------- demo
 @cli.command()
 @click.option("--rate", type=float, default=10.0, show_default=True, help="records per second")

@@ -112,6 +112,11 @@ class Profile:
     #: intent -> the latest score (None: the model is not trusted yet), as of ``scored_ts``.
     scores: dict[str, float | None] = field(default_factory=dict)
     scored_ts: int = 0
+    # ---- page statistics for the intent features (see the "page statistics" block below) ----
+    #: page category -> [views, settled time on page in ms] over the person's whole history.
+    page_totals: dict[str, list[int]] = field(default_factory=dict)
+    #: session key -> {page category: settled time on page in ms} (sessions in ``session_log``).
+    session_dwell: dict[str, dict[str, int]] = field(default_factory=dict)
 
     # ------------------------------------------------------------ derived views
 
@@ -236,8 +241,8 @@ def _apply_clickstream(profile: Profile, event: ClickstreamEvent, tie: int, sess
         if page.category:
             views = session[2]
             views[page.category] = views.get(page.category, 0) + 1
-        _insert_entry(profile.recent_pages, {"ts": event.ts, "url": page.url, "category": page.category},
-                      RECENT_PAGES, _page_order)
+        _add_page(profile, {"ts": event.ts, "url": page.url, "category": page.category})
+    _prune_session_dwell(profile)
 
 
 def _login_state(event: ClickstreamEvent) -> bool | None:
@@ -432,8 +437,7 @@ def merge_profiles(target: Profile, other: Profile) -> Profile:
         target.first_seen_ts = other.first_seen_ts
     target.last_seen_ts = max(target.last_seen_ts, other.last_seen_ts)
     _merge_sessions(target, other)
-    target.recent_pages = _merge_entries(target.recent_pages, other.recent_pages, RECENT_PAGES,
-                                         _page_order, shared)
+    _merge_pages(target, other, shared)
     target.recent_contacts = _merge_entries(target.recent_contacts, other.recent_contacts,
                                             RECENT_CONTACTS, _contact_order, shared)
     _merge_actions(target, other)
@@ -557,3 +561,96 @@ def _newest_union(mine: list[list[int]], theirs: list[list[int]], bound: int) ->
 def _multiset_union(mine: list[int], theirs: list[int], bound: int) -> list[int]:
     """Each value as many times as the side that has it most often (a join, so idempotent)."""
     return sorted((Counter(mine) | Counter(theirs)).elements())[-bound:]
+
+
+# ---------------------------------------------------------------- page statistics
+# Per-category page views and time on page, for the intent features
+# (orchestrator.core.scoring.features). Kept apart from the rest of the profile on purpose: the
+# rest of the module calls only _add_page (apply) and _merge_pages (merge).
+#
+# Time on page is the gap to the person's next page view, capped at DWELL_CAP_MS, and 0 when no
+# page view follows within DWELL_MAX_GAP_MS (the visit ended there). While a page is among the
+# RECENT_PAGES newest, its time is read from ``recent_pages`` itself (features do that); when it
+# leaves them, its time -- now fixed by its successor, the oldest page kept -- is added to
+# ``page_totals`` and to its session's ``session_dwell``. That is exact, whatever the order of
+# arrival, for pages that arrive within RECENT_PAGES pages of their place in event time (the
+# same kind of bound as the replay guard); a page later than that is counted, its time is not.
+
+#: Longest time on one page counted (a tab left open is not reading).
+DWELL_CAP_MS = 10 * 60 * 1000
+#: A page view followed by no other within this long ended the visit: no time on page.
+DWELL_MAX_GAP_MS = SESSION_GAP_MS
+
+
+def dwell_ms(ts: int, next_ts: int) -> int:
+    """Time on a page viewed at ``ts`` whose next page view is at ``next_ts``."""
+    gap = next_ts - ts
+    if gap <= 0 or gap > DWELL_MAX_GAP_MS:
+        return 0
+    return gap if gap < DWELL_CAP_MS else DWELL_CAP_MS
+
+
+def _add_page(profile: Profile, entry: dict[str, Any]) -> None:
+    """Insert a page view into ``recent_pages``, count it, and settle the time of pages leaving."""
+    category = entry["category"]
+    if category:
+        totals = profile.page_totals.get(category)
+        if totals is None:
+            profile.page_totals[category] = [1, 0]
+        else:
+            totals[0] += 1
+    pages = profile.recent_pages
+    _insert_entry(pages, entry, RECENT_PAGES + 1, _page_order)
+    if len(pages) > RECENT_PAGES:
+        _settle_pages(profile, pages[:-RECENT_PAGES], pages[-RECENT_PAGES])
+        del pages[:-RECENT_PAGES]
+
+
+def _merge_pages(target: Profile, other: Profile, shared: Shared) -> None:
+    for category, (views, dwell) in other.page_totals.items():
+        mine = target.page_totals.setdefault(category, [0, 0])
+        mine[0] += views
+        mine[1] += dwell
+    for key, dwell in other.session_dwell.items():
+        mine_by_cat = target.session_dwell.setdefault(key, {})
+        for category, ms in dwell.items():
+            mine_by_cat[category] = mine_by_cat.get(category, 0) + ms
+    pages = _merge_entries(target.recent_pages, other.recent_pages,
+                           len(target.recent_pages) + len(other.recent_pages), _page_order, shared)
+    if len(pages) > RECENT_PAGES:
+        _settle_pages(target, pages[:-RECENT_PAGES], pages[-RECENT_PAGES])
+    target.recent_pages = pages[-RECENT_PAGES:]
+    _prune_session_dwell(target)
+
+
+def _settle_pages(profile: Profile, leaving: list[dict[str, Any]], first_kept: dict[str, Any]) -> None:
+    """Add the time of pages leaving ``recent_pages`` (oldest first) to the totals."""
+    following = [*leaving[1:], first_kept]
+    for page, successor in zip(leaving, following, strict=True):
+        category = page["category"]
+        if not category:
+            continue
+        ms = dwell_ms(page["ts"], successor["ts"])
+        if not ms:
+            continue
+        profile.page_totals.setdefault(category, [0, 0])[1] += ms
+        key = _session_at(profile, page["ts"])
+        if key is not None:
+            by_cat = profile.session_dwell.setdefault(key, {})
+            by_cat[category] = by_cat.get(category, 0) + ms
+
+
+def _session_at(profile: Profile, ts: int) -> str | None:
+    """The session (of ``session_log``) that a moment belongs to; the smallest key on a tie."""
+    found = None
+    for key, (start, last, _views) in profile.session_log.items():
+        if start <= ts <= last and (found is None or key < found):
+            found = key
+    return found
+
+
+def _prune_session_dwell(profile: Profile) -> None:
+    dwell = profile.session_dwell
+    if dwell:
+        for key in [k for k in dwell if k not in profile.session_log]:
+            del dwell[key]

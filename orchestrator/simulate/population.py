@@ -7,13 +7,20 @@ replayed into Kafka at full speed. What people do later depends on what they did
 noise, so that a model can learn it (AUC well above 0.5) but not perfectly (below 1):
 
 - anonymous **customers who read account/billing pages** log in within minutes, more often the
-  more such pages they read; some log in for no visible reason;
-- **readers of products/pricing/offers** add to cart and buy (customers) or sign up (prospects)
-  within hours, more often with more product pages and a cart;
-- **failed self-service** (help pages, a form started but not submitted) leads to a contact
-  (``contact_started`` or ``callback_requested``) within hours;
-- **negative-sentiment billing contacts** and reading contract/cancellation pages lead to a
-  ``cancellation_requested`` within days.
+  more (and the longer) such pages they read; some log in for no visible reason;
+- **shoppers buy according to how they read, not how much**: a hidden drive per visit makes
+  buyers read product and pricing pages longer (time on page is the gap to the next page),
+  look at prices more often and add to cart, while comparison shoppers read dozens of product
+  pages quickly and rarely buy; no single count separates buyers. Customers buy, prospects
+  sign up, now or when they come back within hours;
+- **failed self-service** (help pages read long, a form started but not submitted) leads to a
+  contact (``contact_started`` or ``callback_requested``) within hours;
+- **negative-sentiment billing contacts** and reading contract/cancellation pages, in this visit
+  and in earlier ones, lead to a ``cancellation_requested`` within days;
+- **drift**: from :data:`PROMOTION_FROM` of the period on, a promotion makes offers pages sell
+  more (and everyone sees more of them); from :data:`LOGIN_BANNER_FROM` on, a login banner
+  makes anonymous account readers log in more readily;
+- **long sessions**: page counts are heavy-tailed (shopping visits of 50-250 pages occur).
 
 Records follow the contract (docs in README.md, ``orchestrator.core.events``): clickstream keyed
 by visitor id, carrying ``customer_id`` while the visitor is logged in, and a ``session_id``;
@@ -58,6 +65,10 @@ BROWSE_PAGES = [("/", "home"), ("/news", "news"), ("/blog/tips", "blog"), ("/abo
                 ("/careers", "careers"), ("/", "home")]
 
 MODES = ("browse", "account", "shop", "support", "contract", "moving")
+#: Drift: from this share of the simulated period on, a promotion runs (offers sell more) ...
+PROMOTION_FROM = 0.5
+#: ... and from this share on, a login banner makes anonymous account readers log in sooner.
+LOGIN_BANNER_FROM = 0.6
 
 
 def _sigmoid(x: float) -> float:
@@ -78,6 +89,7 @@ class _Person:
     logged_in: bool = False
     remembered: bool = False
     cancelled: bool = False
+    contract_reads: int = 0
     counter: int = 0
     out: list[tuple[int, int, Record]] = field(default_factory=list)
 
@@ -181,7 +193,14 @@ class Population:
         follow_ups: list[tuple[int, str, Any]] = []
         if not p.remembered:
             p.logged_in = False
-        counts = {"account": 0, "shop": 0, "help": 0, "contract": 0}
+        # Where in the simulated period we are (0 at the start, 1 at the end): drift.
+        phase = (ts - self.start_ts) / (self.days * DAY)
+        promotion = phase >= PROMOTION_FROM
+        # How much this visit is about buying: seen only through how the person reads
+        # (longer on products and pricing, more pricing pages, a cart), never by one count.
+        drive = rng.gauss(0.0, 1.0) + 1.2 * (p.shopper - 0.3)
+        counts = {"account": 0, "shop": 0, "help": 0, "contract": 0, "offers": 0}
+        seconds = {"account": 0.0, "shop": 0.0, "help": 0.0}
 
         def web(event_type: str, **extra: Any) -> None:
             value: dict[str, Any] = {"event_id": p.event_id("e"), "type": event_type,
@@ -197,51 +216,87 @@ class Population:
         def think(lo: float, hi: float) -> int:
             return int(rng.uniform(lo, hi) * SECOND)
 
+        def read(kind: str) -> int:
+            # Seconds on a page (the gap to the next one): heavy-tailed; buyers read product
+            # and pricing pages longer, people in trouble read help pages longer.
+            base = {"shop": 22.0 * math.exp(0.45 * drive), "help": 30.0 * (1.6 if p.tech_trouble else 1.0),
+                    "account": 25.0}.get(kind, 15.0)
+            return int(min(900.0, rng.lognormvariate(math.log(base), 0.7)) * SECOND)
+
         now = ts
         page("/", "home")
+        now += think(3, 20)
         # Some customers log in straight away, whatever they do next (noise for the model).
         if p.customer_id is not None and not p.logged_in and rng.random() < 0.07:
-            now += think(3, 20)
             self._login(p, web)
+            now += think(3, 20)
         pool = {"browse": BROWSE_PAGES, "account": ACCOUNT_PAGES, "shop": PRODUCT_PAGES,
                 "support": HELP_PAGES, "contract": CONTRACT_PAGES, "moving": MOVING_PAGES,
                 "buy": PRODUCT_PAGES}[mode]
-        for _ in range(rng.randint(0, 2) if mode == "buy" else rng.randint(1, 9)):
-            now += think(8, 150)
-            if rng.random() < 0.2:  # wander off-topic
+        if mode == "buy":
+            n_pages = rng.randint(0, 2)
+        elif mode == "shop":  # long sessions: comparison shoppers read dozens of pages
+            n_pages = min(250, int(rng.lognormvariate(math.log(7.0) - 0.25 * drive, 0.9)))
+        else:
+            n_pages = min(120, 1 + int(rng.lognormvariate(math.log(3.5), 0.8)))
+        login_boost = 1.5 if phase >= LOGIN_BANNER_FROM else 1.0
+        for _ in range(n_pages):
+            if rng.random() < 0.15:  # wander off-topic
                 url, category = rng.choice(BROWSE_PAGES + ACCOUNT_PAGES[:2] + PRODUCT_PAGES[:2])
+            elif pool is PRODUCT_PAGES:
+                # Buyers look at prices and offers; during the promotion everyone sees offers.
+                r = rng.random()
+                if r < 0.1 + 0.2 * _sigmoid(drive):
+                    url, category = "/pricing", "pricing"
+                elif r < 0.3 + (0.2 if promotion else 0.0):
+                    url, category = rng.choice(PRODUCT_PAGES[4:])
+                else:
+                    url, category = rng.choice(PRODUCT_PAGES[:4])
             else:
                 url, category = rng.choice(pool)
             page(url, category)
-            counts["account"] += category in ("account", "billing", "invoices")
-            counts["shop"] += category in ("products", "pricing", "offers")
-            counts["help"] += category in ("help", "self-service", "contact")
-            counts["contract"] += category in ("contract", "cancellation")
-            if rng.random() < 0.12:
-                now += think(2, 20)
+            kind = ("account" if category in ("account", "billing", "invoices") else
+                    "shop" if category in ("products", "pricing", "offers") else
+                    "help" if category in ("help", "self-service", "contact") else
+                    "contract" if category in ("contract", "cancellation") else "other")
+            if kind in counts:
+                counts[kind] += 1
+            counts["offers"] += category == "offers"
+            dwell = read(kind)
+            if kind in seconds:
+                seconds[kind] += dwell / SECOND
+            now += dwell
+            if rng.random() < 0.08:
                 web("search", properties={"q": category or "help"})
-            # Reading account pages anonymously: a customer logs in within minutes.
+                now += think(2, 20)
+            # Reading account pages anonymously: a customer logs in within minutes, more often
+            # the more (and the longer) they read; from LOGIN_BANNER_FROM on, more readily.
             if (p.customer_id is not None and not p.logged_in and counts["account"]
-                    and rng.random() < _sigmoid(-3.4 + 0.9 * counts["account"]) * 0.6):
-                now += think(10, 240)
+                    and rng.random() < min(0.9, login_boost * 0.6 * _sigmoid(
+                        -3.6 + 0.8 * counts["account"] + 0.4 * math.log1p(seconds["account"] / 60)))):
                 self._login(p, web)
+                now += think(10, 60)
 
         abandoned = False
         if mode == "support" or (counts["help"] and rng.random() < 0.3):
-            now += think(10, 60)
             web("form_start", properties={"form": "support"})
+            now += think(10, 60)
             abandoned = rng.random() < 0.5 + 0.3 * p.tech_trouble
             if not abandoned:
-                now += think(30, 180)
                 web("form_submit", properties={"form": "support"})
+                now += think(30, 180)
 
         cart = False
         if counts["shop"] and mode != "buy":
-            if rng.random() < _sigmoid(-2.2 + 0.5 * counts["shop"] + 2.0 * p.shopper):
-                now += think(10, 90)
+            # Buying follows the reading (drive), the person (shopper) and, during the
+            # promotion, the offers read; many quick product views alone are browsing.
+            offers = min(3, counts["offers"]) if promotion else 0
+            if rng.random() < _sigmoid(-2.4 + 1.1 * drive + 1.5 * p.shopper):
                 web("add_to_cart", properties={"sku": rng.choice(["bb-500", "mob-20", "tv-max"])})
+                now += think(10, 90)
                 cart = True
-            p_buy = _sigmoid(-3.6 + 0.35 * counts["shop"] + 2.2 * cart + 1.5 * p.shopper)
+            p_buy = _sigmoid(-3.9 + 1.1 * drive + 1.6 * cart + 1.2 * p.shopper + 0.6 * offers
+                             - 0.15 * max(0, counts["shop"] - 25) ** 0.5)
             if rng.random() < p_buy:
                 if rng.random() < 0.5:  # buys now
                     now += think(30, 600)
@@ -252,9 +307,12 @@ class Population:
             now += think(20, 200)
             self._buy(p, web)
 
-        # Failed self-service leads to a contact within hours.
+        # Failed self-service leads to a contact within hours: more when the help pages were
+        # read long (frustration) than when they were many.
+        p.contract_reads += counts["contract"]
         if p.customer_id is not None:
-            p_contact = _sigmoid(-3.6 + 0.45 * counts["help"] + 1.8 * abandoned + 0.8 * p.tech_trouble)
+            p_contact = _sigmoid(-4.2 + 0.25 * counts["help"] + 0.5 * math.log1p(seconds["help"] / 60)
+                                 + 1.8 * abandoned + 0.8 * p.tech_trouble)
             if mode == "account" and p.billing_trouble:
                 p_contact += 0.15
             if rng.random() < p_contact:
@@ -264,8 +322,10 @@ class Population:
                 kind = "callback_requested" if rng.random() < 0.25 else "contact_started"
                 follow_ups.append((now + rng.randrange(10 * MINUTE, 14 * HOUR), "contact",
                                    (kind, reason, sentiment)))
-            # Reading about contracts and cancellation: some cancel within days.
-            if counts["contract"] and rng.random() < _sigmoid(-4.2 + 0.5 * counts["contract"]
+            # Reading about contracts and cancellation, in this visit and before: some cancel
+            # within days.
+            if counts["contract"] and rng.random() < _sigmoid(-4.6 + 0.35 * counts["contract"]
+                                                                + 0.5 * math.log1p(p.contract_reads)
                                                                 + 3.0 * p.churn_prone):
                 follow_ups.append((now + rng.randrange(2 * HOUR, 10 * DAY), "contact",
                                    ("cancellation_requested", "cancellation", -0.3)))
@@ -320,67 +380,3 @@ class Population:
 
 # More sessions in the day and evening than at night (UTC).
 _HOUR_WEIGHTS = [1, 0.5, 0.3, 0.3, 0.3, 0.5, 1, 2, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 3, 2, 1.5]
-
-
-# ------------------------------------------------------------------ a minimal person state
-
-@dataclass(slots=True)
-class ReplayState:
-    """The attributes :class:`orchestrator.core.scoring.ProfileView` reads, kept by
-    :func:`fold`: a stand-in for the runtime's profile when replaying the population through the
-    scoring core (benchmarks, learning tests), plus the person's pending label snapshots."""
-
-    recent_pages: list[dict[str, Any]] = field(default_factory=list)
-    session_topic_views: dict[str, int] = field(default_factory=dict)
-    sessions: int = 0
-    events_seen: int = 0
-    logged_in: bool = False
-    customer_id: str | None = None
-    first_seen_ts: int = 0
-    last_seen_ts: int = 0
-    recent_contacts: list[dict[str, Any]] = field(default_factory=list)
-    recent_actions: list[dict[str, Any]] = field(default_factory=list)
-    event_times: dict[str, list[int]] = field(default_factory=dict)
-    session_id: str | None = None
-    pending: dict[str, list[list]] = field(default_factory=dict)
-
-
-def fold(state: ReplayState, source: Source, value: dict[str, Any]) -> None:
-    """Apply one population record (ordered per person, as :meth:`Population.records` gives
-    them) to ``state``: the same bounded lists as the engine's profile, without its replay and
-    reordering guards, which the population does not need."""
-    ts = value["ts"]
-    kind = value["type"]
-    state.events_seen += 1
-    if not state.first_seen_ts:
-        state.first_seen_ts = ts
-    state.last_seen_ts = max(state.last_seen_ts, ts)
-    if source is Source.CLICKSTREAM:
-        if value.get("session_id") != state.session_id:
-            state.session_id = value.get("session_id")
-            state.sessions += 1
-            state.session_topic_views = {}
-        if value.get("customer_id") is not None:
-            state.customer_id = value["customer_id"]
-            state.logged_in = kind != "logout"
-        elif kind == "logout":
-            state.logged_in = False
-        page = value.get("page")
-        if kind == "page_view" and page is not None:
-            category = page.get("category")
-            if category:
-                state.session_topic_views[category] = state.session_topic_views.get(category, 0) + 1
-            _bounded(state.recent_pages, {"ts": ts, "url": page["url"], "category": category}, 20)
-    else:
-        state.customer_id = value["customer_id"]
-        _bounded(state.recent_contacts, {"ts": ts, "type": kind, "channel": value.get("channel"),
-                                         "reason": value.get("reason"),
-                                         "sentiment": value.get("sentiment")}, 10)
-    if kind != "page_view":
-        _bounded(state.event_times.setdefault(kind, []), ts, 10)
-
-
-def _bounded(items: list, item: Any, bound: int) -> None:
-    items.append(item)
-    if len(items) > bound:
-        del items[0]

@@ -1,24 +1,36 @@
-"""Feature extraction: values for hand-built profiles, event time only, bounded for any profile."""
+"""Feature extraction: values for profiles built from events, event time only, quantised, bounded;
+the profile's page statistics (views and time on page) independent of event order."""
 
 from __future__ import annotations
 
+import copy
 import math
-from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from orchestrator.core.profile import (
+    DWELL_CAP_MS,
+    RECENT_PAGES,
+    Profile,
+    apply_event,
+    dwell_ms,
+    merge_profiles,
+)
 from orchestrator.core.scoring.features import (
-    FEATURE_INDEX,
     FEATURE_NAMES,
+    MAX_VALUE,
     N_FEATURES,
+    PACK_SCALE,
     as_dict,
+    dense,
     extract_features,
     pack,
     unpack,
 )
-from orchestrator.simulate.population import ReplayState
+
+from .factories import click, contact, page_view
 
 pytestmark = pytest.mark.unit
 
@@ -28,181 +40,214 @@ SECOND = 1000
 MINUTE = 60 * SECOND
 HOUR = 60 * MINUTE
 DAY = 24 * HOUR
+NOW = MIDNIGHT + 10 * HOUR
 
 
-# The population's replay state has exactly the attributes the features may read (and the
-# pending snapshots, which they do not read).
-Person = ReplayState
+def person(events: list, person_id: str = "v1") -> Profile:
+    profile = Profile(person_id=person_id)
+    for event in events:
+        apply_event(profile, event)
+    return profile
 
 
-def feature(person: Person, name: str, now: int = MIDNIGHT + 10 * HOUR) -> float:
-    return extract_features(person, None, now)[FEATURE_INDEX[name]]
+def features(profile: Profile, now: int = NOW) -> dict[str, float]:
+    return dict(zip(FEATURE_NAMES, extract_features(profile, None, now), strict=True))
 
 
-def lg(n: float, cap: float) -> float:
-    return min(1.0, math.log1p(n) / math.log1p(cap))
+def views(scale_views: float, n: int) -> float:
+    return round(math.log1p(n) / math.log1p(scale_views) * PACK_SCALE) / PACK_SCALE
+
+
+def seconds(s: float) -> float:
+    return round(math.log1p(s) / math.log1p(3600) * PACK_SCALE) / PACK_SCALE
+
+
+def pages(n: int, category: str, start: int, gap: int, session: str = "s1", first: int = 0) -> list:
+    return [page_view(f"{session}-{first + i}", f"/{category}/{i}", category, start + i * gap,
+                      session_id=session) for i in range(n)]
 
 
 def test_an_empty_profile_has_every_feature_and_looks_never_seen() -> None:
-    vector = extract_features(Person(), None, MIDNIGHT)
+    vector = extract_features(Profile(person_id="p"), None, MIDNIGHT)
     assert len(vector) == N_FEATURES == len(FEATURE_NAMES)
     named = dict(zip(FEATURE_NAMES, vector, strict=True))
     assert named["recency"] == 1.0  # no previous event: as long ago as can be
     assert named["identified"] == named["logged_in"] == named["contacts_7d"] == 0.0
     assert named["last_contact_age"] == 1.0
+    assert not any(v for k, v in named.items() if k.startswith(("views_", "dwell_", "before_")))
 
 
-def test_session_categories_are_counted_and_unknown_ones_bucketed_as_other() -> None:
-    person = Person(session_topic_views={"billing": 3, "weather": 2, "garden": 1})
-    assert feature(person, "session_cat_billing") == pytest.approx(lg(3, 10))
-    assert feature(person, "session_cat_other") == pytest.approx(lg(3, 10))
-    assert feature(person, "session_cat_pricing") == 0.0
-    assert feature(person, "session_pages") == pytest.approx(lg(6, 20))
+def test_views_and_time_on_page_per_category_this_session() -> None:
+    # Five billing pages a minute apart, then a pricing page 90 s after the last one.
+    profile = person([*pages(5, "billing", NOW - 10 * MINUTE, MINUTE),
+                      page_view("p", "/pricing", "pricing", NOW - 5 * MINUTE + 30 * SECOND,
+                                session_id="s1")])
+    named = features(profile)
+    assert named["views_billing"] == views(100, 5)
+    assert named["views_pricing"] == views(100, 1)
+    assert named["dwell_billing"] == seconds(4 * 60 + 90)
+    assert named["dwell_pricing"] == 0.0  # the page just opened has no time yet
+    assert named["before_views_billing"] == named["before_dwell_billing"] == 0.0
 
 
-def test_page_views_decay_with_the_half_life_of_each_window() -> None:
-    now = MIDNIGHT + 10 * HOUR
-    person = Person(recent_pages=[{"ts": now - HOUR, "url": "/a", "category": None}])
-    assert feature(person, "pages_decayed_1h", now) == pytest.approx(lg(0.5, 20))
-    assert feature(person, "pages_decayed_1d", now) == pytest.approx(lg(2 ** (-1 / 24), 20))
+def test_unknown_categories_count_as_other_and_counts_have_no_low_cap() -> None:
+    profile = person([*pages(150, "weather", NOW - 3 * HOUR, 30 * SECOND)])
+    named = features(profile)
+    assert named["views_other"] == views(100, 150) > 1.0  # above the scale, not capped at it
+    assert named["dwell_other"] == seconds(149 * 30)  # every gap, also of pages no longer recent
 
 
-def test_dwell_is_the_mean_gap_between_page_views_of_the_latest_visit() -> None:
-    now = MIDNIGHT + 10 * HOUR
-    pages = [now - 3 * HOUR, now - 120 * SECOND, now - 60 * SECOND, now]  # the first is a visit before
-    person = Person(recent_pages=[{"ts": t, "url": "/", "category": None} for t in pages])
-    assert feature(person, "dwell", now) == pytest.approx(lg(60, 1800))
+def test_time_on_page_is_the_gap_to_the_next_page_capped_and_zero_after_a_long_pause() -> None:
+    assert dwell_ms(0, 40 * SECOND) == 40 * SECOND
+    assert dwell_ms(0, 20 * MINUTE) == DWELL_CAP_MS
+    assert dwell_ms(0, 2 * HOUR) == 0  # the visit ended: no time on that page
 
 
-def test_recency_is_the_log_seconds_since_the_previous_event_of_any_kind() -> None:
-    now = MIDNIGHT + 10 * HOUR
-    person = Person(recent_pages=[{"ts": now - HOUR, "url": "/", "category": None},
-                                  {"ts": now, "url": "/b", "category": None}],
-                    event_times={"search": [now - 10 * SECOND]})
-    assert feature(person, "recency", now) == pytest.approx(lg(10, 30 * 24 * 3600))
+def test_earlier_sessions_are_the_before_features() -> None:
+    profile = person([*pages(3, "products", NOW - 2 * DAY, MINUTE, session="old"),
+                      *pages(2, "products", NOW - 5 * MINUTE, MINUTE, session="new")])
+    named = features(profile)
+    assert named["views_products"] == views(100, 2)
+    assert named["before_views_products"] == views(100, 3)
+    assert named["before_dwell_products"] == seconds(2 * 60)
+    assert named["dwell_products"] == seconds(60)
+    assert named["sessions_before"] == views(100, 1)
 
 
 def test_time_comes_from_the_event_and_later_items_are_ignored() -> None:
-    person = Person(recent_pages=[{"ts": MIDNIGHT, "url": "/", "category": None}])
-    at_midnight = extract_features(person, None, MIDNIGHT)
-    assert at_midnight[FEATURE_INDEX["hour_sin"]] == pytest.approx(0.5)
-    assert at_midnight[FEATURE_INDEX["hour_cos"]] == pytest.approx(1.0)
-    six_am = extract_features(person, None, MIDNIGHT + 6 * HOUR)
-    assert six_am[FEATURE_INDEX["hour_sin"]] == pytest.approx(1.0)
-    # A page after "now" (the person's later history, seen when scoring a late event) is not used.
-    later = replace(person, recent_pages=[*person.recent_pages,
-                                          {"ts": MIDNIGHT + HOUR, "url": "/x", "category": None}])
-    assert extract_features(later, None, MIDNIGHT) == at_midnight
-    assert extract_features(person, None, MIDNIGHT) == at_midnight  # no clock: same input, same output
+    profile = person([page_view("a", "/", "home", NOW - HOUR),
+                      page_view("b", "/", "home", NOW + HOUR)])
+    at_now = features(profile)
+    assert at_now["recency"] == round(math.log1p(3600) / math.log1p(30 * 24 * 3600) * 1000) / 1000
 
 
-def test_weekend_is_saturday_and_sunday_utc() -> None:
-    assert feature(Person(), "weekend", MIDNIGHT) == 0.0               # Tuesday
-    assert feature(Person(), "weekend", MIDNIGHT + 4 * DAY) == 1.0     # Saturday
-    assert feature(Person(), "weekend", MIDNIGHT + 6 * DAY - 1) == 1.0  # Sunday 23:59:59.999
-    assert feature(Person(), "weekend", MIDNIGHT + 6 * DAY) == 0.0     # Monday
+def test_weekend_and_identity_flags() -> None:
+    saturday = MIDNIGHT + 4 * DAY + 10 * HOUR
+    profile = person([click("e1", "login", saturday - MINUTE, customer_id="c1")])
+    named = features(profile, saturday)
+    assert named["weekend"] == 1.0
+    assert named["identified"] == named["logged_in"] == 1.0
+    assert named["logins_7d"] > 0.0
 
 
 def test_last_contact_reason_and_sentiment_and_contacts_in_seven_days() -> None:
-    now = MIDNIGHT + 10 * DAY
-    person = Person(recent_contacts=[
-        {"ts": now - 8 * DAY, "type": "contact_started", "channel": "phone", "reason": "moving",
-         "sentiment": 0.5},
-        {"ts": now - DAY, "type": "contact_started", "channel": "chat", "reason": "billing",
-         "sentiment": -0.6},
-    ])
-    assert feature(person, "contacts_7d", now) == pytest.approx(lg(1, 10))
-    assert feature(person, "last_contact_billing", now) == 1.0
-    assert feature(person, "last_contact_moving", now) == 0.0
-    assert feature(person, "last_contact_negative", now) == pytest.approx(0.6)
-    assert feature(person, "last_contact_positive", now) == 0.0
-    assert feature(person, "last_contact_age", now) == pytest.approx(lg(1, 90))
-    unknown = Person(recent_contacts=[{"ts": now, "type": "case_opened", "channel": "email",
-                                       "reason": "price", "sentiment": None}])
-    assert feature(unknown, "last_contact_other", now) == 1.0
-    assert feature(unknown, "last_contact_negative", now) == 0.0
+    profile = person([contact("c1", ts=NOW - 10 * DAY, reason="moving", sentiment=0.5),
+                      contact("c2", ts=NOW - DAY, reason="billing", sentiment=-0.8)])
+    named = features(profile)
+    assert named["last_contact_billing"] == 1.0 and named["last_contact_moving"] == 0.0
+    assert named["last_contact_negative"] == 0.8 and named["last_contact_positive"] == 0.0
+    assert named["contacts_7d"] == round(math.log1p(1) / math.log1p(10) * 1000) / 1000
 
 
-def test_actions_and_their_outcomes_in_seven_days_without_held_out_ones() -> None:
-    now = MIDNIGHT + 10 * DAY
-    sent = [("a1", now - 8 * DAY, "clicked", False), ("a2", now - DAY, "clicked", False),
-            ("a3", now - HOUR, "dismissed", False), ("a4", now - MINUTE, None, False),
-            ("a5", now - MINUTE, "converted", True)]
-    person = Person(recent_actions=[
-        {"action_id": i, "action": "x", "channel": "web", "ts": ts, "outcome": outcome,
-         **({"holdout": True} if held else {})} for i, ts, outcome, held in sent])
-    assert feature(person, "actions_7d", now) == pytest.approx(lg(3, 10))
-    assert feature(person, "actions_clicked_7d", now) == pytest.approx(lg(1, 10))
-    assert feature(person, "actions_dismissed_7d", now) == pytest.approx(lg(1, 10))
-    assert feature(person, "actions_converted_7d", now) == 0.0
+def test_the_engine_s_own_actions_are_not_features() -> None:
+    assert not any(name.startswith("actions") for name in FEATURE_NAMES)
 
 
-def test_behaviour_counts_in_their_windows_and_abandoned_forms() -> None:
-    now = MIDNIGHT + 10 * DAY
-    person = Person(event_times={
-        "form_start": [now - 2 * DAY, now - 2 * HOUR, now - HOUR],
-        "form_submit": [now - 50 * MINUTE],
-        "add_to_cart": [now - 25 * HOUR, now - MINUTE],
-        "search": [now - MINUTE, now],
-        "login": [now - 8 * DAY, now - 6 * DAY],
-    })
-    assert feature(person, "form_starts_24h", now) == pytest.approx(lg(2, 10))
-    assert feature(person, "forms_abandoned_24h", now) == pytest.approx(lg(1, 10))
-    assert feature(person, "add_to_cart_24h", now) == pytest.approx(lg(1, 10))
-    assert feature(person, "searches_24h", now) == pytest.approx(lg(2, 10))
-    assert feature(person, "logins_7d", now) == pytest.approx(lg(1, 10))
-
-
-def test_identity_flags() -> None:
-    assert feature(Person(customer_id="c1"), "identified") == 1.0
-    assert feature(Person(customer_id="c1"), "logged_in") == 0.0
-    assert feature(Person(customer_id="c1", logged_in=True), "logged_in") == 1.0
-
-
-def test_packed_vectors_are_ints_and_unpack_to_the_same_river_input_within_rounding() -> None:
-    person = Person(session_topic_views={"billing": 2}, sessions=3, customer_id="c",
-                    first_seen_ts=MIDNIGHT - 30 * DAY)
-    vector = extract_features(person, None, MIDNIGHT + 10 * HOUR)
+def test_the_vector_scored_is_the_vector_stored_bit_for_bit() -> None:
+    profile = person([*pages(7, "billing", NOW - 20 * MINUTE, 97 * SECOND),
+                      contact("c1", ts=NOW - DAY, reason="billing", sentiment=-0.37)])
+    vector = extract_features(profile, None, NOW)
     packed = pack(vector)
     assert all(isinstance(v, int) for v in packed)
-    plain, restored = as_dict(vector), unpack(packed)
-    assert set(restored) <= set(plain)
-    for name, value in plain.items():
-        assert restored.get(name, 0.0) == pytest.approx(value, abs=0.005)
+    assert unpack(packed) == as_dict(vector)  # the same floats, not within rounding
+    assert dense(packed) == vector
+    assert pack(dense(packed)) == packed
 
 
 # ------------------------------------------------------------------ any profile
 
 timestamps = st.integers(min_value=946_684_800_000, max_value=4_102_444_800_000)
-small = st.integers(min_value=-5, max_value=10**9)
 texts = st.one_of(st.none(), st.text(max_size=12))
-pages = st.fixed_dictionaries({"ts": timestamps, "url": st.text(min_size=1, max_size=8),
-                               "category": texts})
+page_entries = st.fixed_dictionaries({"ts": timestamps, "url": st.text(min_size=1, max_size=8),
+                                      "category": texts})
 contacts = st.fixed_dictionaries({
     "ts": timestamps, "type": st.sampled_from(["contact_started", "cancellation_requested"]),
     "channel": st.sampled_from(["phone", "chat"]), "reason": texts,
     "sentiment": st.one_of(st.none(), st.floats(min_value=-1, max_value=1))})
-actions = st.fixed_dictionaries({
-    "action_id": st.text(max_size=4), "action": st.just("x"), "channel": st.just("web"),
-    "ts": timestamps, "outcome": st.sampled_from([None, "shown", "clicked", "dismissed", "converted"])})
 profiles = st.builds(
-    Person,
-    recent_pages=st.lists(pages, max_size=20).map(lambda ps: sorted(ps, key=lambda p: p["ts"])),
-    session_topic_views=st.dictionaries(st.text(max_size=12), st.integers(0, 10**6), max_size=8),
-    sessions=small, events_seen=small, logged_in=st.booleans(), customer_id=texts,
-    first_seen_ts=st.one_of(st.just(0), timestamps), last_seen_ts=st.one_of(st.just(0), timestamps),
+    Profile,
+    person_id=st.just("p"),
+    recent_pages=st.lists(page_entries, max_size=20).map(lambda ps: sorted(ps, key=lambda p: p["ts"])),
+    session_log=st.dictionaries(st.text(max_size=6), st.tuples(
+        timestamps, timestamps, st.dictionaries(st.text(max_size=12), st.integers(0, 10**6), max_size=6)
+    ).map(lambda t: [min(t[0], t[1]), max(t[0], t[1]), t[2]]), max_size=3),
+    page_totals=st.dictionaries(st.text(max_size=12), st.tuples(st.integers(0, 10**7), st.integers(
+        0, 10**12)).map(list), max_size=6),
+    sessions_before=st.integers(0, 10**6), customer_id=texts,
+    first_seen_ts=st.one_of(st.just(0), timestamps),
     recent_contacts=st.lists(contacts, max_size=10).map(lambda cs: sorted(cs, key=lambda c: c["ts"])),
-    recent_actions=st.lists(actions, max_size=20).map(lambda a: sorted(a, key=lambda x: x["ts"])),
     event_times=st.dictionaries(
-        st.sampled_from(["login", "search", "add_to_cart", "form_start", "form_submit"]),
-        st.lists(timestamps, max_size=10).map(sorted), max_size=5),
+        st.sampled_from(["login", "search", "add_to_cart", "form_start", "form_submit", "purchase"]),
+        st.lists(timestamps, max_size=10).map(sorted), max_size=6),
 )
 
 
 @settings(max_examples=300, deadline=None)
 @given(profiles, timestamps)
-def test_every_feature_is_finite_and_in_unit_range_for_any_profile(person: Person, now: int) -> None:
-    vector = extract_features(person, None, now)
+def test_every_feature_is_finite_bounded_and_quantised_for_any_profile(profile: Profile, now: int) -> None:
+    vector = extract_features(profile, None, now)
     assert len(vector) == N_FEATURES
-    assert all(isinstance(v, float) and math.isfinite(v) and 0.0 <= v <= 1.0 for v in vector), \
-        dict(zip(FEATURE_NAMES, vector, strict=True))
+    for name, v in zip(FEATURE_NAMES, vector, strict=True):
+        assert isinstance(v, float) and math.isfinite(v) and 0.0 <= v <= MAX_VALUE, (name, v)
+        assert round(v * PACK_SCALE) / PACK_SCALE == v, (name, v)
+    assert unpack(pack(vector)) == as_dict(vector)
+
+
+# ------------------------------------------------------------------ page statistics in the profile
+
+@st.composite
+def page_events(draw: st.DrawFn) -> list:
+    return _page_events(draw)
+
+
+def _page_events(draw: st.DrawFn) -> list:
+    n = draw(st.integers(0, RECENT_PAGES + 15))
+    times = sorted(draw(st.lists(st.integers(0, 40 * MINUTE), min_size=n, max_size=n, unique=True)))
+    return [page_view(f"e{i}", f"/{i}", draw(st.sampled_from(["billing", "products", None])),
+                      NOW + t, session_id=draw(st.sampled_from(["s1", "s2"])))
+            for i, t in enumerate(times)]
+
+
+@st.composite
+def near_order(draw: st.DrawFn) -> tuple[list, list]:
+    """Page views in event-time order, and an arrival order that moves each at most a few places
+    (within the recent pages the profile keeps, where the page statistics are exact)."""
+    events = _page_events(draw)
+    arrival = list(events)
+    for i in range(len(arrival) - 1):
+        j = min(len(arrival) - 1, i + draw(st.integers(0, 3)))
+        arrival[i], arrival[j] = arrival[j], arrival[i]
+    return events, arrival
+
+
+def stats(profile: Profile) -> tuple:
+    return profile.page_totals, profile.session_dwell, profile.recent_pages
+
+
+@settings(max_examples=200, deadline=None)
+@given(near_order())
+def test_page_statistics_do_not_depend_on_arrival_order_within_the_recent_pages(
+        orders: tuple[list, list]) -> None:
+    in_order, arrived = orders
+    assert stats(person(arrived)) == stats(person(in_order))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_page_statistics_of_a_merge_equal_those_of_the_whole_history(data: st.DataObject) -> None:
+    events = data.draw(page_events())[:RECENT_PAGES]  # each side keeps all its pages: exact
+    sides = data.draw(st.lists(st.booleans(), min_size=len(events), max_size=len(events)))
+    left = person([e for e, s in zip(events, sides, strict=True) if s])
+    right = person([e for e, s in zip(events, sides, strict=True) if not s])
+    whole = person(events)
+    assert stats(merge_profiles(copy.deepcopy(left), copy.deepcopy(right))) == stats(whole)
+    assert stats(merge_profiles(copy.deepcopy(right), copy.deepcopy(left))) == stats(whole)
+
+
+def test_time_on_pages_that_left_the_recent_pages_is_kept_in_the_totals() -> None:
+    profile = person(pages(RECENT_PAGES + 5, "billing", NOW, MINUTE))
+    assert len(profile.recent_pages) == RECENT_PAGES
+    assert profile.page_totals["billing"] == [RECENT_PAGES + 5, 5 * MINUTE]
+    assert profile.session_dwell == {"s1": {"billing": 5 * MINUTE}}
+    named = features(profile, NOW + (RECENT_PAGES + 5) * MINUTE)
+    assert named["dwell_billing"] == seconds((RECENT_PAGES + 4) * 60)

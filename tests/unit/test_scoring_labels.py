@@ -1,8 +1,7 @@
-"""Delayed labels: settling by outcome and by horizon, reordering, replays, bound and spacing."""
+"""Delayed labels: settling by outcome and by horizon, reordering, replays, and the sample of
+moments (a share of events, the smallest priorities, bounded, independent of arrival order)."""
 
 from __future__ import annotations
-
-import itertools
 
 import orjson
 import pytest
@@ -14,6 +13,7 @@ from orchestrator.core.scoring.intents import IntentSpec
 from orchestrator.core.scoring.labels import (
     SettledLabel,
     earliest_deadline,
+    priority,
     settle_expired,
     settle_on_event,
     snapshot,
@@ -24,9 +24,9 @@ pytestmark = pytest.mark.unit
 T0 = 1_700_000_000_000
 MINUTE = 60_000
 HOUR = 60 * MINUTE
-BUY = IntentSpec(name="buy", outcome_event_types=("purchase",), horizon_s=3600)
+BUY = IntentSpec(name="buy", outcome_event_types=("purchase",), horizon_s=3600, max_pending=64)
 LOGIN = IntentSpec(name="login", outcome_event_types=("login", "signup"), horizon_s=1800,
-                   only_anonymous=True)
+                   only_anonymous=True, max_pending=64)
 SPECS = (BUY, LOGIN)
 
 
@@ -41,7 +41,7 @@ VECTOR = vector()
 
 def test_an_outcome_inside_the_horizon_labels_the_snapshot_positive_and_removes_it() -> None:
     pending: dict = {}
-    assert snapshot(pending, BUY, T0, vector(0.5))
+    assert snapshot(pending, [BUY], T0, vector(0.5))
     settled = settle_on_event(pending, SPECS, "purchase", T0 + 30 * MINUTE)
     assert settled == [SettledLabel("buy", pack(vector(0.5)), True, T0, T0 + 30 * MINUTE)]
     assert pending == {}
@@ -49,15 +49,15 @@ def test_an_outcome_inside_the_horizon_labels_the_snapshot_positive_and_removes_
 
 def test_an_outcome_at_the_snapshot_time_or_exactly_at_the_horizon_counts() -> None:
     pending: dict = {}
-    snapshot(pending, BUY, T0, VECTOR)
+    snapshot(pending, [BUY], T0, VECTOR)
     assert [s.label for s in settle_on_event(pending, SPECS, "purchase", T0)] == [True]
-    snapshot(pending, BUY, T0, VECTOR)
+    snapshot(pending, [BUY], T0, VECTOR)
     assert [s.label for s in settle_on_event(pending, SPECS, "purchase", T0 + HOUR)] == [True]
 
 
 def test_an_outcome_after_the_horizon_is_not_positive_and_the_snapshot_expires_negative() -> None:
     pending: dict = {}
-    snapshot(pending, BUY, T0, VECTOR)
+    snapshot(pending, [BUY], T0, VECTOR)
     assert settle_on_event(pending, SPECS, "purchase", T0 + HOUR + 1) == []
     settled = settle_expired(pending, SPECS, T0 + HOUR + 1)
     assert [(s.intent, s.label, s.snapshot_ts) for s in settled] == [("buy", False, T0)]
@@ -66,7 +66,7 @@ def test_an_outcome_after_the_horizon_is_not_positive_and_the_snapshot_expires_n
 
 def test_without_an_outcome_a_snapshot_expires_only_once_the_watermark_is_past_its_horizon() -> None:
     pending: dict = {}
-    snapshot(pending, BUY, T0, VECTOR)
+    snapshot(pending, [BUY], T0, VECTOR)
     assert settle_expired(pending, SPECS, T0 + HOUR) == []  # an outcome at the deadline may still come
     assert earliest_deadline(pending, SPECS) == T0 + HOUR
     assert [s.label for s in settle_expired(pending, SPECS, T0 + HOUR + 1)] == [False]
@@ -75,8 +75,8 @@ def test_without_an_outcome_a_snapshot_expires_only_once_the_watermark_is_past_i
 
 def test_a_reordered_outcome_older_than_a_snapshot_does_not_label_it() -> None:
     pending: dict = {}
-    snapshot(pending, BUY, T0, VECTOR)
-    snapshot(pending, BUY, T0 + 20 * MINUTE, VECTOR)
+    snapshot(pending, [BUY], T0, VECTOR)
+    snapshot(pending, [BUY], T0 + 20 * MINUTE, VECTOR)
     settled = settle_on_event(pending, SPECS, "purchase", T0 + 10 * MINUTE)
     assert [s.snapshot_ts for s in settled] == [T0]
     assert [snap[0] for snap in pending["buy"]] == [T0 + 20 * MINUTE]
@@ -84,8 +84,8 @@ def test_a_reordered_outcome_older_than_a_snapshot_does_not_label_it() -> None:
 
 def test_a_replayed_outcome_settles_nothing_the_second_time() -> None:
     pending: dict = {}
-    snapshot(pending, BUY, T0, VECTOR)
-    snapshot(pending, BUY, T0 + 10 * MINUTE, VECTOR)
+    snapshot(pending, [BUY], T0, VECTOR)
+    snapshot(pending, [BUY], T0 + 10 * MINUTE, VECTOR)
     first = settle_on_event(pending, SPECS, "purchase", T0 + 15 * MINUTE)
     assert len(first) == 2
     assert settle_on_event(pending, SPECS, "purchase", T0 + 15 * MINUTE) == []
@@ -94,8 +94,8 @@ def test_a_replayed_outcome_settles_nothing_the_second_time() -> None:
 
 def test_other_event_types_settle_nothing_and_an_outcome_settles_only_its_intents() -> None:
     pending: dict = {}
-    snapshot(pending, BUY, T0, VECTOR)
-    snapshot(pending, LOGIN, T0, VECTOR)
+    snapshot(pending, [BUY], T0, VECTOR)
+    snapshot(pending, [LOGIN], T0, VECTOR)
     assert settle_on_event(pending, SPECS, "page_view", T0 + MINUTE) == []
     assert [s.intent for s in settle_on_event(pending, SPECS, "signup", T0 + MINUTE)] == ["login"]
     assert list(pending) == ["buy"]
@@ -103,35 +103,62 @@ def test_other_event_types_settle_nothing_and_an_outcome_settles_only_its_intent
 
 def test_an_anonymous_only_intent_takes_no_snapshot_of_a_logged_in_person() -> None:
     pending: dict = {}
-    assert not snapshot(pending, LOGIN, T0, vector(logged_in=True))
-    assert snapshot(pending, BUY, T0, vector(logged_in=True))
+    assert not snapshot(pending, [LOGIN], T0, vector(logged_in=True))
+    assert snapshot(pending, [BUY], T0, vector(logged_in=True))
     assert list(pending) == ["buy"]
 
 
 def test_pending_survives_json_and_an_intent_no_longer_configured_is_dropped() -> None:
     pending: dict = {}
-    snapshot(pending, BUY, T0, VECTOR)
-    snapshot(pending, LOGIN, T0, VECTOR)
+    snapshot(pending, [BUY], T0, VECTOR)
+    snapshot(pending, [LOGIN], T0, VECTOR)
     pending = orjson.loads(orjson.dumps(pending))
     assert settle_expired(pending, (BUY,), T0 + 2 * HOUR) == [
         SettledLabel("buy", pack(VECTOR), False, T0, T0 + 2 * HOUR)]
     assert pending == {}  # "login" was not in the specs: dropped unlabelled
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.lists(st.integers(0, 6 * HOUR), max_size=40), st.integers(1, 6),
-       st.integers(0, 30 * MINUTE))
-def test_at_most_bound_snapshots_pending_and_never_two_within_the_min_gap(
-        times: list[int], bound: int, gap: int) -> None:
+def test_a_moment_is_offered_to_every_intent_that_applies_with_one_packed_vector() -> None:
     pending: dict = {}
-    for t in times:  # any order: late events are held to the same spacing
-        snapshot(pending, BUY, T0 + t, VECTOR, min_gap_ms=gap, bound=bound)
-    kept = [snap[0] for snap in pending.get("buy", [])]
-    assert len(kept) <= bound
-    assert kept == sorted(kept)
-    assert all(b - a >= gap for a, b in itertools.pairwise(kept))
-    if times:
-        assert kept  # the first one is always kept
+    assert snapshot(pending, SPECS, T0, VECTOR) == ["buy", "login"]
+    assert pending["buy"][0][1] is pending["login"][0][1]  # packed once
+    assert snapshot(pending, SPECS, T0, VECTOR) == []  # already pending
+
+
+def test_only_events_whose_priority_is_below_the_sample_rate_are_candidates() -> None:
+    sampled = BUY.model_copy(update={"sample_rate": 0.25})
+    offered = [T0 + n * 997 for n in range(2000)]
+    kept = [t for t in offered if snapshot({}, [sampled], t, VECTOR)]
+    assert kept == [t for t in offered if priority(t) < 0.25]
+    assert 0.2 < len(kept) / len(offered) < 0.3
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 6 * HOUR), max_size=40, unique=True), st.integers(1, 6), st.randoms())
+def test_at_most_max_pending_kept_the_smallest_priorities_whatever_the_order(
+        times: list[int], bound: int, rnd) -> None:
+    spec = BUY.model_copy(update={"max_pending": bound})
+    shuffled = list(times)
+    rnd.shuffle(shuffled)
+    results = []
+    for order in (times, shuffled):
+        pending: dict = {}
+        for t in order:
+            snapshot(pending, [spec], T0 + t, VECTOR)
+        results.append([snap[0] for snap in pending.get("buy", [])])
+    kept = results[0]
+    assert kept == results[1]  # the same sample whatever the arrival order
+    assert kept == sorted(kept) and len(kept) == min(bound, len(times))
+    assert set(kept) == set(sorted((T0 + t for t in times), key=lambda ts: (priority(ts), ts))[:bound])
+
+
+def test_a_list_over_the_bound_after_a_merge_is_trimmed_to_the_smallest_priorities() -> None:
+    spec = BUY.model_copy(update={"max_pending": 3})
+    times = [T0 + n * MINUTE for n in range(6)]
+    pending = {"buy": [[t, pack(VECTOR)] for t in times]}  # two merged profiles' snapshots
+    snapshot(pending, [spec], T0 + HOUR, VECTOR)
+    best = sorted([*times, T0 + HOUR], key=lambda ts: (priority(ts), ts))[:3]
+    assert [snap[0] for snap in pending["buy"]] == sorted(best)
 
 
 @settings(max_examples=200, deadline=None)
@@ -139,19 +166,23 @@ def test_at_most_bound_snapshots_pending_and_never_two_within_the_min_gap(
                           st.integers(0, 4 * HOUR)), max_size=40))
 def test_every_snapshot_is_settled_at_most_once_and_positives_are_inside_their_window(
         steps: list[tuple[str, int]]) -> None:
+    spec = BUY.model_copy(update={"max_pending": 4})
     pending: dict = {}
-    taken: list[int] = []
+    taken: set[int] = set()
     settled: list[SettledLabel] = []
-    for action, t in steps:  # events in any order, replays included
+    for action, t in steps:  # events in any order; a moment offered once (the profile drops replays)
         if action == "snap":
-            if snapshot(pending, BUY, T0 + t, VECTOR, min_gap_ms=MINUTE, bound=4):
-                taken.append(T0 + t)
+            if T0 + t not in taken and snapshot(pending, [spec], T0 + t, VECTOR):
+                taken.add(T0 + t)
         elif action == "sweep":
-            settled += settle_expired(pending, SPECS, T0 + t)
+            settled += settle_expired(pending, (spec,), T0 + t)
         else:
-            settled += settle_on_event(pending, SPECS, action, T0 + t)
+            settled += settle_on_event(pending, (spec,), action, T0 + t)
     remaining = [snap[0] for snap in pending.get("buy", [])]
-    assert sorted([s.snapshot_ts for s in settled] + remaining) == sorted(taken)
+    labelled = [s.snapshot_ts for s in settled]
+    assert len(labelled) + len(remaining) == len(set(labelled) | set(remaining))  # at most once
+    assert set(labelled) | set(remaining) <= taken
+    assert len(remaining) <= 4
     for s in settled:
         if s.label:
             assert s.snapshot_ts <= s.settled_ts <= s.snapshot_ts + BUY.horizon_ms

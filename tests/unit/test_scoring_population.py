@@ -121,3 +121,51 @@ def test_unhappy_billing_contacts_precede_cancellations(records: list) -> None:
     others = contacted - unhappy
     assert len(unhappy) > 20
     assert rate([k in cancelled for k in unhappy]) > 2 * rate([k in cancelled for k in others])
+
+
+def test_sessions_are_long_tailed(records: list) -> None:
+    pages: dict[str, int] = defaultdict(int)
+    for source, _, v in records:
+        if source is Source.CLICKSTREAM and v["type"] == "page_view":
+            pages[v["session_id"]] += 1
+    lengths = sorted(pages.values())
+    assert lengths[len(lengths) // 2] <= 8 and lengths[-1] >= 50
+
+
+def test_buyers_are_not_told_apart_by_the_number_of_product_pages_alone(records: list) -> None:
+    # Per shopping session: product pages read, mean time per product page, and whether it bought.
+    sessions: dict[str, list] = defaultdict(lambda: [0, 0, None, False])  # pages, ms, last ts, bought
+    for source, _, v in records:
+        if source is not Source.CLICKSTREAM:
+            continue
+        s = sessions[v["session_id"]]
+        if s[2] is not None and s[3] is False and s[0]:
+            s[1] += v["ts"] - s[2]
+        s[2] = v["ts"] if v["type"] == "page_view" and v["page"].get("category") in (
+            "products", "pricing", "offers") else None
+        s[0] += s[2] is not None
+        if v["type"] in ("purchase", "signup"):
+            s[3] = True
+    shopping = [s for s in sessions.values() if s[0] >= 2]
+    many = [s[3] for s in shopping if s[0] >= 20]
+    few = [s[3] for s in shopping if 2 <= s[0] <= 5]
+    slow = [s[3] for s in shopping if s[1] / s[0] >= 40_000]
+    quick = [s[3] for s in shopping if s[1] / s[0] < 15_000]
+    assert len(many) > 30 and len(slow) > 30 and len(quick) > 30
+    assert rate(many) < 2 * rate(few)  # reading more pages is no sure sign
+    assert rate(slow) > 2 * rate(quick)  # reading them longer is
+
+
+def test_the_promotion_makes_offers_readers_buy_more_in_the_later_part(records: list) -> None:
+    start = records[0][2]["ts"]
+    half = start + 21 * DAY * 0.5
+    sessions: dict[str, list] = defaultdict(lambda: [0, False, 0])  # offers pages, bought, ts
+    for source, _, v in records:
+        if source is Source.CLICKSTREAM:
+            s = sessions[v["session_id"]]
+            s[2] = s[2] or v["ts"]
+            s[0] += v["type"] == "page_view" and v["page"].get("category") == "offers"
+            s[1] |= v["type"] in ("purchase", "signup")
+    before = [s[1] for s in sessions.values() if s[0] and s[2] < half]
+    after = [s[1] for s in sessions.values() if s[0] and s[2] >= half]
+    assert rate(after) > 1.2 * rate(before)

@@ -3,7 +3,8 @@
 The per-event use (see docs/intent-scoring.md)::
 
     vector = extract_features(profile, event, event.ts)        # after applying the event
-    scores, settled = scorer.step(pending, event_type(event), event.ts, vector, late=...)
+    scores, settled, predictions, learned = scorer.step(pending, event_type(event), event.ts,
+                                                        vector, late=...)
 
 ``pending`` is the person's plain dict of snapshots awaiting their outcome (stored in the
 profile); a periodic sweep calls :func:`settle_expired` for people who went quiet (use
@@ -21,25 +22,31 @@ from orchestrator.core.scoring.features import (
     pack,
     unpack,
 )
-from orchestrator.core.scoring.intents import DEFAULT_INTENTS, IntentSpec, IntentSpecError, load_intents
+from orchestrator.core.scoring.intents import (
+    DEFAULT_INTENTS,
+    MODEL_KINDS,
+    IntentSpec,
+    IntentSpecError,
+    load_intents,
+)
 from orchestrator.core.scoring.labels import (
-    DEFAULT_BOUND,
-    DEFAULT_MIN_GAP_MS,
     Pending,
     SettledLabel,
     applies,
     earliest_deadline,
+    priority,
     settle_expired,
     settle_on_event,
     snapshot,
 )
-from orchestrator.core.scoring.model import CHECKPOINT_FORMAT, CheckpointError, IntentModel
+from orchestrator.core.scoring.model import CHECKPOINT_FORMAT, CheckpointError, IntentModel, trusted_score
 from orchestrator.core.scoring.scorer import IntentScorer, PersonScoring, StepResult
 
 __all__ = [
-    "CHECKPOINT_FORMAT", "DEFAULT_BOUND", "DEFAULT_INTENTS", "DEFAULT_MIN_GAP_MS", "FEATURES_VERSION",
-    "FEATURE_NAMES", "N_FEATURES", "CheckpointError", "IntentModel", "IntentScorer", "IntentSpec",
-    "IntentSpecError", "Pending", "PersonScoring", "ProfileView", "SettledLabel", "StepResult",
-    "applies", "as_dict", "describe", "earliest_deadline", "extract_features", "load_intents", "pack",
-    "settle_expired", "settle_on_event", "snapshot", "unpack",
+    "CHECKPOINT_FORMAT", "DEFAULT_INTENTS", "FEATURES_VERSION",
+    "FEATURE_NAMES", "MODEL_KINDS", "N_FEATURES", "CheckpointError", "IntentModel",
+    "IntentScorer", "IntentSpec", "IntentSpecError", "Pending", "PersonScoring", "ProfileView",
+    "SettledLabel", "StepResult", "applies", "as_dict", "describe", "earliest_deadline",
+    "extract_features", "load_intents", "pack", "priority", "settle_expired", "settle_on_event",
+    "snapshot", "trusted_score", "unpack",
 ]

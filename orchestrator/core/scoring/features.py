@@ -1,14 +1,17 @@
 """Features of a person at one moment, computed cheaply from the live profile.
 
 :func:`extract_features` returns a list of floats in the fixed order :data:`FEATURE_NAMES`:
-one list per event, shared by every intent. It is what a snapshot stores (packed to integers by
-:func:`pack`, see :mod:`.labels`) and it becomes a sparse dict only for River (:func:`as_dict`),
-which takes dicts and skips absent (zero) features, so zeros cost nothing there.
+one list per event, shared by every intent. The values are **already quantised** to
+thousandths (:data:`PACK_SCALE`): the vector that is scored is exactly the vector a snapshot
+stores (:func:`pack`, sparse and lossless on it; :func:`unpack` gives back the same floats), so a model
+learns from precisely what it served. It becomes a sparse dict only for River (:func:`as_dict`),
+which skips absent (zero) features.
 
-Every feature is scaled to [0, 1] by construction (counts as ``log1p(n) / log1p(cap)`` capped
-at 1, angles as ``(sin + 1) / 2``, flags as 0/1), so the models need no scaler; the reasons are
-in docs/intent-scoring.md. Time is the event's (``now_ts``), never the wall clock, so a replay
-of the same events gives the same features.
+Counts and durations are log-scaled, ``log1p(x) / log1p(scale)``, with a *scale* (the value
+that maps to 1) chosen high enough that real sessions stay below it, and no cap below
+:data:`MAX_VALUE`: the deepest sessions keep getting larger values. Angles are ``(sin + 1) / 2``
+and flags 0/1. The reasons for each feature are in docs/intent-scoring.md. Time is the event's
+(``now_ts``), never the wall clock, so a replay of the same events gives the same features.
 
 Call it after the event has been applied to the profile: the features describe the person
 including this event. Only the attributes of :class:`ProfileView` are read.
@@ -20,10 +23,12 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-#: Changes whenever the meaning or order of the features changes; checkpoints carry it.
-FEATURES_VERSION = "f1"
+from orchestrator.core.profile import DWELL_CAP_MS, DWELL_MAX_GAP_MS
 
-#: Page categories counted one by one in the session; any other category counts as "other".
+#: Changes whenever the meaning or order of the features changes; checkpoints carry it.
+FEATURES_VERSION = "f2"
+
+#: Page categories with features of their own; any other category counts as "other".
 CATEGORIES: tuple[str, ...] = (
     "home", "billing", "invoices", "account", "contract", "moving", "self-service", "help",
     "products", "pricing", "offers", "cancellation", "contact",
@@ -31,16 +36,17 @@ CATEGORIES: tuple[str, ...] = (
 #: Reasons of the last contact-centre contact, one-hot; an unknown or missing reason is "other".
 CONTACT_REASONS: tuple[str, ...] = ("billing", "moving", "contract", "cancellation", "technical",
                                     "other")
+_CATS = (*CATEGORIES, "other")
 
 FEATURE_NAMES: tuple[str, ...] = (
-    *(f"session_cat_{c}" for c in CATEGORIES), "session_cat_other",
-    "pages_decayed_1h", "pages_decayed_1d", "session_pages", "dwell", "recency",
-    "sessions", "events_seen", "tenure", "identified", "logged_in",
+    *(f"views_{c}" for c in _CATS), *(f"dwell_{c}" for c in _CATS),
+    *(f"before_views_{c}" for c in _CATS), *(f"before_dwell_{c}" for c in _CATS),
+    "sessions_before", "recency", "tenure", "identified", "logged_in",
     "contacts_7d", *(f"last_contact_{r}" for r in CONTACT_REASONS),
     "last_contact_negative", "last_contact_positive", "last_contact_age",
     "hour_sin", "hour_cos", "weekend",
-    "actions_7d", "actions_clicked_7d", "actions_dismissed_7d", "actions_converted_7d",
     "searches_24h", "form_starts_24h", "forms_abandoned_24h", "add_to_cart_24h", "logins_7d",
+    "purchases_30d",
 )
 N_FEATURES = len(FEATURE_NAMES)
 FEATURE_INDEX: dict[str, int] = {name: i for i, name in enumerate(FEATURE_NAMES)}
@@ -49,10 +55,12 @@ LOGGED_IN = FEATURE_INDEX["logged_in"]
 SECOND_MS = 1000
 HOUR_MS = 3600 * SECOND_MS
 DAY_MS = 24 * HOUR_MS
-SESSION_GAP_MS = 30 * 60 * SECOND_MS
-#: Packed snapshots store round(value * PACK_SCALE) as an int: 2 decimals, 1-3 JSON characters.
-PACK_SCALE = 100
+#: Vectors are quantised to 1 / PACK_SCALE; packed snapshots store the integers.
+PACK_SCALE = 1000
+#: No feature exceeds this (a guard against absurd input, far above real values).
+MAX_VALUE = 3.0
 
+_N_CATS = len(_CATS)
 _CAT_INDEX = {c: i for i, c in enumerate(CATEGORIES)}
 _OTHER_CAT = len(CATEGORIES)
 _REASON_INDEX = {r: i for i, r in enumerate(CONTACT_REASONS)}
@@ -60,49 +68,69 @@ _OTHER_REASON = _REASON_INDEX["other"]
 _NO_REASON = (0.0,) * len(CONTACT_REASONS)
 _REASON_ONE_HOT = tuple(tuple(1.0 if j == i else 0.0 for j in range(len(CONTACT_REASONS)))
                         for i in range(len(CONTACT_REASONS)))
-# Decay rates per millisecond for half-lives of one hour and one day.
-_DECAY_1H = math.log(2) / HOUR_MS
-_DECAY_1D = math.log(2) / DAY_MS
 _TWO_PI_PER_DAY_MS = 2 * math.pi / DAY_MS
 
 
-def _log_scale(cap: float) -> float:
-    return 1.0 / math.log1p(cap)
+def _inv(scale: float) -> float:
+    return 1.0 / math.log1p(scale)
 
 
-# Caps of the log-scaled counts: the count at which a feature reaches 1.
-_INV_10 = _log_scale(10)
-_INV_20 = _log_scale(20)
-_INV_SESSIONS = _log_scale(200)
-_INV_EVENTS = _log_scale(10_000)
-_INV_RECENCY = _log_scale(30 * 24 * 3600)      # seconds: 30 days
-_INV_DWELL = _log_scale(SESSION_GAP_MS / 1000)  # seconds: a session gap
-_INV_TENURE = _log_scale(365)                   # days
-_INV_CONTACT_AGE = _log_scale(90)               # days
+# Scales: the value at which a log-scaled feature reaches 1 (it may go above, to MAX_VALUE).
+_INV_VIEWS = _inv(100)                  # page views of one category
+_INV_DWELL = _inv(3600)                 # seconds on one category
+_INV_SESSIONS = _inv(100)
+_INV_RECENCY = _inv(30 * 24 * 3600)     # seconds: 30 days
+_INV_TENURE = _inv(365)                 # days
+_INV_CONTACT_AGE = _inv(90)             # days
+_INV_10 = _inv(10)                      # event counts in a window (the profile keeps 10 per type)
 
 
 class ProfileView(Protocol):
     """The profile attributes the features read (and the only ones)."""
 
     recent_pages: list[dict[str, Any]]
-    session_topic_views: dict[str, int]
+    page_totals: dict[str, list[int]]
+    session_dwell: dict[str, dict[str, int]]
     sessions: int
-    events_seen: int
     logged_in: bool
     customer_id: str | None
     first_seen_ts: int
-    last_seen_ts: int
     recent_contacts: list[dict[str, Any]]
-    recent_actions: list[dict[str, Any]]
     event_times: dict[str, list[int]]
 
+    def current_session(self) -> tuple[str, list[Any]] | None: ...
 
-def _lg(value: float, inv_cap: float) -> float:
-    # log1p scaling capped at 1; negative input (bad data) counts as 0.
+
+def _q(value: float) -> float:
+    # The quantisation every feature goes through: thousandths, at most MAX_VALUE.
+    if value <= 0.0:
+        return 0.0
+    if value >= MAX_VALUE:
+        return MAX_VALUE
+    return int(value * PACK_SCALE + 0.5) / PACK_SCALE
+
+
+def _lg(value: float, inv_scale: float) -> float:
+    # log1p scaling, quantised; negative input (bad data) counts as 0.
     if value <= 0:
         return 0.0
-    scaled = math.log1p(value) * inv_cap
-    return scaled if scaled < 1.0 else 1.0
+    return _q(math.log1p(value) * inv_scale)
+
+
+# Tables of the two most frequent scalings: page views (an int) and time on page (whole seconds).
+_TABLE = 1 << 16
+_VIEWS = [0.0] + [_q(math.log1p(n) * _INV_VIEWS) for n in range(1, _TABLE)]
+_SECONDS = [0.0] + [_q(math.log1p(n) * _INV_DWELL) for n in range(1, _TABLE)]
+
+
+def _views(n: int) -> float:
+    return _VIEWS[n] if 0 <= n < _TABLE else _lg(n, _INV_VIEWS)
+
+
+def _seconds(ms: int) -> float:
+    # Time on page in whole seconds, log-scaled.
+    s = ms // 1000
+    return _SECONDS[s] if 0 <= s < _TABLE else _lg(s, _INV_DWELL)
 
 
 def _count_since(times: list[int] | None, since: int, now: int) -> int:
@@ -121,46 +149,52 @@ def _count_since(times: list[int] | None, since: int, now: int) -> int:
 def extract_features(profile: ProfileView, event: Any, now_ts: int) -> list[float]:
     """The feature vector of ``profile`` at event time ``now_ts``, in :data:`FEATURE_NAMES` order.
 
-    Promises: exactly :data:`N_FEATURES` finite floats, each in [0, 1], for any profile whose
-    attributes have the documented types; items stamped after ``now_ts`` (a late event being
-    scored) are ignored; no wall clock. ``event`` is accepted for future event-level features
-    and is not read today: the profile already holds the event.
+    Promises: exactly :data:`N_FEATURES` finite floats, each in [0, :data:`MAX_VALUE`] and a
+    multiple of 1 / :data:`PACK_SCALE`, for any profile whose attributes have the documented
+    types; no wall clock. Windows of the recent pages, contacts and event times ignore items
+    stamped after ``now_ts`` (a late event being scored); the session and lifetime totals are
+    as the profile holds them. ``event`` is accepted for future event-level features and is not
+    read today: the profile already holds the event.
     """
     now = now_ts
-    # Session page categories (the profile resets them at each new session).
-    cats = [0] * (len(CATEGORIES) + 1)
-    session_total = 0
-    for cat, n in profile.session_topic_views.items():
-        cats[_CAT_INDEX.get(cat, _OTHER_CAT)] += n
-        session_total += n
-
-    # Page views: decayed counts, and the current session's dwell from page timestamps.
-    decayed_1h = decayed_1d = 0.0
+    # Page views and time on page per category: this session, and all sessions before it.
+    s_views = [0] * _N_CATS
+    s_dwell = [0] * _N_CATS
+    t_views = [0] * _N_CATS
+    t_dwell = [0] * _N_CATS
+    current = profile.current_session()
+    start = last = -1
+    if current is not None:
+        key, (start, last, views) = current
+        for cat, n in views.items():
+            s_views[_CAT_INDEX.get(cat, _OTHER_CAT)] += n
+        settled = profile.session_dwell.get(key)
+        if settled:
+            for cat, ms in settled.items():
+                s_dwell[_CAT_INDEX.get(cat, _OTHER_CAT)] += ms
+    for cat, (n, ms) in profile.page_totals.items():
+        i = _CAT_INDEX.get(cat, _OTHER_CAT)
+        t_views[i] += n
+        t_dwell[i] += ms
+    # Time on the pages still in recent_pages: the gap to the next one (profile.dwell_ms).
     previous = 0
-    newest_page = session_start = -1
-    in_session = 0
-    extending = False
-    exp = math.exp
+    following = -1
     for page in reversed(profile.recent_pages):
         ts = page["ts"]
         if ts > now:
             continue
-        age = now - ts
-        decayed_1h += exp(-age * _DECAY_1H)
-        decayed_1d += exp(-age * _DECAY_1D)
-        if newest_page < 0:
-            newest_page = session_start = ts
-            in_session = 1
-            extending = True
-        elif extending:
-            if session_start - ts <= SESSION_GAP_MS:
-                session_start = ts
-                in_session += 1
-            else:
-                extending = False  # a session gap: older pages belong to an earlier visit
+        if following >= 0:
+            gap = following - ts
+            cat = page["category"]
+            if cat and 0 < gap <= DWELL_MAX_GAP_MS:
+                ms = gap if gap < DWELL_CAP_MS else DWELL_CAP_MS
+                i = _CAT_INDEX.get(cat, _OTHER_CAT)
+                t_dwell[i] += ms
+                if start <= ts <= last:
+                    s_dwell[i] += ms
+        following = ts
         if ts < now and ts > previous:
             previous = ts
-    dwell_s = ((newest_page - session_start) / (in_session - 1) / 1000 if in_session > 1 else 0.0)
 
     # Event-type timestamps: windows of counts, and the previous event for recency.
     times = profile.event_times
@@ -196,47 +230,33 @@ def extract_features(profile: ProfileView, event: Any, now_ts: int) -> list[floa
     else:
         reason = _REASON_ONE_HOT[_REASON_INDEX.get(last_contact.get("reason"), _OTHER_REASON)]
         sentiment = last_contact.get("sentiment") or 0.0
-        negative = min(1.0, -sentiment) if sentiment < 0 else 0.0
-        positive = min(1.0, sentiment) if sentiment > 0 else 0.0
+        negative = _q(-sentiment) if sentiment < 0 else 0.0
+        positive = _q(sentiment) if sentiment > 0 else 0.0
         contact_age = _lg((now - last_contact["ts"]) / DAY_MS, _INV_CONTACT_AGE)
-
-    # Actions sent to the person in 7 days (held-out ones were never shown) and their outcomes.
-    actions = clicked = dismissed = converted = 0
-    for action in reversed(profile.recent_actions):
-        ts = action["ts"]
-        if ts > now or action.get("holdout"):
-            continue
-        if ts < week_ago:
-            break
-        actions += 1
-        outcome = action.get("outcome")
-        if outcome == "clicked":
-            clicked += 1
-        elif outcome == "dismissed":
-            dismissed += 1
-        elif outcome == "converted":
-            converted += 1
 
     recency = _lg((now - previous) / 1000, _INV_RECENCY) if previous else 1.0
     tenure_days = (now - profile.first_seen_ts) / DAY_MS if profile.first_seen_ts else 0.0
     angle = (now % DAY_MS) * _TWO_PI_PER_DAY_MS
     weekday = (now // DAY_MS + 3) % 7  # 1970-01-01 was a Thursday; Monday is 0
+    in_session = 1 if current is not None else 0
+    lg = _lg
+    views_table, seconds_table = _VIEWS, _SECONDS
     return [
-        *[_lg(n, _INV_10) for n in cats],
-        _lg(decayed_1h, _INV_20), _lg(decayed_1d, _INV_20),
-        _lg(session_total, _INV_20), _lg(dwell_s, _INV_DWELL), recency,
-        _lg(profile.sessions, _INV_SESSIONS), _lg(profile.events_seen, _INV_EVENTS),
-        _lg(tenure_days, _INV_TENURE),
+        *[views_table[n] if 0 <= n < _TABLE else _views(n) for n in s_views],
+        *[seconds_table[ms // 1000] if 0 <= ms < 65_536_000 else _seconds(ms) for ms in s_dwell],
+        *[_views(t - s) for t, s in zip(t_views, s_views, strict=True)],
+        *[_seconds(t - s) for t, s in zip(t_dwell, s_dwell, strict=True)],
+        lg(profile.sessions - in_session, _INV_SESSIONS), recency,
+        lg(tenure_days, _INV_TENURE),
         1.0 if profile.customer_id is not None else 0.0, 1.0 if profile.logged_in else 0.0,
-        _lg(contacts_7d, _INV_10), *reason, negative, positive, contact_age,
-        (math.sin(angle) + 1.0) * 0.5, (math.cos(angle) + 1.0) * 0.5,
+        lg(contacts_7d, _INV_10), *reason, negative, positive, contact_age,
+        _q((math.sin(angle) + 1.0) * 0.5), _q((math.cos(angle) + 1.0) * 0.5),
         1.0 if weekday >= 5 else 0.0,
-        _lg(actions, _INV_10), _lg(clicked, _INV_10), _lg(dismissed, _INV_10),
-        _lg(converted, _INV_10),
-        _lg(_count_since(times.get("search"), day_ago, now), _INV_10),
-        _lg(form_starts, _INV_10), _lg(max(0, form_starts - form_submits), _INV_10),
-        _lg(_count_since(times.get("add_to_cart"), day_ago, now), _INV_10),
-        _lg(_count_since(times.get("login"), week_ago, now), _INV_10),
+        lg(_count_since(times.get("search"), day_ago, now), _INV_10),
+        lg(form_starts, _INV_10), lg(max(0, form_starts - form_submits), _INV_10),
+        lg(_count_since(times.get("add_to_cart"), day_ago, now), _INV_10),
+        lg(_count_since(times.get("login"), week_ago, now), _INV_10),
+        lg(_count_since(times.get("purchase"), now - 30 * DAY_MS, now), _INV_10),
     ]
 
 
@@ -244,26 +264,46 @@ def as_dict(features: Sequence[float]) -> dict[str, float]:
     """A River input: the non-zero features by name (River treats an absent feature as 0).
 
     >>> as_dict([0.0] * (N_FEATURES - 1) + [0.5])
-    {'logins_7d': 0.5}
+    {'purchases_30d': 0.5}
     """
     return {name: v for name, v in zip(FEATURE_NAMES, features, strict=True) if v}
 
 
 def pack(features: Sequence[float]) -> list[int]:
-    """The stored form of a vector: integers in hundredths (a zero is one JSON character).
+    """The stored form of a vector: its non-zero features as ``[index, thousandths, ...]``.
 
-    >>> pack([0.0, 0.12345, 1.0])
-    [0, 12, 100]
+    Lossless on vectors of :func:`extract_features` (already quantised).
+
+    >>> pack([0.0, 0.123, 1.0])
+    [1, 123, 2, 1000]
     """
-    return [round(v * PACK_SCALE) for v in features]
-
-
-_UNPACK = 1.0 / PACK_SCALE
+    out: list[int] = []
+    for i, v in enumerate(features):
+        if v:
+            out += (i, round(v * PACK_SCALE))
+    return out
 
 
 def unpack(packed: Sequence[int]) -> dict[str, float]:
-    """The River input for a packed vector (see :func:`as_dict`)."""
-    return {name: v * _UNPACK for name, v in zip(FEATURE_NAMES, packed, strict=True) if v}
+    """The River input for a packed vector: the same dict :func:`as_dict` gave when it was
+    scored (the same floats, bit for bit). Indexes outside the features are ignored.
+
+    >>> unpack(pack([0.0, 0.123] + [0.0] * (N_FEATURES - 2)))
+    {'views_billing': 0.123}
+    """
+    names = FEATURE_NAMES
+    n = len(names)
+    return {names[i]: q / PACK_SCALE for i, q in zip(packed[::2], packed[1::2], strict=False)
+            if 0 <= i < n and q}
+
+
+def dense(packed: Sequence[int]) -> list[float]:
+    """A packed vector as the full list of :data:`N_FEATURES` floats (for batch models)."""
+    out = [0.0] * N_FEATURES
+    for i, q in zip(packed[::2], packed[1::2], strict=False):
+        if 0 <= i < N_FEATURES:
+            out[i] = q / PACK_SCALE
+    return out
 
 
 def describe(features: Sequence[float] | Mapping[str, float]) -> dict[str, float]:

@@ -17,6 +17,10 @@ from orchestrator.core.events import EVENT_TYPES
 
 #: Longest horizon we accept: pending snapshots live in the person's profile until settled.
 MAX_HORIZON_S = 90 * 24 * 3600
+#: The model kinds an intent can use: River logistic regression with one of these optimisers.
+#: Only models whose whole state can be written as plain data are offered (checkpoints are
+#: JSON, never pickle); see orchestrator.core.scoring.model.
+MODEL_KINDS: tuple[str, ...] = ("logreg-adam", "logreg-adagrad", "logreg-sgd")
 
 
 class IntentSpecError(ValueError):
@@ -27,8 +31,15 @@ class IntentSpec(BaseModel):
     """One intent to score and learn.
 
     ``only_anonymous``: scored, snapshotted and learned only while the person is not logged in
-    (a login prompt makes no sense for someone already logged in). ``min_labels``: the model's
-    score is withheld (``None``) until it has learned from this many settled labels.
+    (a login prompt makes no sense for someone already logged in). The model's score is
+    withheld (``None``) until it is trusted: it has learned from ``min_labels`` settled labels,
+    of which at least ``min_positives`` positive and ``min_negatives`` negative, and its ROC AUC
+    over its recent labels (predicted before learning each) is at least ``min_recent_auc``.
+    ``min_labels = 0`` turns trust off: every score is served (tests, demos).
+    ``model``: one of :data:`MODEL_KINDS`. ``sample_rate`` and ``max_pending``: which moments
+    become labels -- a share of the person's events (the same events for every intent with the
+    same rate), at most ``max_pending`` pending per person, each label ``weighted`` by how many
+    of the person's moments it stands for (see :mod:`.labels`).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
@@ -38,6 +49,20 @@ class IntentSpec(BaseModel):
     horizon_s: Annotated[int, Field(gt=0, le=MAX_HORIZON_S)]
     only_anonymous: bool = False
     min_labels: Annotated[int, Field(ge=0)] = 200
+    min_positives: Annotated[int, Field(ge=0)] = 30
+    min_negatives: Annotated[int, Field(ge=0)] = 100
+    min_recent_auc: Annotated[float, Field(ge=0.0, le=1.0)] = 0.55
+    model: str = "logreg-adagrad"
+    sample_rate: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
+    max_pending: Annotated[int, Field(ge=1, le=64)] = 6
+    weighted: bool = True
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, value: str) -> str:
+        if value not in MODEL_KINDS:
+            raise ValueError(f"unknown model {value!r}; known: {', '.join(MODEL_KINDS)}")
+        return value
 
     @field_validator("outcome_event_types")
     @classmethod
@@ -52,15 +77,17 @@ class IntentSpec(BaseModel):
         return self.horizon_s * 1000
 
 
+#: The label sample and model of each: chosen by benchmarks/intent_scoring.py (see
+#: docs/intent-scoring.md, "Choosing the model and the sample").
 DEFAULT_INTENTS: tuple[IntentSpec, ...] = (
     IntentSpec(name="login_propensity", outcome_event_types=("login", "signup"),
-               horizon_s=30 * 60, only_anonymous=True),
+               horizon_s=30 * 60, only_anonymous=True, sample_rate=0.25, max_pending=6),
     IntentSpec(name="purchase_intent", outcome_event_types=("purchase", "signup"),
-               horizon_s=24 * 3600),
+               horizon_s=24 * 3600, sample_rate=0.25, max_pending=6),
     IntentSpec(name="contact_need", outcome_event_types=("contact_started", "callback_requested"),
-               horizon_s=24 * 3600),
+               horizon_s=24 * 3600, sample_rate=0.25, max_pending=6),
     IntentSpec(name="churn_risk", outcome_event_types=("cancellation_requested",),
-               horizon_s=14 * 24 * 3600),
+               horizon_s=14 * 24 * 3600, sample_rate=0.5, max_pending=6),
 )
 
 

@@ -1,59 +1,196 @@
-"""One online model per intent, with progressive validation and checkpoints.
+"""One online model per intent, with progressive validation, trust, and data-only checkpoints.
 
 :meth:`IntentModel.learn` first predicts the label it is given with the model as it is and
 updates the running metrics, then learns from it: every label is scored by a model that has
-not seen it (progressive validation), so :meth:`quality` is an honest estimate of live quality
-without a held-out set.
+not seen it (progressive validation).
 
-A model is not trusted until it has learned from ``spec.min_labels`` labels, at least half of
-them negative: until then :meth:`score` returns ``None`` (never a silent 0.5), and rules that
-need the score do not fire. The negatives condition matters because labels are delayed
-unevenly: a positive settles as soon as its outcome happens, a negative only when the horizon
-has passed, so for the first horizon after a start from zero (14 days for churn) a model has
-seen almost only positives and would score everyone high.
+**Trust.** :func:`trusted_score` is the one place that decides whether a score is served: the
+model must be trusted (:attr:`IntentModel.trusted`: at least ``min_labels`` labels, of which
+``min_positives`` positive and ``min_negatives`` negative, and a recent ROC AUC of at least
+``min_recent_auc``; ``min_labels = 0`` turns all of it off, for tests and demos) and its
+probability a finite number in [0, 1]. Otherwise it is ``None`` (never a silent 0.5), and
+rules that need the score do not fire. Both classes are required because labels are delayed
+unevenly (a positive settles when its outcome happens, a negative only when the horizon has
+passed) and because an intent whose outcome never happens in the
+data (a log without cancellations) would otherwise be "trusted" on negatives alone. The
+recent-quality floor withdraws a model whose ranking has decayed (drift) until it recovers.
+
+**Checkpoints** are versioned JSON (:data:`CHECKPOINT_FORMAT`), never pickle: a checkpoint
+comes from a Kafka changelog, and unpickling a crafted value runs code. A checkpoint holds
+the River logistic regression's weights, intercept and optimiser state, the metrics and the
+label counts, all as numbers; :meth:`IntentModel.from_bytes` validates every field and
+rebuilds the River objects itself. Only models whose state is written this way are offered
+(:data:`.intents.MODEL_KINDS`); a classifier passed in by hand (e.g. a tree for a benchmark)
+cannot be checkpointed (:class:`CheckpointError`).
 """
 
 from __future__ import annotations
 
 import math
-import pickle
+from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
-from river import linear_model, metrics, optim
+import orjson
+from river import linear_model, optim, utils
 
-from orchestrator.core.scoring.features import FEATURES_VERSION
+from orchestrator.core.scoring.features import FEATURE_INDEX, FEATURES_VERSION
 from orchestrator.core.scoring.intents import IntentSpec
 
 #: Bumped whenever the checkpoint layout changes; a checkpoint of another format is rejected.
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2
 
-# Chosen in benchmarks/intent_scoring.py --compare (see docs/intent-scoring.md): Adam's
-# per-feature step sizes suit the many rare (mostly zero) features better than one SGD rate,
-# for about 3 µs more per learned label; no scaler, the features are already in [0, 1].
-LEARNING_RATE = 0.01
+#: Learning rates per model kind (benchmarks/intent_scoring.py --compare).
+LEARNING_RATES = {"logreg-adam": 0.01, "logreg-adagrad": 0.1, "logreg-sgd": 0.05}
+#: Score bins of the running ROC AUC (an AUC from binned scores; exact up to ties in a bin).
+AUC_BINS = 100
+#: Labels per block of the recent-quality window: the recent AUC covers the last 1-2 blocks.
+RECENT_BLOCK = 500
+#: Labels of each class the recent window needs before its AUC counts.
+RECENT_MIN_EACH = 10
+#: Trust is re-evaluated every this many labels (and on restore).
+TRUST_EVERY = 20
 
 
 class CheckpointError(ValueError):
-    """A checkpoint cannot be restored into this model (format, intent or features differ)."""
+    """A checkpoint cannot be restored into this model (format, intent, features or content)."""
+
+
+class AdaGrad(optim.AdaGrad):
+    """River's AdaGrad with the learning rate read once per step instead of once per feature
+    (the same arithmetic, a third of the time on the ~25 non-zero features of a label)."""
+
+    def _step_with_dict(self, w: Any, g: Any) -> Any:
+        lr = self.learning_rate
+        eps = self.eps
+        g2 = self.g2
+        for i, gi in g.items():
+            total = g2[i] + gi * gi
+            g2[i] = total
+            w[i] -= lr / (total + eps) ** 0.5 * gi
+        return w
+
+
+def make_classifier(kind: str) -> Any:
+    """A fresh River classifier of a kind of :data:`.intents.MODEL_KINDS`."""
+    lr = LEARNING_RATES[kind]
+    if kind == "logreg-adam":
+        optimizer: Any = optim.Adam(lr)
+    elif kind == "logreg-adagrad":
+        optimizer = AdaGrad(lr)
+    elif kind == "logreg-sgd":
+        optimizer = optim.SGD(lr)
+    else:  # pragma: no cover - IntentSpec validates the kind
+        raise ValueError(f"unknown model kind {kind!r}")
+    return linear_model.LogisticRegression(optimizer=optimizer)
 
 
 def default_classifier() -> Any:
-    """The River classifier each intent starts from."""
-    return linear_model.LogisticRegression(optimizer=optim.Adam(LEARNING_RATE))
+    """The River classifier an intent starts from when its spec names no other."""
+    return make_classifier("logreg-adam")
+
+
+class Quality:
+    """Running ROC AUC and log loss over all labels and over the recent ones.
+
+    Binned, so that an update is O(1) and the state is a few lists of integers (checkpointed as
+    data). The recent window is the current block of :data:`RECENT_BLOCK` labels plus the
+    previous one.
+    """
+
+    __slots__ = ("log_loss_sum", "n", "neg", "pos", "recent")
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.log_loss_sum = 0.0
+        self.pos = [0] * AUC_BINS
+        self.neg = [0] * AUC_BINS
+        # [previous block pos, previous block neg, current pos, current neg, current count]
+        self.recent: list[Any] = [[0] * AUC_BINS, [0] * AUC_BINS, [0] * AUC_BINS, [0] * AUC_BINS, 0]
+
+    def update(self, label: bool, p: float) -> None:
+        if not (p == p and 0.0 <= p <= 1.0):  # NaN or out of range: count it as useless
+            p = 0.5
+        b = int(p * AUC_BINS)
+        if b >= AUC_BINS:
+            b = AUC_BINS - 1
+        recent = self.recent
+        if recent[4] >= RECENT_BLOCK:
+            recent[0], recent[1] = recent[2], recent[3]
+            recent[2], recent[3], recent[4] = [0] * AUC_BINS, [0] * AUC_BINS, 0
+        if label:
+            self.pos[b] += 1
+            recent[2][b] += 1
+        else:
+            self.neg[b] += 1
+            recent[3][b] += 1
+        recent[4] += 1
+        q = min(max(p if label else 1.0 - p, 1e-15), 1.0)
+        self.log_loss_sum -= math.log(q)
+        self.n += 1
+
+    def auc(self) -> float | None:
+        return _binned_auc(self.pos, self.neg, 1)
+
+    def recent_auc(self) -> float | None:
+        r = self.recent
+        pos = [a + b for a, b in zip(r[0], r[2], strict=True)]
+        neg = [a + b for a, b in zip(r[1], r[3], strict=True)]
+        return _binned_auc(pos, neg, RECENT_MIN_EACH)
+
+    def log_loss(self) -> float | None:
+        return self.log_loss_sum / self.n if self.n else None
+
+    def to_data(self) -> dict[str, Any]:
+        return {"n": self.n, "log_loss_sum": self.log_loss_sum, "pos": self.pos, "neg": self.neg,
+                "recent": self.recent}
+
+    @classmethod
+    def from_data(cls, data: Any) -> Quality:
+        q = cls()
+        d = _mapping(data, "metrics", {"n", "log_loss_sum", "pos", "neg", "recent"})
+        q.n = _int(d["n"], "metrics.n")
+        q.log_loss_sum = _float(d["log_loss_sum"], "metrics.log_loss_sum")
+        q.pos = _bins(d["pos"], "metrics.pos")
+        q.neg = _bins(d["neg"], "metrics.neg")
+        r = d["recent"]
+        if not isinstance(r, list) or len(r) != 5:
+            raise CheckpointError("metrics.recent: expected 5 entries")
+        q.recent = [*(_bins(r[i], f"metrics.recent[{i}]") for i in range(4)),
+                    _int(r[4], "metrics.recent[4]")]
+        return q
+
+
+def _binned_auc(pos: list[int], neg: list[int], min_each: int) -> float | None:
+    n_pos = sum(pos)
+    n_neg = sum(neg)
+    if n_pos < min_each or n_neg < min_each or not n_pos or not n_neg:
+        return None
+    below = 0  # negatives in lower bins
+    area = 0.0
+    for p, n in zip(pos, neg, strict=True):
+        area += p * (below + 0.5 * n)
+        below += n
+    return area / (n_pos * n_neg)
 
 
 class IntentModel:
-    """A River binary classifier for one intent plus its progressive metrics."""
+    """A River binary classifier for one intent, its progressive quality and its trust."""
 
-    __slots__ = ("_auc", "_logloss", "classifier", "n_labels", "n_positives", "spec")
+    __slots__ = ("_next_check", "_trusted", "classifier", "kind", "n_labels", "n_positives",
+                 "quality_", "spec")
 
     def __init__(self, spec: IntentSpec, classifier: Any | None = None) -> None:
         self.spec = spec
-        self.classifier = classifier if classifier is not None else default_classifier()
+        #: The kind of :data:`MODEL_KINDS`, or None for a classifier given by hand (no checkpoint).
+        self.kind: str | None = spec.model if classifier is None else None
+        self.classifier = classifier if classifier is not None else make_classifier(spec.model)
         self.n_labels = 0
         self.n_positives = 0
-        self._auc = metrics.ROCAUC()
-        self._logloss = metrics.LogLoss()
+        self.quality_ = Quality()
+        self._trusted = False
+        self._next_check = 0
+        self._update_trust()
 
     @property
     def name(self) -> str:
@@ -61,9 +198,26 @@ class IntentModel:
 
     @property
     def trusted(self) -> bool:
-        """At least ``min_labels`` labels learned, at least half of them negative."""
-        return (self.n_labels >= self.spec.min_labels
-                and 2 * (self.n_labels - self.n_positives) >= self.spec.min_labels)
+        """Enough labels of both classes, and a recent ROC AUC at or above the floor."""
+        return self._trusted
+
+    def _update_trust(self) -> None:
+        # Counts are checked at every label until they suffice, the recent AUC (a few hundred
+        # operations) every TRUST_EVERY labels after that. min_labels = 0 turns trust off.
+        spec = self.spec
+        floor = spec.min_labels
+        negatives = self.n_labels - self.n_positives
+        if (self.n_labels < floor or self.n_positives < min(spec.min_positives, floor)
+                or negatives < min(spec.min_negatives, floor)):
+            self._trusted = False
+            self._next_check = self.n_labels + 1
+            return
+        self._next_check = self.n_labels + TRUST_EVERY
+        if floor == 0 or spec.min_recent_auc <= 0.0:
+            self._trusted = True
+            return
+        recent = self.quality_.recent_auc()
+        self._trusted = recent is not None and recent >= spec.min_recent_auc
 
     @property
     def version(self) -> str:
@@ -75,79 +229,203 @@ class IntentModel:
         return self.classifier.predict_proba_one(features).get(True, 0.0)
 
     def score(self, features: dict[str, float]) -> float | None:
-        """The probability of the outcome within the horizon, or None while not trusted."""
-        if not self.trusted:
-            return None
-        return self.classifier.predict_proba_one(features).get(True, 0.0)
+        """The probability of the outcome within the horizon, or None (see :func:`trusted_score`)."""
+        return trusted_score(self, features)
 
-    def learn(self, features: dict[str, float], label: bool) -> float:
-        """Predict ``label`` with the model as it is, update the metrics, then learn from it.
+    def learn(self, features: dict[str, float], label: bool, weight: float = 1.0) -> float:
+        """Predict ``label`` with the model as it is, update the metrics, then learn from it
+        (with ``weight``; the metrics count every label once).
 
         Returns the prediction made before learning (the progressive-validation prediction).
         """
         p = self.classifier.predict_proba_one(features).get(True, 0.0)
-        self._auc.update(label, p)
-        self._logloss.update(label, p)
+        self.quality_.update(label, p)
         self.n_labels += 1
         self.n_positives += label
-        self.classifier.learn_one(features, label)
+        if weight == 1.0:
+            self.classifier.learn_one(features, label)
+        else:
+            self.classifier.learn_one(features, label, w=weight)
+        if self.n_labels >= self._next_check:
+            self._update_trust()
         return p
 
     def quality(self) -> dict[str, Any]:
-        """Progressive metrics for export: roc_auc and log_loss are None until both classes
-        have been seen (an AUC of one class is meaningless)."""
-        both = 0 < self.n_positives < self.n_labels
+        """Progressive metrics for export: roc_auc and recent_roc_auc are None until both
+        classes have been seen (an AUC of one class is meaningless)."""
+        q = self.quality_
         return {
             "intent": self.spec.name, "version": self.version, "trusted": self.trusted,
-            "n_labels": self.n_labels, "n_positives": self.n_positives,
+            "model": self.kind, "n_labels": self.n_labels, "n_positives": self.n_positives,
             "positive_rate": self.n_positives / self.n_labels if self.n_labels else None,
-            "roc_auc": _finite(float(self._auc.get())) if both else None,
-            "log_loss": _finite(float(self._logloss.get())) if self.n_labels else None,
+            "roc_auc": _finite(q.auc()), "recent_roc_auc": _finite(q.recent_auc()),
+            "log_loss": _finite(q.log_loss()),
         }
+
+    # ------------------------------------------------------------ checkpoints
 
     def to_bytes(self) -> bytes:
-        """A checkpoint: format, intent spec, feature version, classifier, metrics, counts.
-
-        It is a pickle, so restore only checkpoints this engine wrote (its own state store).
-        """
+        """A checkpoint: versioned JSON of the spec, the model's state, metrics and counts."""
+        if self.kind is None:
+            raise CheckpointError(f"intent {self.spec.name!r}: a classifier given by hand "
+                                  "cannot be checkpointed")
         state = {
             "format": CHECKPOINT_FORMAT, "intent": self.spec.name,
-            "spec": self.spec.model_dump(), "features": FEATURES_VERSION,
-            "classifier": self.classifier, "auc": self._auc, "logloss": self._logloss,
+            "spec": self.spec.model_dump(mode="json"), "features": FEATURES_VERSION,
+            "model": _logreg_state(self.kind, self.classifier),
+            "metrics": self.quality_.to_data(),
             "n_labels": self.n_labels, "n_positives": self.n_positives,
         }
-        return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+        return orjson.dumps(state)
 
     @classmethod
     def from_bytes(cls, data: bytes, spec: IntentSpec | None = None) -> IntentModel:
         """Restore a checkpoint of :meth:`to_bytes`.
 
-        With ``spec``, the checkpoint must be of that intent name (and it then runs under
-        ``spec``, e.g. a changed ``min_labels``). Raises :class:`CheckpointError` for data that
-        is not a checkpoint, another format, another intent or another feature version.
+        With ``spec``, the checkpoint must be of that intent name and model kind (it then runs
+        under ``spec``, e.g. a changed ``min_labels``). Raises :class:`CheckpointError` for data
+        that is not a checkpoint, another format, intent, model kind or feature version, or any
+        field of the wrong type or value.
         """
         try:
-            state = pickle.loads(data)
-        except Exception as exc:  # any unpickling failure means "not a checkpoint"
+            state = orjson.loads(data)
+        except (orjson.JSONDecodeError, TypeError) as exc:
             raise CheckpointError(f"not an intent model checkpoint: {exc}") from None
         if not isinstance(state, dict) or "format" not in state:
             raise CheckpointError("not an intent model checkpoint")
         if state["format"] != CHECKPOINT_FORMAT:
-            raise CheckpointError(f"checkpoint format {state['format']} is not the supported "
+            raise CheckpointError(f"checkpoint format {state['format']!r} is not the supported "
                                   f"format {CHECKPOINT_FORMAT}")
+        state = _mapping(state, "checkpoint", {"format", "intent", "spec", "features", "model",
+                                               "metrics", "n_labels", "n_positives"})
         if spec is not None and state["intent"] != spec.name:
             raise CheckpointError(f"checkpoint is of intent {state['intent']!r}, not {spec.name!r}")
         if state["features"] != FEATURES_VERSION:
             raise CheckpointError(f"checkpoint of intent {state['intent']!r} was learned on features "
                                   f"{state['features']!r}, these are {FEATURES_VERSION!r}")
-        model = cls(spec if spec is not None else IntentSpec.model_validate(state["spec"]),
-                    state["classifier"])
-        model._auc = state["auc"]
-        model._logloss = state["logloss"]
-        model.n_labels = state["n_labels"]
-        model.n_positives = state["n_positives"]
+        if spec is None:
+            try:
+                spec = IntentSpec.model_validate(_spec_input(state["spec"]))
+            except ValueError as exc:
+                raise CheckpointError(f"checkpoint spec: {exc}") from None
+        kind, classifier = _logreg_from_state(state["model"])
+        if kind != spec.model:
+            raise CheckpointError(f"checkpoint of intent {spec.name!r} is a {kind} model, the "
+                                  f"intent is configured as {spec.model}")
+        model = cls(spec, classifier)
+        model.kind = kind
+        model.quality_ = Quality.from_data(state["metrics"])
+        model.n_labels = _int(state["n_labels"], "n_labels")
+        model.n_positives = _int(state["n_positives"], "n_positives")
+        if model.n_positives > model.n_labels:
+            raise CheckpointError("n_positives is above n_labels")
+        model._update_trust()
         return model
 
 
-def _finite(value: float) -> float | None:
-    return value if math.isfinite(value) else None
+def trusted_score(model: IntentModel, features: dict[str, float]) -> float | None:
+    """The score to serve: the model's probability when the model is trusted and the
+    probability is a finite number in [0, 1]; otherwise None. The one place that decides."""
+    if not model.trusted:
+        return None
+    p = model.classifier.predict_proba_one(features).get(True, 0.0)
+    if isinstance(p, bool) or not isinstance(p, int | float) or not math.isfinite(p) \
+            or not 0.0 <= p <= 1.0:
+        return None
+    return float(p)
+
+
+# ---------------------------------------------------------------- model state as data
+
+def _logreg_state(kind: str, clf: Any) -> dict[str, Any]:
+    opt = clf.optimizer
+    state: dict[str, Any] = {
+        "kind": kind, "weights": dict(clf._weights.to_dict()), "intercept": float(clf.intercept),
+        "n_iterations": int(opt.n_iterations),
+    }
+    if kind == "logreg-adam":
+        state["m"] = _as_plain(opt.m)
+        state["v"] = _as_plain(opt.v)
+    elif kind == "logreg-adagrad":
+        state["g2"] = dict(opt.g2) if opt.g2 is not None else {}
+    return state
+
+
+def _as_plain(vector: Any) -> dict[str, float] | None:
+    if vector is None:
+        return None
+    return dict(vector.to_dict()) if hasattr(vector, "to_dict") else dict(vector)
+
+
+def _logreg_from_state(data: Any) -> tuple[str, Any]:
+    if not isinstance(data, dict) or data.get("kind") not in LEARNING_RATES:
+        kind = data.get("kind") if isinstance(data, dict) else data
+        raise CheckpointError(f"model: unknown model kind {kind!r}")
+    kind = data["kind"]
+    extra = {"logreg-adam": {"m", "v"}, "logreg-adagrad": {"g2"}, "logreg-sgd": set()}[kind]
+    d = _mapping(data, "model", {"kind", "weights", "intercept", "n_iterations", *extra})
+    clf = make_classifier(kind)
+    clf._weights = utils.VectorDict(_weights(d["weights"], "model.weights"))
+    clf.intercept = _float(d["intercept"], "model.intercept")
+    opt = clf.optimizer
+    opt.n_iterations = _int(d["n_iterations"], "model.n_iterations")
+    if kind == "logreg-adam":
+        for name in ("m", "v"):
+            value = d[name]
+            setattr(opt, name, None if value is None
+                    else utils.VectorDict(_weights(value, f"model.{name}")))
+        if (opt.m is None) != (opt.v is None):
+            raise CheckpointError("model: Adam state needs both m and v")
+    elif kind == "logreg-adagrad":
+        opt.g2 = defaultdict(float, _weights(d["g2"], "model.g2"))
+    return kind, clf
+
+
+def _spec_input(data: Any) -> Any:
+    if isinstance(data, dict) and isinstance(data.get("outcome_event_types"), list):
+        data = {**data, "outcome_event_types": tuple(data["outcome_event_types"])}
+    return data
+
+
+def _mapping(data: Any, where: str, keys: set[str]) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{where}: expected an object")
+    missing = keys - set(data)
+    unknown = set(data) - keys
+    if missing or unknown:
+        raise CheckpointError(f"{where}: missing {sorted(missing)}, unknown {sorted(unknown)}")
+    return data
+
+
+def _int(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise CheckpointError(f"{where}: expected a non-negative integer")
+    return value
+
+
+def _float(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise CheckpointError(f"{where}: expected a finite number")
+    return float(value)
+
+
+def _bins(value: Any, where: str) -> list[int]:
+    if not isinstance(value, list) or len(value) != AUC_BINS:
+        raise CheckpointError(f"{where}: expected {AUC_BINS} counts")
+    return [_int(v, where) for v in value]
+
+
+def _weights(value: Any, where: str) -> dict[str, float]:
+    if not isinstance(value, dict):
+        raise CheckpointError(f"{where}: expected an object")
+    unknown = [k for k in value if k not in FEATURE_INDEX]
+    if unknown:
+        raise CheckpointError(f"{where}: unknown features {sorted(unknown)[:3]}")
+    return {k: _float(v, f"{where}.{k}") for k, v in value.items()}
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+ClassifierFactory = Callable[[], Any]

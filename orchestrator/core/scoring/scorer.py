@@ -3,110 +3,137 @@
 Per event, after the event is applied to the profile and its features extracted, the caller
 runs :meth:`IntentScorer.step` on the person's ``pending`` dict (kept in the profile):
 
-1. settle: the event's type may be an outcome (positives); snapshots past their horizon at this
-   event's time are negatives;
-2. learn from what was settled (each label is predicted before it is learned);
-3. score every intent that applies to the person;
-4. snapshot the features for the intents that apply (bounded, spaced; see :mod:`.labels`).
+1. settle: the event's type may be an outcome (positives); moments past their horizon at this
+   event's time are negatives. Settled labels join the scorer's learning queue;
+2. learn: at most ``learn_budget`` labels from the queue, oldest first (each label is predicted
+   before it is learned). An outcome can settle a person's whole sample at once; the queue
+   spreads that learning over the next events, so that no event pays for many labels;
+3. score every intent that applies to the person (:func:`.labels.applies`), each through
+   :func:`.model.trusted_score`;
+4. offer this moment, with the vector just scored, to the person's label sample
+   (:func:`.labels.snapshot`).
 
 Scores: an intent that does not apply to the person (``login_propensity`` once logged in) is
-**absent** from the result; an intent whose model is not trusted yet maps to **None**.
+**absent** from the result; an intent whose model is not trusted maps to **None**.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from orchestrator.core.events import event_type
-from orchestrator.core.scoring.features import FEATURE_NAMES, LOGGED_IN, extract_features, pack, unpack
+from orchestrator.core.profile import note_scores
+from orchestrator.core.scoring.features import FEATURE_NAMES, extract_features, pack, unpack
 from orchestrator.core.scoring.intents import DEFAULT_INTENTS, IntentSpec
 from orchestrator.core.scoring.labels import (
-    DEFAULT_BOUND,
-    DEFAULT_MIN_GAP_MS,
     Pending,
     SettledLabel,
-    _keep,
+    applies,
+    priority,
     settle_expired,
     settle_on_event,
+    snapshot,
 )
-from orchestrator.core.scoring.model import CheckpointError, IntentModel
+from orchestrator.core.scoring.model import CheckpointError, IntentModel, trusted_score
+
+#: Labels learned per event at most (the rest wait in the queue for the next events).
+DEFAULT_LEARN_BUDGET = 1
+#: Labels waiting at most; beyond it a step learns as many as it takes to come back under.
+DEFAULT_QUEUE_BOUND = 256
 
 
 class StepResult(NamedTuple):
-    """What one event did: the scores, the labels it settled, and for each of those the
-    progressive prediction made just before learning it."""
+    """What one event did: the scores, the labels it settled, the labels learned during it
+    (from the queue: these or earlier ones) and, for each of those, the progressive prediction
+    made just before learning it."""
 
     scores: dict[str, float | None]
     settled: list[SettledLabel]
     predictions: list[float | None]
+    learned: list[SettledLabel]
 
 
 class IntentScorer:
     """One model per intent spec; the state a worker keeps (and checkpoints) for scoring."""
 
     def __init__(self, specs: Sequence[IntentSpec] = DEFAULT_INTENTS, *,
-                 min_gap_ms: int = DEFAULT_MIN_GAP_MS, bound: int = DEFAULT_BOUND,
+                 learn_budget: int = DEFAULT_LEARN_BUDGET, queue_bound: int = DEFAULT_QUEUE_BOUND,
                  classifier_factory: Callable[[], Any] | None = None) -> None:
-        """``classifier_factory`` makes a fresh River classifier per intent (default:
-        :func:`.model.default_classifier`); ``min_gap_ms`` and ``bound``: the snapshot policy."""
+        """``classifier_factory`` makes a fresh River classifier per intent instead of the
+        spec's model kind (benchmarks; such models cannot be checkpointed); ``learn_budget``
+        and ``queue_bound``: the learning queue. The label sample is set per intent
+        (``IntentSpec.sample_rate``, ``max_pending``)."""
         names = [spec.name for spec in specs]
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate intent names in {names}")
+        if learn_budget < 1:
+            raise ValueError("learn_budget must be at least 1")
         self.specs: tuple[IntentSpec, ...] = tuple(specs)
         self.models: dict[str, IntentModel] = {
             spec.name: IntentModel(spec, classifier_factory() if classifier_factory else None)
             for spec in specs}
-        self.min_gap_ms = min_gap_ms
-        self.bound = bound
-        # (model, only_anonymous) per intent, so the hot path does no attribute lookups on specs.
-        self._scoring = tuple((m, m.spec.only_anonymous) for m in self.models.values())
+        self.learn_budget = learn_budget
+        self.queue_bound = queue_bound
+        #: Settled labels not learned yet, oldest first.
+        self.queue: deque[SettledLabel] = deque()
+        self._scoring = self._order()
+        self._max_rate = max((spec.sample_rate for spec in self.specs), default=0.0)
+
+    def _order(self) -> tuple[tuple[IntentSpec, IntentModel], ...]:
+        return tuple((spec, self.models[spec.name]) for spec in self.specs)
 
     def score_all(self, features: Sequence[float]) -> dict[str, float | None]:
-        """Scores of the intents that apply to the person with this plain feature vector."""
+        """Scores of the intents that apply to the person with this feature vector."""
         x = {name: v for name, v in zip(FEATURE_NAMES, features, strict=True) if v}
-        anonymous = not features[LOGGED_IN]
-        return {model.spec.name: model.score(x)
-                for model, only_anonymous in self._scoring if anonymous or not only_anonymous}
+        return {spec.name: trusted_score(model, x)
+                for spec, model in self._scoring if applies(spec, features)}
 
     def learn(self, settled: Iterable[SettledLabel]) -> list[float | None]:
-        """Learn from settled labels, in order. Returns, per label, the prediction made just
-        before learning it (progressive validation), or None for an intent this scorer does not
-        have (skipped)."""
+        """Learn from settled labels now, in order. Returns, per label, the prediction made
+        just before learning it (progressive validation), or None for an intent this scorer
+        does not have (skipped)."""
         predictions: list[float | None] = []
         for label in settled:
             model = self.models.get(label.intent)
             predictions.append(None if model is None
-                               else model.learn(unpack(label.features), label.label))
+                               else model.learn(unpack(label.features), label.label, label.weight))
         return predictions
+
+    def learn_queued(self, budget: int | None = None) -> tuple[list[SettledLabel], list[float | None]]:
+        """Learn up to ``budget`` queued labels (all of them with None), oldest first."""
+        queue = self.queue
+        n = len(queue) if budget is None else min(budget, len(queue))
+        learned = [queue.popleft() for _ in range(n)]
+        return learned, self.learn(learned) if learned else []
 
     def step(self, pending: Pending, event_type: str, event_ts: int, features: Sequence[float], *,
              late: bool = False) -> StepResult:
-        """Settle, learn, score and snapshot for one event of one person (mutates ``pending``).
+        """Settle, learn, score and offer a snapshot for one event of one person (mutates
+        ``pending``).
 
-        ``event_type`` is :func:`orchestrator.core.events.event_type` of the event. ``late``:
-        the event is older than the newest one already applied to the person; it is scored and
-        can settle labels but takes no snapshot, because outcomes already seen after it would
-        never label it.
+        ``event_type`` is :func:`orchestrator.core.events.event_type` of the event; ``features``
+        its vector (:func:`.features.extract_features`). ``late``: the event is older than the
+        newest one already applied to the person; it is scored and can settle labels but takes
+        no snapshot, because outcomes already seen after it would never label it.
         """
-        settled = settle_on_event(pending, self.specs, event_type, event_ts) if pending else []
+        settled: list[SettledLabel] = []
         if pending:
+            settled = settle_on_event(pending, self.specs, event_type, event_ts)
             settled += settle_expired(pending, self.specs, event_ts)
-        predictions = self.learn(settled) if settled else []
+        queue = self.queue
+        if settled:
+            queue.extend(settled)
+        learned: list[SettledLabel] = []
+        predictions: list[float | None] = []
+        if queue:
+            budget = max(self.learn_budget, len(queue) - self.queue_bound)
+            learned, predictions = self.learn_queued(budget)
         scores = self.score_all(features)
-        if not late:
-            packed = None
-            for spec in self.specs:
-                if spec.name not in scores:
-                    continue  # does not apply to this person
-                snaps = pending.get(spec.name)
-                if snaps is not None and (len(snaps) >= self.bound
-                                          or event_ts - snaps[-1][0] < self.min_gap_ms):
-                    continue  # cheap early exit before packing; _keep checks fully
-                if packed is None:
-                    packed = pack(features)
-                _keep(pending, spec.name, event_ts, None, packed, self.min_gap_ms, self.bound)
-        return StepResult(scores, settled, predictions)
+        if not late and scores and priority(event_ts) < self._max_rate:
+            snapshot(pending, self.specs, event_ts, features, packed=pack(features))
+        return StepResult(scores, settled, predictions, learned)
 
     def versions(self) -> dict[str, str]:
         """Model version per intent, for action records."""
@@ -117,14 +144,18 @@ class IntentScorer:
         return {name: model.quality() for name, model in self.models.items()}
 
     def checkpoint(self) -> dict[str, bytes]:
-        """One checkpoint per intent (see :meth:`IntentModel.to_bytes`)."""
+        """One checkpoint per intent (see :meth:`IntentModel.to_bytes`). The queue is learned
+        first, so that a checkpoint holds every label settled so far."""
+        if self.queue:
+            self.learn_queued()
         return {name: model.to_bytes() for name, model in self.models.items()}
 
     def restore(self, checkpoints: Mapping[str, bytes]) -> None:
         """Replace the models of the intents in ``checkpoints``; other intents keep theirs.
 
         All checkpoints are validated before any model is replaced; a checkpoint for an intent
-        this scorer does not have, or of another intent or format, raises CheckpointError.
+        this scorer does not have, or of another intent, format or model kind, raises
+        CheckpointError.
         """
         restored = {}
         for name, data in checkpoints.items():
@@ -133,7 +164,7 @@ class IntentScorer:
                 raise CheckpointError(f"checkpoint for unknown intent {name!r}")
             restored[name] = IntentModel.from_bytes(data, model.spec)
         self.models.update(restored)
-        self._scoring = tuple((m, m.spec.only_anonymous) for m in self.models.values())
+        self._scoring = self._order()
 
 
 class PersonScoring:
@@ -155,7 +186,7 @@ class PersonScoring:
         result = self.scorer.step(profile.pending, event_type(event), event.ts, vector, late=late)
         self.last = result
         if not late:
-            profile.scores, profile.scored_ts = result.scores, event.ts
+            note_scores(profile, result.scores, event.ts)  # newest by event time, whatever the order
         return result.scores
 
     def versions(self) -> dict[str, str]:
