@@ -216,8 +216,11 @@ class IntentModel:
         if floor == 0 or spec.min_recent_auc <= 0.0:
             self._trusted = True
             return
+        # A recent window holding too few of one class (a sweep settling a run of negatives)
+        # says nothing about decay: the model is then judged by all its labels.
         recent = self.quality_.recent_auc()
-        self._trusted = recent is not None and recent >= spec.min_recent_auc
+        quality = recent if recent is not None else self.quality_.auc()
+        self._trusted = quality is not None and quality >= spec.min_recent_auc
 
     @property
     def version(self) -> str:
