@@ -279,6 +279,10 @@ def build_app(settings: Settings, rule_set: RuleSet, emitter: Emitter | None = N
     if scoring is not None:
         _schedule_label_sweeps(app, settings, scoring)
 
+    @app.on_partitions_assigned.connect
+    async def shorten_fetch_wait(app: faust.App, assigned: Any, **kwargs: Any) -> None:
+        _set_fetch_max_wait(app, settings.consumer_fetch_max_wait_ms)
+
     @app.on_partitions_revoked.connect
     async def forget_held_state(app: faust.App, revoked: Any, **kwargs: Any) -> None:
         partitions = {tp.partition for tp in revoked}
@@ -314,6 +318,26 @@ def _schedule_label_sweeps(app: faust.App, settings: Settings, scoring: WorkerSc
     @app.on_partitions_revoked.connect
     async def forget_models(app: faust.App, revoked: Any, **kwargs: Any) -> None:
         scoring.revoke({tp.partition for tp in revoked if tp.topic == topic})
+
+
+def _set_fetch_max_wait(app: faust.App, wait_ms: int) -> None:
+    """Shorten how long the broker may hold a fetch of partitions that have no new records.
+
+    aiokafka sends one fetch at a time to a broker, and leaves out partitions whose records are
+    still buffered; a partition drained meanwhile waits for the fetch in flight to return. When
+    that fetch holds only idle partitions (the contact-centre, feedback and person-events topics
+    of a website's traffic), the broker keeps it for ``fetch_max_wait_ms``, which Faust fixes at
+    1,500 ms (``faust/transport/drivers/aiokafka.py``) with no setting: a worker that falls a
+    little behind then waits 1.5 s per fetch round and stays behind. No public API reaches the
+    value, so it is set on aiokafka's fetcher, which reads it for every fetch it builds.
+    """
+    thread = getattr(app.consumer, "_thread", None)
+    consumer = getattr(thread, "_consumer", None)
+    fetcher = getattr(consumer, "_fetcher", None)
+    if fetcher is None or not hasattr(fetcher, "_fetch_max_wait_ms"):
+        log.warning("could not shorten the consumer's fetch wait (Faust or aiokafka changed)")
+        return
+    fetcher._fetch_max_wait_ms = wait_ms
 
 
 def is_ready(app: faust.App) -> bool:

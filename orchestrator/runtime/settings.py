@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     producer_batch_bytes: int = Field(
         262_144, ge=16_384, le=1_000_000,
         description="largest batch of records the producer sends to one partition at once")
+    consumer_fetch_max_wait_ms: int = Field(
+        20, ge=1, le=1500,
+        description="how long the broker may hold a fetch of partitions without new records")
     state_flush_ms: int = Field(
         100, ge=1, le=10_000,
         description="a partition's changed profiles and links are written to the tables (and "
