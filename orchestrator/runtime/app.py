@@ -132,7 +132,9 @@ class HeldRecords:
         return self._records.pop(partition, [])
 
     def last(self, partition: int) -> Any:
-        return self._records[partition][-1]
+        """The newest record held for ``partition``, or None when nothing is held for it."""
+        held = self._records.get(partition)
+        return held[-1] if held else None
 
     def overdue(self, now: float) -> list[int]:
         return [p for p, since in self._since.items() if now - since >= self.max_age_s]
@@ -263,10 +265,14 @@ def build_app(settings: Settings, rule_set: RuleSet, emitter: Emitter | None = N
             if stream is None:
                 continue
             for partition in held.overdue(time.monotonic()):
-                if partition == journey_state.busy:  # the agent is in the middle of a record
+                last = held.last(partition)  # None: the agent wrote it meanwhile
+                if last is None or partition == journey_state.busy:  # or is in the middle of one
                     continue
-                with record_in_hand(held.last(partition)):
-                    await write_partition(stream, partition)
+                try:
+                    with record_in_hand(last):
+                        await write_partition(stream, partition)
+                except Exception:  # logged; the records stay unacknowledged (not committed)
+                    log.exception("writing the held state of partition %d failed", partition)
 
     app.task(write_quiet_partitions)
 

@@ -30,8 +30,10 @@ def test_a_partition_is_due_after_its_record_limit_or_its_age() -> None:
     assert held.overdue(now=10.05) == []
     assert held.overdue(now=10.12) == [1]  # partition 1 waited 110 ms
     assert held.add(1, "y", now=10.12)  # its next record finds it due
+    assert held.last(1) == "y"
     assert held.release(1) == ["x", "y"]
     assert held.release(1) == []
+    assert held.last(1) is None
 
 
 def test_revoked_partitions_are_forgotten() -> None:
