@@ -61,6 +61,7 @@ from event_to_action import (
     events_handled,
     machine,
     summary,
+    topic_env,
 )
 from hdrh.histogram import HdrHistogram
 
@@ -423,14 +424,7 @@ def engine_env(run_id: str, flush_ms: int) -> dict[str, str]:
     tag = f"{run_id}-f{flush_ms}"
     return {
         "ORCHESTRATOR_APP_ID": f"ctx-{tag}",
-        "ORCHESTRATOR_TOPIC_CLICKSTREAM": f"clickstream-{tag}",
-        "ORCHESTRATOR_TOPIC_CONTACT_CENTRE": f"contact-centre-{tag}",
-        "ORCHESTRATOR_TOPIC_ACTION_FEEDBACK": f"action-feedback-{tag}",
-        "ORCHESTRATOR_TOPIC_DEAD_LETTER": f"dead-letter-{tag}",
-        "ORCHESTRATOR_TOPIC_CUSTOMER_CONTEXT": f"customer-context-{tag}",
-        "ORCHESTRATOR_TOPIC_HELD_OUT": f"held-out-{tag}",
-        "ORCHESTRATOR_TOPIC_ACTIONS_PREFIX": f"actions-{tag}.",
-        "ORCHESTRATOR_TOPIC_RULES": f"rules-{tag}",
+        **topic_env(tag),
         "ORCHESTRATOR_CONTEXT_FLUSH_MS": str(flush_ms),
         "ORCHESTRATOR_WEB_PORT": str(WEB_PORT),
         "ORCHESTRATOR_DATA_DIR": str(ROOT / "var" / f"ctx-{tag}"),

@@ -422,11 +422,9 @@ def settings_from_env(env: dict[str, str]) -> Settings:
                 os.environ[key] = value
 
 
-async def start_engine(tag: str, workers: int, extra_env: dict[str, str]) -> System:
-    app_id = f"bench-{tag}"
-    env = {
-        "ORCHESTRATOR_BOOTSTRAP_SERVERS": BOOTSTRAP,
-        "ORCHESTRATOR_APP_ID": app_id,
+def topic_env(tag: str) -> dict[str, str]:
+    """The environment that gives a worker topics of its own, named after ``tag``."""
+    return {
         "ORCHESTRATOR_TOPIC_CLICKSTREAM": f"clickstream-{tag}",
         "ORCHESTRATOR_TOPIC_CONTACT_CENTRE": f"contact-centre-{tag}",
         "ORCHESTRATOR_TOPIC_ACTION_FEEDBACK": f"action-feedback-{tag}",
@@ -435,6 +433,15 @@ async def start_engine(tag: str, workers: int, extra_env: dict[str, str]) -> Sys
         "ORCHESTRATOR_TOPIC_HELD_OUT": f"held-out-{tag}",
         "ORCHESTRATOR_TOPIC_ACTIONS_PREFIX": f"actions-{tag}.",
         "ORCHESTRATOR_TOPIC_RULES": f"rules-{tag}",
+    }
+
+
+async def start_engine(tag: str, workers: int, extra_env: dict[str, str]) -> System:
+    app_id = f"bench-{tag}"
+    env = {
+        "ORCHESTRATOR_BOOTSTRAP_SERVERS": BOOTSTRAP,
+        "ORCHESTRATOR_APP_ID": app_id,
+        **topic_env(tag),
         "ORCHESTRATOR_PARTITIONS": str(PARTITIONS),
         "ORCHESTRATOR_LOG_LEVEL": "warning",
         **extra_env,

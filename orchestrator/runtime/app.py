@@ -17,9 +17,9 @@ from typing import Any
 
 import faust
 import faust.streams as faust_streams
-import orjson
 from faust.web import Request, Response, View
 
+from orchestrator.core.envelopes import TICK
 from orchestrator.core.rules import RuleSet
 from orchestrator.runtime.context_feed import ContextPublisher
 from orchestrator.runtime.context_view import add_context_view
@@ -60,11 +60,19 @@ class KafkaEmitter:
     def __init__(self, app: faust.App, metrics: EngineMetrics) -> None:
         self.app = app
         self.metrics = metrics
+        # topic -> the callback of records nobody waits for: one per topic, not one per record.
+        self._unobserved: dict[str, Callable[[Any], None]] = {}
 
     async def send(self, topic: str, key: bytes | None, value: bytes | None,
                    on_delivered: OnDelivered | None = None) -> None:
         future = await self.app.producer.send(topic, key, value, None, None, None)
-        future.add_done_callback(self._delivered(topic, on_delivered))
+        if on_delivered is None:
+            callback = self._unobserved.get(topic)
+            if callback is None:
+                callback = self._unobserved[topic] = self._delivered(topic, None)
+        else:
+            callback = self._delivered(topic, on_delivered)
+        future.add_done_callback(callback)
 
     def _delivered(self, topic: str, on_delivered: OnDelivered | None) -> Callable[[Any], None]:
         def callback(future: Any) -> None:
@@ -311,7 +319,6 @@ def build_app(settings: Settings, rule_set: RuleSet, emitter: Emitter | None = N
 def _schedule_label_sweeps(app: faust.App, settings: Settings, scoring: WorkerScoring) -> None:
     """Tick each assigned person-events partition so that its sweep runs in the agent."""
     topic = settings.person_events_topic
-    tick = orjson.dumps({"kind": "tick"})
 
     @app.timer(interval=settings.label_sweep_tick_s)
     async def tick_label_sweeps() -> None:
@@ -319,7 +326,7 @@ def _schedule_label_sweeps(app: faust.App, settings: Settings, scoring: WorkerSc
             return
         for tp in app.consumer.assignment():
             if tp.topic == topic:
-                await app.producer.send(topic, None, tick, tp.partition, None, None)
+                await app.producer.send(topic, None, TICK, tp.partition, None, None)
 
     @app.on_partitions_revoked.connect
     async def forget_models(app: faust.App, revoked: Any, **kwargs: Any) -> None:

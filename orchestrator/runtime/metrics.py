@@ -30,7 +30,7 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 
                    0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0)
 STAGE_BUCKETS = (0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
                  0.01, 0.025, 0.1)
-STAGES = ("decode", "load", "decide", "emit", "save")
+STAGES = ("decode", "decide", "emit", "save")
 
 
 class EngineMetrics:

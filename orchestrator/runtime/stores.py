@@ -84,9 +84,6 @@ class TableStore(Generic[T]):
     def held_partitions(self) -> list[int]:
         return [partition for partition, keys in self._held_keys.items() if keys]
 
-    def held_count(self) -> int:
-        return len(self._held)
-
     def discard(self, partitions: Iterable[int]) -> None:
         """Forget held changes of partitions taken away (a rebalance): their records were not
         acknowledged, so the partition's new owner processes them again from the last commit."""
