@@ -21,6 +21,7 @@ from faust.web import Request, Response, View
 
 from orchestrator.core.envelopes import TICK
 from orchestrator.core.rules import RuleSet
+from orchestrator.runtime import faust_consumer
 from orchestrator.runtime.context_feed import ContextPublisher
 from orchestrator.runtime.context_view import add_context_view
 from orchestrator.runtime.metrics import EngineMetrics, PartitionLag, RuntimeCollector
@@ -48,6 +49,11 @@ class OrchestratorApp(faust.App):
         if not self.in_transaction and producer.started:
             return producer
         return await super().maybe_start_producer()
+
+    def _new_transport(self) -> Any:
+        # The consumer hands fetched records to the streams without four tasks per record
+        # (runtime/faust_consumer.py); Faust has no setting for its consumer class.
+        return faust_consumer.Transport(self.conf.broker_consumer, self)
 
 
 class KafkaEmitter:
