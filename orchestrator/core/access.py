@@ -109,7 +109,9 @@ def parse_tokens(text: str) -> TokenTable:
         role_name, token = parts
         role = roles.get(role_name)
         if role is None:
-            raise TokenFileError(number, f"unknown role {role_name[:40]!r}; roles are "
+            # A long first field is likely a token written first: it is not repeated.
+            shown = f" {role_name!r}" if len(role_name) <= 20 else ""
+            raise TokenFileError(number, f"unknown role{shown} (the first field); roles are "
                                          f"{', '.join(sorted(roles))}")
         if not MIN_TOKEN_CHARS <= len(token) <= MAX_TOKEN_CHARS:
             raise TokenFileError(number, f"a token is {MIN_TOKEN_CHARS} to {MAX_TOKEN_CHARS} "

@@ -27,7 +27,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ENV_PREFIX = "ORCHESTRATOR_"
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 #: A host name, an IPv4 address or an IPv6 address (without brackets).
-_HOST_PATTERN = r"^([A-Za-z0-9.-]{1,253}|[0-9A-Fa-f:.]{2,45})$"
+_HOST = re.compile(r"^([A-Za-z0-9.-]{1,253}|[0-9A-Fa-f:.]{2,45})$")
 _HOST_PORT = re.compile(r"^(\[[0-9A-Fa-f:]+\]|[A-Za-z0-9.-]+):\d{1,5}$")
 #: The largest message the worker's producer sends (Faust's producer_max_request_size default;
 #: Kafka's own default limit, message.max.bytes, is about 1 MiB).
@@ -75,11 +75,10 @@ class Settings(BaseSettings):
     data_dir: Path | None = Field(None, description="table storage; default var/worker-<web port>")
     # -- web: the worker's HTTP server, who may read it, and forwarding between workers
     # (checked together at the worker's start: runtime/web_security.py)
-    web_host: str = Field("127.0.0.1", pattern=_HOST_PATTERN, description="HTTP bind address")
+    web_host: str = Field("127.0.0.1", description="HTTP bind address")
     web_port: int = Field(6066, ge=1, le=65535)
     web_advertised_host: str | None = Field(
-        None, pattern=_HOST_PATTERN,
-        description="the host other workers reach this one at; default web_host (required when "
+        None, description="the host other workers reach this one at; default web_host (required when "
                     "web_host is 0.0.0.0 or ::)")
     web_tokens_file: Path | None = Field(
         None, description="'<role> <token>' lines (roles context-reader, operator); required "
@@ -163,6 +162,14 @@ class Settings(BaseSettings):
     def _legal_optional_topic(cls, value: str | None) -> str | None:
         if value is not None and not _TOPIC_NAME.match(value):
             raise ValueError("a Kafka topic name is 1-249 characters of letters, digits, . _ -")
+        return value
+
+    @field_validator("web_host", "web_advertised_host")
+    @classmethod
+    def _legal_host(cls, value: str | None) -> str | None:
+        if value is not None and not _HOST.match(value):
+            raise ValueError("expected a host name or an IP address, without scheme, port or "
+                             "brackets (e.g. 10.0.0.7, worker-1.orchestrator, ::1)")
         return value
 
     @field_validator("bootstrap_servers")
