@@ -120,7 +120,7 @@ def add_context_view(app: faust.App, *, people: PersonStore, links: LinkStore, m
         header = forwarding.sign(secret, kind, requested_id, person_id, now_s=int(time.time()))
         metrics.context_requests.labels("forwarded").inc()
         try:
-            async with app.http_client.get(base + path, timeout=timeout, ssl=security.client_ssl,
+            async with app.http_client.get(base + path, timeout=timeout, ssl=security.client_ssl or True,
                                            headers={forwarding.HEADER: header},
                                            allow_redirects=False) as response:
                 body = await read_capped(response, security.forward_max_bytes)
