@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -18,6 +19,7 @@ import click
 import orjson
 from aiokafka import AIOKafkaConsumer
 
+from orchestrator.core.access import Role
 from orchestrator.localkafka import LocalBroker
 from orchestrator.runtime.settings import PROJECT_ROOT, Settings, load_settings
 from orchestrator.runtime.topics import ensure_topics
@@ -41,7 +43,7 @@ def run_demo(*, rate: float, duration: float | None, web_port: int, malformed: f
         log_dir.mkdir(parents=True, exist_ok=True)
         worker, worker_log = start_worker_process(settings, log_dir)
         click.echo(f"worker starting (http://127.0.0.1:{web_port}, log: {worker_log}) ...")
-        wait_until_ready(web_port, worker, timeout=120)
+        wait_until_ready(web_port, worker, timeout=120, tls=client_tls(settings))
         click.echo("worker ready; sending traffic. Ctrl-C stops everything.\n")
         asyncio.run(_watch(settings, rate, duration, malformed, seed=time.time_ns() % 2**31))
         return 0
@@ -86,14 +88,16 @@ def start_worker_process(settings: Settings, log_dir: Path,
     return proc, log_path
 
 
-def wait_until_ready(web_port: int, proc: subprocess.Popen[bytes], timeout: float) -> None:
-    """Poll ``/ready`` until it says yes; fail early if the worker exits."""
+def wait_until_ready(web_port: int, proc: subprocess.Popen[bytes], timeout: float,
+                     tls: ssl.SSLContext | None = None) -> None:
+    """Poll ``/ready`` (over HTTPS with ``tls``) until it says yes; fail early if the worker exits."""
     deadline = time.monotonic() + timeout
-    url = f"http://127.0.0.1:{web_port}/ready"
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{web_port}/ready"
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"worker exited with code {proc.returncode} while starting")
-        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as response:
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2,
+                                                                  context=tls) as response:
             if response.status == 200:
                 return
         time.sleep(0.25)
@@ -163,13 +167,38 @@ def _print_record(record: Any, received_ms: float, personas: dict[str, str],
                f"{persona:<24} {detail}")
 
 
+def client_tls(settings: Settings) -> ssl.SSLContext | None:
+    """How a local client verifies a worker serving HTTPS (its CA bundle, or its own
+    certificate when that is self-signed); None: the worker serves plain HTTP."""
+    if settings.web_tls_certfile is None:
+        return None
+    return ssl.create_default_context(cafile=settings.web_tls_cafile or settings.web_tls_certfile)
+
+
+def _context_token(tokens_file: Path | None) -> str | None:
+    """A token of the worker's tokens file that may read contexts (the demo is its own client)."""
+    if tokens_file is None:
+        return None
+    with contextlib.suppress(OSError):
+        for line in tokens_file.read_text().splitlines():
+            parts = line.split()
+            if len(parts) == 2 and parts[0] in (Role.CONTEXT_READER, Role.OPERATOR):
+                return parts[1]
+    return None
+
+
 async def _print_context(settings: Settings, person_id: str) -> None:
     """What the contact-centre agent sees with the alert: the live context of the person."""
-    url = f"http://127.0.0.1:{settings.web_port}/context/{urllib.parse.quote(person_id, safe='')}"
+    tls = client_tls(settings)
+    url = (f"{'https' if tls else 'http'}://127.0.0.1:{settings.web_port}/context/"
+           f"{urllib.parse.quote(person_id, safe='')}")
+    token = _context_token(settings.web_tokens_file)
+    request = urllib.request.Request(
+        url, headers={"Authorization": f"Bearer {token}"} if token is not None else {})
 
     def fetch() -> dict[str, Any] | None:
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:
+            with urllib.request.urlopen(request, timeout=2, context=tls) as response:
                 return orjson.loads(response.read())
         except (OSError, ValueError):
             return None

@@ -19,6 +19,7 @@ import faust
 import faust.streams as faust_streams
 from faust.web import Request, Response, View
 
+from orchestrator.core.access import Scope
 from orchestrator.core.envelopes import TICK
 from orchestrator.core.rules import RuleSet
 from orchestrator.runtime import faust_consumer
@@ -29,6 +30,8 @@ from orchestrator.runtime.processing import Emitter, JourneyProcessor, OnDeliver
 from orchestrator.runtime.rules_feed import RuleSetState, follow
 from orchestrator.runtime.scoring import ModelQualityCollector, WorkerScoring
 from orchestrator.runtime.settings import Settings, load_intent_specs
+from orchestrator.runtime.web_guard import refusal
+from orchestrator.runtime.web_security import WebSecurity, load_web_security
 
 log = logging.getLogger(__name__)
 
@@ -174,10 +177,13 @@ class Engine:
 
 
 def build_app(settings: Settings, rule_set: RuleSet, emitter: Emitter | None = None,
-              rules: tuple[RuleSetState, int] | None = None) -> Engine:
+              rules: tuple[RuleSetState, int] | None = None,
+              security: WebSecurity | None = None) -> Engine:
     """Wire the app. ``emitter`` replaces Kafka as the destination of actions (tests);
     ``rules`` (the state read from the rules topic and the offset to follow it from) makes the
-    worker follow the rules topic."""
+    worker follow the rules topic; ``security`` is the HTTP security checked at the worker's
+    start (default: built from ``settings``)."""
+    security = security or load_web_security(settings)
     store = "rocksdb://" if settings.store == "rocksdb" else "memory://"
     app = OrchestratorApp(
         settings.app_id,
@@ -190,8 +196,15 @@ def build_app(settings: Settings, rule_set: RuleSet, emitter: Emitter | None = N
         value_serializer="raw",
         web_enabled=True,
         web_bind=settings.web_host,
-        web_host=settings.web_host,
+        # What the other workers are told to reach this one at (forwarded /context requests).
+        web_host=security.advertised_host,
         web_port=settings.web_port,
+        canonical_url=security.canonical_url(settings.web_port),
+        web_ssl_context=security.server_ssl,
+        # Faust's own pages: /table/{name}/{key} would serve any profile to anyone, /router
+        # the cluster's addresses.
+        web_tables_enabled=False,
+        web_router_enabled=False,
         # Records of one person must be processed in order: one agent instance per worker.
         agent_supervisor="mode.OneForOneSupervisor",
         producer_linger=settings.producer_linger_ms / 1000,
@@ -315,9 +328,10 @@ def build_app(settings: Settings, rule_set: RuleSet, emitter: Emitter | None = N
         ready=lambda: is_ready(app),
         lags=lambda: _input_lags(app, settings, processor),
         table_keys=lambda: {"profiles": _estimate_keys(profiles), "identity": _estimate_keys(identity)}))
-    _add_views(app, metrics, rules_state)
+    _add_views(app, metrics, rules_state, security)
     add_context_view(app, people=processor.people, links=processor.links, metrics=metrics,
-                     partitions=settings.partitions, model_versions=context.model_versions)
+                     partitions=settings.partitions, model_versions=context.model_versions,
+                     security=security)
     return Engine(app=app, processor=processor, metrics=metrics, profiles=profiles, agent=agent,
                   identity=identity, context=context, models=models, scoring=scoring)
 
@@ -416,7 +430,10 @@ def _follow_rules(app: faust.App, settings: Settings, state: RuleSetState, offse
     app.task(follow_rules_topic)
 
 
-def _add_views(app: faust.App, metrics: EngineMetrics, rules_state: RuleSetState) -> None:
+def _add_views(app: faust.App, metrics: EngineMetrics, rules_state: RuleSetState,
+               security: WebSecurity) -> None:
+    # /health, /ready and /metrics are open (probes and Prometheus; no personal data in them);
+    # /rules is the operators' (README, "HTTP security").
     @app.page("/health")
     class Health(View):
         async def get(self, request: Request) -> Response:
@@ -431,6 +448,9 @@ def _add_views(app: faust.App, metrics: EngineMetrics, rules_state: RuleSetState
     @app.page("/rules")
     class Rules(View):
         async def get(self, request: Request) -> Response:
+            refused = refusal(self, security.tokens, request, Scope.OPERATIONS)
+            if refused is not None:
+                return refused
             return self.json(rules_state.as_json())
 
     @app.page("/metrics")

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 import pydantic_settings
 import yaml
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from orchestrator.core.events import DecodeLimits, Source
@@ -26,6 +26,8 @@ from orchestrator.runtime.scoring import ScoringPolicy
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ENV_PREFIX = "ORCHESTRATOR_"
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+#: A host name, an IPv4 address or an IPv6 address (without brackets).
+_HOST = re.compile(r"^([A-Za-z0-9.-]{1,253}|[0-9A-Fa-f:.]{2,45})$")
 _HOST_PORT = re.compile(r"^(\[[0-9A-Fa-f:]+\]|[A-Za-z0-9.-]+):\d{1,5}$")
 #: The largest message the worker's producer sends (Faust's producer_max_request_size default;
 #: Kafka's own default limit, message.max.bytes, is about 1 MiB).
@@ -71,8 +73,30 @@ class Settings(BaseSettings):
     channels: Annotated[tuple[str, ...], NoDecode] = ("web", "contact-centre")
     store: Literal["rocksdb", "memory"] = "rocksdb"
     data_dir: Path | None = Field(None, description="table storage; default var/worker-<web port>")
-    web_host: str = "127.0.0.1"
+    # -- web: the worker's HTTP server, who may read it, and forwarding between workers
+    # (checked together at the worker's start: runtime/web_security.py)
+    web_host: str = Field("127.0.0.1", description="HTTP bind address")
     web_port: int = Field(6066, ge=1, le=65535)
+    web_advertised_host: str | None = Field(
+        None, description="the host other workers reach this one at; default web_host (required when "
+                    "web_host is 0.0.0.0 or ::)")
+    web_tokens_file: Path | None = Field(
+        None, description="'<role> <token>' lines (roles context-reader, operator); required "
+                          "unless web_host is a loopback address")
+    web_worker_secret: SecretStr | None = Field(
+        None, description="shared by all workers of the app: signs requests forwarded between "
+                          "them; at least 32 characters")
+    web_worker_secret_file: Path | None = Field(
+        None, description="file holding web_worker_secret (either may be given, not both)")
+    web_tls_certfile: Path | None = Field(None, description="PEM certificate chain: serve HTTPS")
+    web_tls_keyfile: Path | None = Field(None, description="PEM private key of web_tls_certfile")
+    web_tls_cafile: Path | None = Field(
+        None, description="PEM CA bundle that verifies other workers' certificates when "
+                          "forwarding; default: the system's")
+    web_forward_timeout_s: float = Field(5.0, gt=0, le=60,
+                                         description="a forwarded request's total time limit")
+    web_forward_max_bytes: int = Field(1_048_576, ge=65_536, le=67_108_864,
+                                       description="largest answer read from another worker")
     rules_dir: Path = PROJECT_ROOT / "rules"
     max_record_bytes: int = Field(65_536, ge=256,
                                   description="larger records are dead-lettered; at most "
@@ -138,6 +162,14 @@ class Settings(BaseSettings):
     def _legal_optional_topic(cls, value: str | None) -> str | None:
         if value is not None and not _TOPIC_NAME.match(value):
             raise ValueError("a Kafka topic name is 1-249 characters of letters, digits, . _ -")
+        return value
+
+    @field_validator("web_host", "web_advertised_host")
+    @classmethod
+    def _legal_host(cls, value: str | None) -> str | None:
+        if value is not None and not _HOST.match(value):
+            raise ValueError("expected a host name or an IP address, without scheme, port or "
+                             "brackets (e.g. 10.0.0.7, worker-1.orchestrator, ::1)")
         return value
 
     @field_validator("bootstrap_servers")

@@ -12,6 +12,7 @@ from orchestrator.runtime.app import build_app
 from orchestrator.runtime.rules_feed import RuleSetState, read_latest, rule_channels
 from orchestrator.runtime.settings import Settings, SettingsError, load_intent_specs
 from orchestrator.runtime.topics import ensure_action_topics, ensure_topics
+from orchestrator.runtime.web_security import load_web_security
 
 
 async def _prepare(settings: Settings) -> tuple[list[str], RuleSetState, int]:
@@ -27,10 +28,13 @@ async def _prepare(settings: Settings) -> tuple[list[str], RuleSetState, int]:
 
 def run_worker(settings: Settings) -> None:
     """Block until the worker is stopped (SIGINT/SIGTERM shut it down cleanly)."""
-    load_intent_specs(settings.intents_file)  # a bad intents file stops the start before anything connects
+    # Bad intents or HTTP security settings stop the start before anything connects.
+    load_intent_specs(settings.intents_file)
+    security = load_web_security(settings)
     created, rules_state, follow_from = asyncio.run(_prepare(settings))
     settings.worker_data_dir.mkdir(parents=True, exist_ok=True)
-    engine = build_app(settings, rules_state.rule_set, rules=(rules_state, follow_from))
+    engine = build_app(settings, rules_state.rule_set, rules=(rules_state, follow_from),
+                       security=security)
     worker = faust.Worker(engine.app, loglevel=settings.log_level.upper(), quiet=True,
                           redirect_stdouts=False)
     # Faust's terminal spinner sets the root logger to DEBUG whenever the level is WARNING or

@@ -16,7 +16,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import RecordMetadata
 
-from orchestrator.demo import start_worker_process, stop_process, wait_until_ready
+from orchestrator.demo import client_tls, start_worker_process, stop_process, wait_until_ready
 from orchestrator.runtime.settings import Settings, load_settings
 
 
@@ -58,7 +58,7 @@ class WorkerProcess:
         env = {**self.env, "ORCHESTRATOR_DATA_DIR": str(data_dir)}
         self.proc, self.log_path = start_worker_process(self.settings, self.log_dir, env)
         try:
-            wait_until_ready(self.settings.web_port, self.proc, timeout)
+            wait_until_ready(self.settings.web_port, self.proc, timeout, tls=client_tls(self.settings))
         except RuntimeError as exc:
             raise AssertionError(f"{exc}; worker log:\n{self.log_tail()}") from None
 

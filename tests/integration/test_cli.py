@@ -88,3 +88,29 @@ def test_worker_with_a_bad_intents_file_exits_2_naming_the_file_entry_and_field(
     assert result.returncode == 2, result.stderr
     assert f"{intents}: intent #0 'churn_risk': horizon_s" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_worker_serving_other_machines_without_tokens_or_advertised_host_exits_2(tmp_path: Path) -> None:
+    # An unreachable broker: the HTTP security settings must be refused before anything connects.
+    unreachable = {"ORCHESTRATOR_BOOTSTRAP_SERVERS": "127.0.0.1:1"}
+    result = run_cli("worker", env={**unreachable, "ORCHESTRATOR_WEB_HOST": "0.0.0.0"})
+    assert result.returncode == 2, result.stderr
+    assert "set ORCHESTRATOR_WEB_TOKENS_FILE" in result.stderr
+    tokens = tmp_path / "tokens"
+    tokens.write_text("operator " + "t" * 40 + "\n")
+    result = run_cli("worker", env={**unreachable, "ORCHESTRATOR_WEB_HOST": "0.0.0.0",
+                                    "ORCHESTRATOR_WEB_TOKENS_FILE": str(tokens),
+                                    "ORCHESTRATOR_WEB_WORKER_SECRET": "w" * 32})
+    assert result.returncode == 2, result.stderr
+    assert "set ORCHESTRATOR_WEB_ADVERTISED_HOST" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_worker_with_a_bad_tokens_file_exits_2_naming_the_file_and_line(tmp_path: Path) -> None:
+    tokens = tmp_path / "tokens"
+    tokens.write_text("# clients\nreader " + "t" * 40 + "\n")
+    result = run_cli("worker", env={"ORCHESTRATOR_WEB_TOKENS_FILE": str(tokens),
+                                    "ORCHESTRATOR_BOOTSTRAP_SERVERS": "127.0.0.1:1"})
+    assert result.returncode == 2, result.stderr
+    assert f"{tokens}: line 2: unknown role 'reader'" in result.stderr
+    assert "t" * 40 not in result.stderr
