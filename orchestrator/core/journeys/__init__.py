@@ -27,6 +27,7 @@ from orchestrator.core.journeys.machine import (
 )
 from orchestrator.core.journeys.model import journey_file_json_schema
 from orchestrator.core.journeys.requests import JourneyActions, arbitrate_requests
+from orchestrator.core.journeys.runner import JourneyRunner
 
 __all__ = [
     "EXIT_REASONS",
@@ -36,6 +37,7 @@ __all__ = [
     "JourneyActions",
     "JourneyError",
     "JourneyOutcome",
+    "JourneyRunner",
     "JourneySet",
     "JourneyState",
     "Step",

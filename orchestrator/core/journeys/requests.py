@@ -19,6 +19,7 @@ from types import MappingProxyType
 from typing import Any
 
 from orchestrator.core.actions import action_id_for, build_action_record
+from orchestrator.core.events import Event
 from orchestrator.core.journeys.machine import ActionRequest, TimerFiring
 from orchestrator.core.profile import Profile, record_sent
 from orchestrator.core.rules import RuleSet, Suppressed, decide
@@ -42,38 +43,49 @@ class _AsRecordTrigger:
 
 
 def arbitrate_requests(requests: Iterable[ActionRequest], profile: Profile, *, version: str,
-                       lookups: Mapping[str, Mapping[str, Any]], now_ms: int, kafka_ts: int = 0,
-                       rule_set: RuleSet | None = None,
+                       lookups: Mapping[str, Mapping[str, Any]], now_ms: int | None = None,
+                       kafka_ts: int = 0, rule_set: RuleSet | None = None,
+                       trigger_event: Event | None = None,
                        scores: Mapping[str, float | None] | None = None,
                        score_labels: Mapping[str, int] | None = None) -> JourneyActions:
     """Arbitrate ``requests`` per trigger and build the action records of the winners.
 
-    Requests of one trigger (an event, or one timer firing) are decided together; on an event,
-    ``rule_set``'s rules join them (give it when this replaces the event's own ``decide``).
-    Sent and held-out decisions are recorded in the profile (``record_sent``), so caps count
-    them. ``scores`` are the event's; a timer firing sees the profile's latest.
+    Requests of one trigger (an event, or one timer firing) are decided together; on the event
+    ``trigger_event``, ``rule_set``'s rules join them (give both when this replaces the event's
+    own ``decide``: the rules then decide on it even without a request). Sent and held-out
+    decisions are recorded in the profile (``record_sent``), so caps count them. ``scores`` are
+    the event's; a timer firing sees the profile's latest. ``now_ms`` is the decision time
+    (None: the trigger's own time, as a replay decides).
     """
     out = JourneyActions()
     groups: dict[int, list[ActionRequest]] = {}
+    if trigger_event is not None and rule_set is not None:
+        groups[id(trigger_event)] = []
     for request in requests:
         groups.setdefault(id(request.trigger), []).append(request)
-    for group in groups.values():
-        trigger = group[0].trigger
+    triggers = {id(r.trigger): r.trigger for r in requests}
+    if trigger_event is not None:
+        triggers[id(trigger_event)] = trigger_event
+    for key, group in groups.items():
+        trigger = triggers[key]
         timer = isinstance(trigger, TimerFiring)
+        decided_ts = trigger.ts if now_ms is None else now_ms
         by_rule = {r.rule.id: r for r in group}
         rules = tuple(r.rule for r in group)
         if rule_set is not None and not timer:
             rules += rule_set.rules
         arbitration = decide(RuleSet(version=version, rules=rules, documents=MappingProxyType({}),
                                      lookups=lookups),
-                             trigger, profile, profile.scores if timer else (scores or {}), now_ms,
-                             None if timer else score_labels)
+                             trigger, profile, profile.scores if timer else (scores or {}),
+                             decided_ts, None if timer else score_labels)
         out.suppressed += arbitration.suppressed
         for decision in [*arbitration.chosen, *arbitration.held_out]:
-            request = by_rule.get(decision.rule)
+            request = by_rule.get(decision.rule)  # None: a rule's decision on the event
             event = _AsRecordTrigger(trigger.event_id, trigger.ts) if timer else trigger
             record = build_action_record(decision, event, profile, trigger_kafka_ts=kafka_ts,  # type: ignore[arg-type]
-                                         decided_ts=now_ms, rule_set_version=version,
+                                         decided_ts=decided_ts,
+                                         rule_set_version=version if request is not None or rule_set is None
+                                         else rule_set.version,
                                          scores=profile.scores if timer else scores)
             if request is not None:
                 record["action_id"] = action_id_for(request.step_id, decision.channel, decision.action)
