@@ -206,6 +206,9 @@ def test_the_holdout_is_a_stable_share_of_people() -> None:
         holdout = [f.reason for f in outcome.facts if f.kind == "exited"] == ["holdout"]
         assert holdout == in_holdout(person, "split-test", 30)
         assert holdout == (not outcome.requests)
+        if not holdout:
+            assert [f.path for f in outcome.facts if f.kind == "reached" and f.step == "send"] == [
+                "treatment"]
         held += holdout
     assert 0.27 < held / 2000 < 0.33
 

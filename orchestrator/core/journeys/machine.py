@@ -197,34 +197,36 @@ class _Run:
             position[STEP], position[AT], position[DUE] = step.id, ts, 0
             self.out.facts.append(Fact("reached", journey.id, position[ENTRY], ts, step.id,
                                        ts - previous, ts - position[ENTERED], path=path))
-            path, reason = None, "completed"
-            target, waits = self.take(journey, position, step, ts, ctx)
+            reason = "completed"
+            target, waits, path = self.take(journey, position, step, ts, ctx)
             if waits:
                 return
-            if step.kind == "split" and target == step.other:
+            if path == "holdout":
                 reason = "holdout"
 
     def take(self, journey: Journey, position: list[Any], step: Step, ts: int,
-             ctx: Context) -> tuple[str, bool]:
-        """Do the step; (where it leads now, whether the person waits here)."""
+             ctx: Context) -> tuple[str, bool, str | None]:
+        """Do the step: (where it leads now, whether the person waits here, which way it went)."""
         kind = step.kind
         if kind == "send":
             assert step.rule is not None
             self.out.requests.append(ActionRequest(journey.id, position[ENTRY], step.id,
                                                    self.sid(journey.id, position), step.rule,
                                                    ctx.event, ts))
-            return step.next, False
+            return step.next, False, None
         if kind in ("wait_s", "wait_for"):
             due = ts + step.wait_ms
             position[DUE] = due
             self.out.timers.append(Timer(self.person_id, journey.id, position[ENTRY], step.id,
                                          self.sid(journey.id, position), due))
-            return step.id, True
+            return step.id, True, None
         if kind == "branch":
             assert step.condition is not None
-            return (step.next if step.condition(ctx) else step.other), False
-        held = in_holdout(self.person_id, journey.id, step.holdout_percent)
-        return (step.other if held else step.next), False
+            holds = step.condition(ctx)
+            return (step.next, False, "then") if holds else (step.other, False, "else")
+        if in_holdout(self.person_id, journey.id, step.holdout_percent):
+            return step.other, False, "holdout"
+        return step.next, False, "treatment"
 
     def leave(self, journey: Journey | str, position: list[Any], ts: int, reason: str) -> None:
         journey_id = journey if isinstance(journey, str) else journey.id

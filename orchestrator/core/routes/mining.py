@@ -179,7 +179,10 @@ class RouteMiner:
         if found is None:
             self.skipped += 1
             return
-        visitor, customer, label, ts = found
+        self.add_activity(*found)
+
+    def add_activity(self, visitor: str | None, customer: str | None, label: str, ts: int) -> None:
+        """Take one activity (what :func:`activity_of` reads from a record)."""
         self.clock = max(self.clock, ts)
         person = self._person(visitor, customer)
         if label == "erasure_requested":
@@ -331,18 +334,23 @@ class _GoalCounts:
 def mine_routes(records: Iterable[Mapping[str, Any]], goals: Mapping[str, frozenset[str]] = GOALS, *,
                 gap_ms: int = GAP_MS, top: int = 10, min_cases: int = 5,
                 max_ngram: int = MAX_NGRAM) -> dict[str, GoalRoutes]:
-    """The batch: ``records`` (contract records, any order) sorted by event time (ties: input
-    order), fed to a :class:`RouteMiner` without a window, closed and summarised."""
-    keyed = []
+    """The batch: ``records`` (contract records, any order) read into activities, sorted by
+    event time (ties: input order), fed to a :class:`RouteMiner` without a window, closed and
+    summarised. Only the activities are held, not the records."""
+    activities = []
+    skipped = 0
     for n, record in enumerate(records):
-        try:
-            keyed.append((parse_ts(record.get("ts")), n, record))
-        except TimestampError:
+        found = activity_of(record)
+        if found is None:
+            skipped += 1
             continue
-    keyed.sort(key=lambda item: (item[0], item[1]))
+        visitor, customer, label, ts = found
+        activities.append((ts, n, visitor, customer, label))
+    activities.sort(key=lambda item: (item[0], item[1]))
     miner = RouteMiner(gap_ms=gap_ms, window_ms=None, max_closed=None, max_open=10**9,
                        max_links=10**9)
-    for _, _, record in keyed:
-        miner.add(record)
+    miner.skipped = skipped
+    for ts, _, visitor, customer, label in activities:
+        miner.add_activity(visitor, customer, label, ts)
     miner.close_all()
     return miner.routes(goals, top=top, min_cases=min_cases, max_ngram=max_ngram)
