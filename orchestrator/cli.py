@@ -235,6 +235,36 @@ def replay(records: Any, output: Any, rules_dir: Path, intents: Path | None, swe
                    f"progressive AUC {'-' if auc is None else f'{auc:.3f}'}", err=True)
 
 
+# ---------------------------------------------------------------------- routes
+@cli.command()
+@click.option("--file", "records", type=click.File("rb"), required=True,
+              help="contract records, JSON lines ('-': stdin)")
+@click.option("--goal", type=click.Choice(["login", "purchase", "contact", "cancellation"]),
+              default=None, help="one goal (default: all)")
+@click.option("--top", type=click.IntRange(1, 1000), default=10, show_default=True)
+@click.option("--gap-s", type=click.IntRange(1), default=1800, show_default=True,
+              help="a longer pause starts a new case")
+@click.option("--min-cases", type=click.IntRange(1), default=5, show_default=True,
+              help="sub-sequences held by fewer cases are not listed")
+@click.option("--json", "as_json", is_flag=True, help="JSON instead of the report")
+def routes(records: Any, goal: str | None, top: int, gap_s: int, min_cases: int,
+           as_json: bool) -> None:
+    """The typical routes to each goal in a file of records (micro-journeys). No broker needed."""
+    from orchestrator import routes as report
+    from orchestrator.core.routes import GOALS, mine_routes
+
+    read = report.ReadReport()
+    goals = {goal: GOALS[goal]} if goal else GOALS
+    found = mine_routes(report.read_lines(records, read), goals, gap_ms=gap_s * 1000, top=top,
+                        min_cases=min_cases)
+    if read.bad:
+        shown = ", ".join(map(str, read.bad[:report.SHOWN_BAD_LINES]))
+        click.echo(f"{len(read.bad)} of {read.lines} lines are not JSON records, skipped "
+                   f"(lines {shown}{', ...' if len(read.bad) > report.SHOWN_BAD_LINES else ''})",
+                   err=True)
+    click.echo(report.as_json(found).decode() if as_json else report.as_text(found, top))
+
+
 # ---------------------------------------------------------------------- demo
 @cli.command()
 @click.option("--rate", type=float, default=10.0, show_default=True, help="records per second")
