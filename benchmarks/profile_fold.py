@@ -33,7 +33,12 @@ from machine_info import describe_machine  # noqa: E402
 
 from orchestrator.core.events import Event, Source, decode_record  # noqa: E402
 from orchestrator.core.profile import Profile, apply_event, merge_profiles, record_sent  # noqa: E402
-from orchestrator.runtime.stores import _decode_profile, _encode_profile  # noqa: E402
+
+try:
+    from orchestrator.runtime.stores import decode_profile, encode_profile
+except ImportError:  # before the codec was public (the "before" figures)
+    from orchestrator.runtime.stores import _decode_profile as decode_profile  # type: ignore[no-redef]
+    from orchestrator.runtime.stores import _encode_profile as encode_profile  # type: ignore[no-redef]
 
 RESULTS = ROOT / "benchmarks" / "results" / "profile_fold.json"
 T0 = 1_700_000_000_000
@@ -110,7 +115,7 @@ def best_us(stmt: Any, number: int, repeats: int) -> float:
 
 def measure(repeats: int) -> dict[str, Any]:
     base = realistic_profile()
-    stored = _encode_profile(base)
+    stored = encode_profile(base)
     # Events of later sessions, each applied once: a fresh list per repeat.
     per_run = 1200
     runs = iter(range(10**6))
@@ -134,15 +139,15 @@ def measure(repeats: int) -> dict[str, Any]:
     anonymous = Profile(person_id="v9")
     for event in _session_events(50_000, T0 + 9 * 3600 * SECOND, "v9", "s-anon", customer=None):
         apply_event(anonymous, event)
-    anonymous_stored = _encode_profile(anonymous)
+    anonymous_stored = encode_profile(anonymous)
 
     def merge() -> None:
-        merge_profiles(_decode_profile(stored), _decode_profile(anonymous_stored))
+        merge_profiles(decode_profile(stored), decode_profile(anonymous_stored))
 
-    decode_us = best_us(lambda: _decode_profile(stored), 2000, repeats)
-    encode_us = best_us(lambda: _encode_profile(base), 2000, repeats)
+    decode_us = best_us(lambda: decode_profile(stored), 2000, repeats)
+    encode_us = best_us(lambda: encode_profile(base), 2000, repeats)
     merge_decode_us = best_us(merge, 500, repeats)
-    anonymous_decode_us = best_us(lambda: _decode_profile(anonymous_stored), 2000, repeats)
+    anonymous_decode_us = best_us(lambda: decode_profile(anonymous_stored), 2000, repeats)
     return {
         "apply_event_us": round(min(fold_times), 2),
         "decode_us": round(decode_us, 2),

@@ -78,6 +78,7 @@ from orchestrator.core.scoring import (
     settle_expired,
 )
 from orchestrator.core.timestamps import TimestampError, parse_ts
+from orchestrator.runtime.stores import decode_profile, encode_profile
 
 #: Event time between two sweeps of quiet people (a worker sweeps every 10 min of wall time).
 DEFAULT_SWEEP_EVERY_MS = 60_000
@@ -304,10 +305,10 @@ class Replay:
 
     def _load(self, person_id: str) -> Profile | None:
         stored = self.profiles.get(person_id)
-        return Profile.from_dict(orjson.loads(stored)) if stored is not None else None
+        return decode_profile(stored) if stored is not None else None
 
     def _save(self, person_id: str, profile: Profile) -> None:
-        self.profiles[person_id] = orjson.dumps(profile)
+        self.profiles[person_id] = encode_profile(profile)
 
 
 def _event_id(event: Any) -> str | None:
