@@ -211,9 +211,14 @@ class Replay:
         outcome = process_event(event, person_id, profile, Trigger(event.ts, event.ts),
                                 self.rule_set, scoring=self.scoring)
         out["late"] = late
-        if outcome.profile is None:  # erased
+        if outcome.profile is None:  # erased: the marker stays, so older records stay out
             self._erase(person_id, profile)
+            if outcome.erasure is not None:
+                self._save(person_id, outcome.erasure)
             out["erased"] = True
+            return out
+        if outcome.erased:
+            out["dropped_erased"] = True
             return out
         self._save(person_id, outcome.profile)
         if outcome.replay:

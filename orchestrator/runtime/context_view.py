@@ -25,6 +25,7 @@ from faust.web import Request, Response, View
 from yarl import URL
 
 from orchestrator.core.context import context_record
+from orchestrator.core.profile import is_erasure_marker
 from orchestrator.runtime.metrics import EngineMetrics
 from orchestrator.runtime.partitioning import partition_of
 from orchestrator.runtime.processing import wall_clock_ms
@@ -93,7 +94,7 @@ def add_context_view(app: faust.App, *, people: PersonStore, links: LinkStore, m
                 metrics.context_requests.labels("owner_unreachable").inc()
                 return answer({"error": f"the worker owning this id did not answer: {exc}"}, 502)
             profile = people.get(person_id)
-            if profile is None:
+            if profile is None or is_erasure_marker(profile):
                 metrics.context_requests.labels("not_found").inc()
                 return answer({"error": f"no person known by {requested_id!r}", "person_id": person_id,
                                "worker": str(app.conf.canonical_url),}, 404)

@@ -77,10 +77,35 @@ def _tiebreak(identity: str) -> int:
     return zlib.crc32(identity.encode())
 
 
-def apply_event(profile: Profile, event: Event, session_gap_ms: int = SESSION_GAP_MS) -> bool:
+def effective_ts(event_ts: int, broker_ts: int | None) -> int:
+    """The time a privacy decision goes by: the event's own ``ts``, but never later than the
+    broker received it (a producer clock running ahead must not outrank a later record)."""
+    return event_ts if broker_ts is None or broker_ts > event_ts else broker_ts
+
+
+def erased_before(profile: Profile | None, event_ts: int, broker_ts: int | None) -> bool:
+    """Whether a record is from before the person's erasure (and must not bring them back)."""
+    return profile is not None and profile.erased_ts > effective_ts(event_ts, broker_ts)
+
+
+def erasure_marker(person_id: str, erased_ts: int, profile: Profile | None = None) -> Profile:
+    """What is kept of a person erased at broker time ``erased_ts``: the id and that time."""
+    previous = profile.erased_ts if profile is not None else 0
+    return Profile(person_id=person_id, erased_ts=max(erased_ts, previous))
+
+
+def is_erasure_marker(profile: Profile) -> bool:
+    """A profile that holds nothing but an erasure (no event since): no person to show."""
+    return profile.erased_ts > 0 and profile.events_seen == 0
+
+
+def apply_event(profile: Profile, event: Event, session_gap_ms: int = SESSION_GAP_MS,
+                broker_ts: int | None = None) -> bool:
     """Fold ``event`` into ``profile``; return False (and change nothing) for a replay.
 
-    The result does not depend on the order of events (see the module docstring).
+    The result does not depend on the order of events (see the module docstring). Consent goes
+    by :func:`effective_ts` of the event and ``broker_ts`` (the Kafka timestamp of its record;
+    None: the event's ``ts``).
     """
     tie = _tiebreak(event_identity(event))
     if not GUARD.add(profile.seen, event.ts, tie):
@@ -92,9 +117,9 @@ def apply_event(profile: Profile, event: Event, session_gap_ms: int = SESSION_GA
         profile.last_seen_ts = event.ts
 
     if isinstance(event, ClickstreamEvent):
-        _apply_clickstream(profile, event, tie, session_gap_ms)
+        _apply_clickstream(profile, event, tie, session_gap_ms, broker_ts)
     elif isinstance(event, ContactCentreEvent):
-        _apply_contact(profile, event, tie)
+        _apply_contact(profile, event, tie, broker_ts)
     else:
         _note_outcome(profile, event.action_id, Outcome(event.outcome, event.ts))
     kind = event_type(event)
@@ -106,7 +131,8 @@ def apply_event(profile: Profile, event: Event, session_gap_ms: int = SESSION_GA
     return True
 
 
-def _apply_clickstream(profile: Profile, event: ClickstreamEvent, tie: int, session_gap_ms: int) -> None:
+def _apply_clickstream(profile: Profile, event: ClickstreamEvent, tie: int, session_gap_ms: int,
+                       broker_ts: int | None) -> None:
     VISITORS.add(profile.visitors, event.visitor_id, event.ts)
     key = event.session_id if event.session_id is not None \
         else f"{WINDOW_PREFIX}{event.ts // session_gap_ms}"
@@ -117,7 +143,7 @@ def _apply_clickstream(profile: Profile, event: ClickstreamEvent, tie: int, sess
     if logged_in is not None:
         profile.login = Register.add(profile.login, event.ts, tie, logged_in)
     if event.consent is not None:
-        _set_consent(profile, event.consent.service, event.consent.marketing, event.ts, tie)
+        _set_consent(profile, event.consent, effective_ts(event.ts, broker_ts), tie)
     page = event.page
     if page is not None and event.type == "page_view":
         if page.category:
@@ -135,10 +161,10 @@ def _login_state(event: ClickstreamEvent) -> bool | None:
     return None
 
 
-def _apply_contact(profile: Profile, event: ContactCentreEvent, tie: int) -> None:
+def _apply_contact(profile: Profile, event: ContactCentreEvent, tie: int, broker_ts: int | None) -> None:
     _set_customer(profile, event.customer_id)
     if event.consent is not None:
-        _set_consent(profile, event.consent.service, event.consent.marketing, event.ts, tie)
+        _set_consent(profile, event.consent, effective_ts(event.ts, broker_ts), tie)
     if event.channel is not None:
         CONTACTS.add(profile.recent_contacts, {
             "ts": event.ts, "type": event.type, "channel": event.channel,
@@ -165,8 +191,8 @@ def _set_customer(profile: Profile, customer_id: str) -> None:
         profile.customer_id = customer_id
 
 
-def _set_consent(profile: Profile, service: bool, marketing: bool, ts: int, tie: int) -> None:
-    profile.consent = Register.add(profile.consent, ts, tie, Consent(service, marketing))
+def _set_consent(profile: Profile, given: Any, ts: int, tie: int) -> None:
+    profile.consent = Register.add(profile.consent, ts, tie, Consent(given.service, given.marketing))
 
 
 def record_sent(profile: Profile, action_record: dict[str, Any], cap_key: str,
@@ -283,6 +309,7 @@ def merge_profiles(target: Profile, other: Profile) -> Profile:
         mine.sort()  # by time, then features: snapshots of the same ms in one order
     target.merged_from = sorted(set(target.merged_from) | set(other.merged_from))
     note_scores(target, other.scores, other.scored_ts)
+    target.erased_ts = max(target.erased_ts, other.erased_ts)
     return target
 
 

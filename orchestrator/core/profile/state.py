@@ -462,6 +462,9 @@ class Profile:
     page_totals: dict[str, list[int]] = field(default_factory=dict)
     #: session key -> {page category: settled time on page in ms} (sessions in ``session_log``).
     session_dwell: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: Broker time of the newest erasure of this person (0: never erased). Records from before
+    #: it are dropped (see ``fold.erased_before``); a profile holding only this is a marker.
+    erased_ts: int = 0
 
     # ------------------------------------------------------------ derived views
 
@@ -536,6 +539,8 @@ class Profile:
             "scored_ts": self.scored_ts,
             "page_totals": self.page_totals,
             "session_dwell": self.session_dwell,
+            # Written only when set, so a never-erased profile keeps the earlier bytes.
+            **({"erased_ts": self.erased_ts} if self.erased_ts else {}),
         }
 
     @classmethod
@@ -575,6 +580,7 @@ class Profile:
             scored_ts=data.get("scored_ts", 0),
             page_totals=data.get("page_totals") or {},
             session_dwell=data.get("session_dwell") or {},
+            erased_ts=data.get("erased_ts", 0),
         )
 
     def to_dict(self) -> dict[str, Any]:
