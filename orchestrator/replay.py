@@ -78,6 +78,7 @@ from orchestrator.core.scoring import (
     settle_expired,
 )
 from orchestrator.core.timestamps import TimestampError, parse_ts
+from orchestrator.runtime.stores import decode_profile, encode_profile
 
 #: Event time between two sweeps of quiet people (a worker sweeps every 10 min of wall time).
 DEFAULT_SWEEP_EVERY_MS = 60_000
@@ -210,9 +211,14 @@ class Replay:
         outcome = process_event(event, person_id, profile, Trigger(event.ts, event.ts),
                                 self.rule_set, scoring=self.scoring)
         out["late"] = late
-        if outcome.profile is None:  # erased
+        if outcome.profile is None:  # erased: the marker stays, so older records stay out
             self._erase(person_id, profile)
+            if outcome.erasure is not None:
+                self._save(person_id, outcome.erasure)
             out["erased"] = True
+            return out
+        if outcome.erased:
+            out["dropped_erased"] = True
             return out
         self._save(person_id, outcome.profile)
         if outcome.replay:
@@ -304,10 +310,10 @@ class Replay:
 
     def _load(self, person_id: str) -> Profile | None:
         stored = self.profiles.get(person_id)
-        return Profile.from_dict(orjson.loads(stored)) if stored is not None else None
+        return decode_profile(stored) if stored is not None else None
 
     def _save(self, person_id: str, profile: Profile) -> None:
-        self.profiles[person_id] = orjson.dumps(profile)
+        self.profiles[person_id] = encode_profile(profile)
 
 
 def _event_id(event: Any) -> str | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.core.profile import Profile
+from orchestrator.core.profile import Profile, queries
 from orchestrator.core.stage import journey_stage, open_case
 
 CONTEXT_PAGES = 10
@@ -20,24 +20,23 @@ CONTEXT_ACTIONS = 10
 def context_record(profile: Profile, updated_ts: int,
                    model_versions: dict[str, str] | None = None) -> dict[str, Any]:
     """The context record of ``profile`` (plain JSON-able data)."""
-    current = profile.current_session()
-    visitors = sorted(profile.visitors.items(), key=lambda item: (item[1], item[0]), reverse=True)
+    current = queries.current_session(profile)
     versions = model_versions or {}
     return {
         "person_id": profile.person_id,
         "customer_id": profile.customer_id,
-        "visitor_ids": [visitor for visitor, _ in visitors],
+        "visitor_ids": queries.visitor_ids_newest_first(profile),
         "logged_in": profile.logged_in,
         "stage": journey_stage(profile),
-        "consent": dict(profile.consent),
+        "consent": queries.consent(profile).to_dict(),
         "open_case": open_case(profile),
         "scores": {
             intent: {"score": score, "trusted": score is not None, "model": versions.get(intent)}
             for intent, score in sorted(profile.scores.items())
         },
         "session": None if current is None else {
-            "id": profile.session_id, "started_ts": current[1][0], "last_ts": current[1][1],
-            "topics": dict(current[1][2]),
+            "id": profile.session_id, "started_ts": current[1].start, "last_ts": current[1].last,
+            "topics": dict(current[1].views),
         },
         "sessions": profile.sessions,
         "events_seen": profile.events_seen,

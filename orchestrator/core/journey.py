@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from orchestrator.core.actions import build_action_record
 from orchestrator.core.events import ClickstreamEvent, ContactCentreEvent, Event
-from orchestrator.core.profile import Profile, apply_event, record_sent
+from orchestrator.core.profile import Profile, apply_event, erased_before, erasure_marker, record_sent
 from orchestrator.core.rules import RuleSet, Suppressed, decide
 
 
@@ -16,8 +16,10 @@ from orchestrator.core.rules import RuleSet, Suppressed, decide
 class JourneyOutcome:
     """What the shell must do after one event.
 
-    ``profile`` is None when the person asked to be erased: the shell deletes their state.
-    ``replay`` is True for an event already applied (nothing else changes then).
+    ``profile`` is None when the person asked to be erased: the shell removes their state and
+    keeps ``erasure`` (a marker: the person id and the erasure's broker time) in its place.
+    ``replay`` is True for an event already applied, ``erased`` for an event from before the
+    person's erasure, dropped so that it cannot bring them back (nothing changes then).
     ``actions`` are to be sent; ``held_out`` are the records of decisions for the control group
     (``"holdout": true``), never sent; ``suppressed`` says what was held back and why.
     """
@@ -27,6 +29,8 @@ class JourneyOutcome:
     suppressed: list[Suppressed] = field(default_factory=list)
     held_out: list[dict[str, Any]] = field(default_factory=list)
     replay: bool = False
+    erased: bool = False
+    erasure: Profile | None = None
 
 
 class Scoring(Protocol):
@@ -52,6 +56,10 @@ def process_event(event: Event, person_id: str, profile: Profile | None, trigger
                   rule_set: RuleSet, scores: Mapping[str, float | None] | None = None,
                   scoring: Scoring | None = None) -> JourneyOutcome:
     """Apply ``event`` to the person's profile (new if None) and decide what to send.
+
+    An ``erasure_requested`` event erases the person (see :class:`JourneyOutcome`); an event
+    whose time (its ``ts``, at most the trigger's Kafka time) is before the person's last
+    erasure is dropped. Consent goes by that time too.
 
     ``scoring``, when given, scores the person's intents after the event is applied (and before
     the decision); otherwise ``scores`` are used as given. Scores are intent probabilities by
@@ -82,11 +90,15 @@ def process_event(event: Event, person_id: str, profile: Profile | None, trigger
     """
     if isinstance(event, ClickstreamEvent | ContactCentreEvent) \
             and event.type == "erasure_requested":
-        return JourneyOutcome(profile=None)
+        # Broker time: an erasure dated ahead by its producer must not drop later records.
+        return JourneyOutcome(profile=None,
+                              erasure=erasure_marker(person_id, trigger.kafka_ts, profile))
+    if erased_before(profile, event.ts, trigger.kafka_ts):
+        return JourneyOutcome(profile=profile, erased=True)
     if profile is None:
         profile = Profile(person_id=person_id)
     late = event.ts < profile.last_seen_ts
-    if not apply_event(profile, event):
+    if not apply_event(profile, event, broker_ts=trigger.kafka_ts):
         return JourneyOutcome(profile=profile, replay=True)
     labels: Mapping[str, int] | None = None
     if scoring is not None:

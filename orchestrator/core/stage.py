@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from orchestrator.core.profile import Profile
+from orchestrator.core.profile import Profile, queries
 
 STAGES: Final = ("awareness", "consideration", "conversion", "retention", "advocacy")
 DAY_MS: Final = 24 * 3600 * 1000
@@ -35,23 +35,22 @@ CONSIDERATION_PAGES: Final = frozenset({"pricing", "products", "offers", "broadb
 def journey_stage(profile: Profile) -> str:
     """The person's stage, one of :data:`STAGES`."""
     now = profile.last_seen_ts
-    times = profile.event_times
 
     def within(kind: str, window_ms: int) -> bool:
-        return any(t > now - window_ms for t in times.get(kind, ()))
+        return any(t > now - window_ms for t in queries.times_of(profile, kind))
 
     session_start = profile.session_started_ts
     if within("purchase", 7 * DAY_MS) or within("signup", 7 * DAY_MS) \
             or any(t >= session_start for kind in ("add_to_cart", "form_submit")
-                   for t in times.get(kind, ())):
+                   for t in queries.times_of(profile, kind)):
         return "conversion"
     if profile.customer_id is not None:
-        bought = bool(times.get("purchase")) or bool(times.get("signup"))
+        bought = queries.has_done(profile, "purchase") or queries.has_done(profile, "signup")
         if bought and not within("cancellation_requested", 30 * DAY_MS):
             contacts = profile.recent_contacts
             positive = (bool(contacts) and contacts[-1]["sentiment"] is not None
                         and contacts[-1]["sentiment"] >= 0.5)
-            if positive or any(a.get("outcome") == "converted" for a in profile.recent_actions):
+            if positive or queries.converted_on_an_action(profile):
                 return "advocacy"
         return "retention"
     if any(within(kind, 7 * DAY_MS) for kind in ("search", "form_start", "add_to_cart")) \

@@ -35,6 +35,7 @@ from orchestrator.core import forwarding
 from orchestrator.core.access import Scope
 from orchestrator.core.context import context_record
 from orchestrator.core.forwarding import ContextRequest
+from orchestrator.core.profile import is_erasure_marker
 from orchestrator.runtime.log_throttle import ThrottledWarnings
 from orchestrator.runtime.metrics import EngineMetrics
 from orchestrator.runtime.partitioning import partition_of
@@ -184,7 +185,7 @@ def add_context_view(app: faust.App, *, people: PersonStore, links: LinkStore, m
                 request.requested_id, person_id)
             return json_bytes(body, status)
         profile = people.get(person_id)
-        if profile is None:
+        if profile is None or is_erasure_marker(profile):
             metrics.context_requests.labels("not_found").inc()
             return answer(NOT_FOUND, 404)
         record = context_record(profile, wall_clock_ms(), model_versions(person_id))

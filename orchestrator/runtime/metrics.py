@@ -56,6 +56,10 @@ class EngineMetrics:
                                   registry=r)
         self.erasures = Counter("orchestrator_erasures", "Profiles erased on request",
                                 registry=r)
+        self.erased_dropped = Counter(
+            "orchestrator_erased_records_dropped",
+            "Records from before their person's erasure, dropped (not applied, not dead-lettered)",
+            ["source"], registry=r)
         self.event_to_action = Histogram(
             "orchestrator_event_to_action_seconds",
             "From the trigger record's Kafka timestamp to the action acknowledged on its topic",

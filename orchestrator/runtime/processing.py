@@ -38,7 +38,7 @@ from orchestrator.core.envelopes import (
 from orchestrator.core.events import Accepted, DecodeLimits, Rejected, Source, decode_record, event_type
 from orchestrator.core.identity import Route, carry_into, route, visitors_to_unlink
 from orchestrator.core.journey import Trigger, process_event
-from orchestrator.core.profile import Profile
+from orchestrator.core.profile import Profile, erased_before, erasure_marker, is_erasure_marker
 from orchestrator.core.rules import RuleSet
 from orchestrator.runtime.metrics import EngineMetrics
 from orchestrator.runtime.scoring import WorkerScoring
@@ -186,7 +186,8 @@ class JourneyProcessor:
         link = self.links.get(record_key) if needs_link else None
         decided = route(accepted.source, record_key, accepted.event, link)
         if decided.carry:
-            await self._carry(decided, record_key, partition, accepted.source, kafka_ts, key, value)
+            await self._carry(decided, record_key, partition, accepted.source, accepted.event.ts,
+                              kafka_ts, key, value)
         elif decided.here(record_key):
             self._store_link(decided, record_key, partition)
             await self._apply(decided.person_id, accepted, partition, kafka_ts, now)
@@ -203,19 +204,35 @@ class JourneyProcessor:
             self.metrics.identity.labels(decided.change).inc()
 
     async def _carry(self, decided: Route, visitor_id: str, partition: int, source: Source,
-                     kafka_ts: int, key: bytes | None, value: bytes | None) -> None:
+                     event_ts: int, kafka_ts: int, key: bytes | None, value: bytes | None) -> None:
         """Hand the visitor's anonymous profile and this record to the customer's partition.
 
         The forward is sent first; the link and the removal of the anonymous profile are held
         after it, so a failed send changes nothing here, and a crash before the flush replays
-        the record, which carries the same profile again (merged once per visitor)."""
+        the record, which carries the same profile again (merged once per visitor). A visitor
+        erased since (a marker under the visitor id) links again only with a record from after
+        the erasure, and carries only what came after it."""
         anonymous = self.people.get(visitor_id)
+        if anonymous is not None and anonymous.erased_ts:
+            if erased_before(anonymous, event_ts, kafka_ts):  # an erased visitor's old login
+                self.metrics.erased_dropped.labels(source.value).inc()
+                return
+            # Only what the visitor did since the erasure travels; the marker stays here.
+            marker = erasure_marker(visitor_id, anonymous.erased_ts)
+            carried = None if is_erasure_marker(anonymous) else anonymous
+            if carried is not None:
+                carried.erased_ts = 0
+        else:
+            marker, carried = None, anonymous
         await self._forward(decided.person_id, Carried(
             source, key, kafka_ts, value or b"", visitor_id,
-            anonymous.to_dict() if anonymous is not None else None))
+            carried.to_dict() if carried is not None else None))
         self._store_link(decided, visitor_id, partition)
-        if anonymous is not None:
+        if marker is not None:
+            self.people.put(visitor_id, marker, partition)
+        elif anonymous is not None:
             self.people.delete(visitor_id, partition)
+        if carried is not None:
             self.context.erased(visitor_id, kafka_ts)  # the anonymous person is now the customer
 
     async def _forward(self, person_id: str, envelope: Envelope) -> None:
@@ -241,9 +258,12 @@ class JourneyProcessor:
         if self.links.get(visitor_id) is not None:
             self.links.delete(visitor_id, partition)
             self.metrics.identity.labels("unlinked").inc()
-        if self.people.get(visitor_id) is not None:
-            self.people.delete(visitor_id, partition)
-        self.context.erased(visitor_id, unlink.kafka_ts or now)
+        # The visitor's profile becomes a marker: an older record of the visitor (anonymous, or
+        # its old login) must neither re-create it nor link it again.
+        erased_ts = unlink.kafka_ts or now
+        self.people.put(visitor_id, erasure_marker(visitor_id, erased_ts, self.people.get(visitor_id)),
+                        partition)
+        self.context.erased(visitor_id, erased_ts)
 
     async def _on_forwarded(self, forwarded: Forwarded, partition: int, key: bytes | None,
                             now: int) -> None:
@@ -269,7 +289,7 @@ class JourneyProcessor:
         event = accepted.event
         profile = self.people.get(person_id)
         carried_changed = False
-        if carried is not None:
+        if carried is not None and not erased_before(profile, event.ts, kafka_ts):
             profile, carried_changed = carry_into(profile, person_id, *carried)
             if carried_changed and carried[1] is not None:
                 self.metrics.identity.labels("merged").inc()
@@ -282,6 +302,9 @@ class JourneyProcessor:
         t2 = time.perf_counter()
         self._stage["decide"].observe(t2 - t1)
         self.metrics.count_event(accepted.source.value, event_type(event))
+        if outcome.erased:  # from before the person's erasure: dropped, not dead-lettered
+            self.metrics.erased_dropped.labels(accepted.source.value).inc()
+            return
         if outcome.replay:
             self.metrics.replayed.labels(accepted.source.value).inc()
             if carried_changed and profile is not None:  # the merge itself is news
@@ -304,7 +327,7 @@ class JourneyProcessor:
         if outcome.actions:
             self._stage["emit"].observe(time.perf_counter() - t2)
         if outcome.profile is None:
-            await self._erase(person_id, profile, partition, kafka_ts)
+            await self._erase(person_id, profile, outcome.erasure, partition, kafka_ts)
         else:
             self.people.put(person_id, outcome.profile, partition)
             self.context.changed(outcome.profile, kafka_ts)
@@ -316,10 +339,14 @@ class JourneyProcessor:
                 self.metrics.event_to_action.labels(channel, action)
         return histogram
 
-    async def _erase(self, person_id: str, profile: Profile | None, partition: int,
-                     kafka_ts: int) -> None:
-        """Remove the person here, and their visitors' links where those live."""
-        self.people.delete(person_id, partition)
+    async def _erase(self, person_id: str, profile: Profile | None, marker: Profile | None,
+                     partition: int, kafka_ts: int) -> None:
+        """Remove the person here (keeping the erasure marker), and their visitors' links where
+        those live."""
+        if marker is not None:
+            self.people.put(person_id, marker, partition)
+        else:
+            self.people.delete(person_id, partition)
         self.context.erased(person_id, kafka_ts)
         self.metrics.erasures.inc()
         for visitor_id in visitors_to_unlink(person_id, profile):

@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     topic_customer_context: str = "customer-context"
     topic_rules: str = "rules"
     topic_held_out: str = "decisions-held-out"
+    decision_retention_s: int = Field(
+        7 * 24 * 3600, ge=3600, le=10 * 365 * 24 * 3600,
+        description="retention of the actions.<channel> and decisions-held-out topics the engine "
+                    "creates: how long their records (which name the person) are kept")
     topic_person_events: str | None = Field(
         None, description="internal: records re-keyed to their person (at and after login); "
                           "default <app_id>-person-events")

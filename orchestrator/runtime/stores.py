@@ -96,12 +96,16 @@ class TableStore(Generic[T]):
                 self._held.pop(key, None)
 
 
-def _encode_profile(profile: Profile) -> bytes:
-    return orjson.dumps(profile)  # orjson writes slotted dataclasses natively
+def encode_profile(profile: Profile) -> bytes:
+    """A profile as the ``profiles`` table stores it."""
+    # The layout every version so far has written (``Profile.to_layout``): old RocksDB files and
+    # changelog records decode unchanged.
+    return orjson.dumps(profile.to_layout())
 
 
-def _decode_profile(stored: bytes) -> Profile:
-    return Profile.from_dict(orjson.loads(stored))
+def decode_profile(stored: bytes) -> Profile:
+    """A profile from the ``profiles`` table (any layout it has held)."""
+    return Profile.from_layout(orjson.loads(stored))
 
 
 def _encode_link(link: VisitorLink) -> bytes:
@@ -116,7 +120,7 @@ class PersonStore(TableStore[Profile]):
     """Profiles by person id (table ``profiles``)."""
 
     def __init__(self, table: MutableMapping[str, bytes]) -> None:
-        super().__init__(table, _encode_profile, _decode_profile)
+        super().__init__(table, encode_profile, decode_profile)
 
 
 class LinkStore(TableStore[VisitorLink]):

@@ -88,8 +88,7 @@ async def ensure_topics(settings: Settings) -> list[str]:
             for name in settings.input_topics
         ] + [
             NewTopic(name, settings.partitions, settings.replication_factor,
-                     topic_configs={"cleanup.policy": "compact"}
-                     if name == settings.topic_customer_context else {})
+                     topic_configs=_output_config(settings, name))
             for name in settings.output_topics
         ] + [
             # One partition: a rule set is one record and every worker reads all of it.
@@ -113,5 +112,19 @@ async def ensure_action_topics(settings: Settings, channels: set[str]) -> list[s
     async with _admin(settings) as admin:
         missing = sorted(wanted - set(await admin.list_topics()))
         created, _ = await _create(admin, [
-            NewTopic(name, settings.partitions, settings.replication_factor) for name in missing])
+            NewTopic(name, settings.partitions, settings.replication_factor,
+                     topic_configs=_decision_config(settings)) for name in missing])
         return created
+
+
+def _decision_config(settings: Settings) -> dict[str, str]:
+    # Decision records keep the person's ids after an erasure: they age out with this retention.
+    return {"retention.ms": str(settings.decision_retention_s * 1000)}
+
+
+def _output_config(settings: Settings, name: str) -> dict[str, str]:
+    if name == settings.topic_customer_context:
+        return {"cleanup.policy": "compact"}
+    if name == settings.topic_held_out or name.startswith(settings.topic_actions_prefix):
+        return _decision_config(settings)
+    return {}

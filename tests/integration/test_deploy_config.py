@@ -32,6 +32,7 @@ COUNTERS = {
     "orchestrator_events_total", "orchestrator_rejected_records_total",
     "orchestrator_replayed_events_total", "orchestrator_actions_total",
     "orchestrator_decisions_suppressed_total", "orchestrator_erasures_total",
+    "orchestrator_erased_records_dropped_total",
     "orchestrator_identity_changes_total", "orchestrator_rekeyed_events_total",
     "orchestrator_context_records_total", "orchestrator_context_requests_total",
     "orchestrator_model_labels_settled_total", "orchestrator_rule_set_updates_total",

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from orchestrator.runtime.settings import load_settings
-from orchestrator.runtime.topics import TopicError, ensure_topics
+from orchestrator.runtime.topics import TopicError, ensure_action_topics, ensure_topics
 
 
 def _settings(bootstrap: str, unique: str, partitions: int = 3):
@@ -50,3 +52,31 @@ async def test_input_topics_with_another_partition_count_are_refused(
     await ensure_topics(_settings(kafka_bootstrap, unique, partitions=3))
     with pytest.raises(TopicError, match=r"must have 5 partitions .* has 3"):
         await ensure_topics(_settings(kafka_bootstrap, unique, partitions=5))
+
+
+async def _config_of(admin: AIOKafkaAdminClient, topic: str, key: str) -> str:
+    """A topic's config value, waiting (up to 10 s) for a topic created a moment ago to show."""
+    for _ in range(100):
+        [configs] = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+        entries = {entry[0]: entry[1] for entry in configs.resources[0][4]}
+        if key in entries:
+            return entries[key]
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{topic}: no {key} after 10 s")
+
+
+async def test_decision_topics_are_created_with_the_configured_retention(
+        kafka_bootstrap: str, unique: str) -> None:
+    settings = _settings(kafka_bootstrap, unique).model_copy(update={"decision_retention_s": 2 * 86_400})
+    await ensure_topics(settings)
+    await ensure_action_topics(settings, {"email"})
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        names = [settings.action_topic("web"), settings.action_topic("email"), settings.topic_held_out,
+                 settings.topic_dead_letter]
+        retention = {name: await _config_of(admin, name, "retention.ms") for name in names}
+        assert [retention[name] for name in names[:3]] == ["172800000"] * 3
+        assert retention[names[3]] != "172800000"  # the dead letter keeps the broker's default
+    finally:
+        await admin.close()

@@ -19,9 +19,12 @@ from orchestrator.core.profile import (
     SENT_LOG_PER_KEY,
     SESSION_GAP_MS,
     SESSIONS_KEPT,
+    Consent,
     Profile,
+    SessionLog,
     apply_event,
     event_identity,
+    queries,
     record_sent,
 )
 
@@ -44,7 +47,7 @@ def sent_record(action_id: str, action: str = "login_prompt") -> dict[str, Any]:
 def test_new_profile_starts_empty_with_service_consent_and_no_marketing_consent() -> None:
     profile = Profile(person_id="v1")
     assert (profile.events_seen, profile.sessions, profile.logged_in) == (0, 0, False)
-    assert profile.consent == {"service": True, "marketing": False}
+    assert queries.consent(profile) == Consent(service=True, marketing=False)
 
 
 def test_first_event_sets_visitor_first_and_last_seen_and_opens_a_session() -> None:
@@ -160,7 +163,7 @@ def test_page_view_carrying_a_customer_id_means_logged_in() -> None:
 
 def test_consent_update_replaces_consent() -> None:
     profile = applied([click("e1", "consent_updated", T0, consent={"service": False, "marketing": True})])
-    assert profile.consent == {"service": False, "marketing": True}
+    assert queries.consent(profile) == Consent(service=False, marketing=True)
 
 
 def test_contact_event_sets_customer_and_remembers_the_contact() -> None:
@@ -177,7 +180,7 @@ def test_contact_consent_update_replaces_consent_without_a_contact_entry() -> No
     profile = Profile(person_id="c1")
     apply_event(profile, contact("k1", "consent_updated", T0, channel=None,
                                  consent={"service": False, "marketing": False}))
-    assert profile.consent == {"service": False, "marketing": False}
+    assert queries.consent(profile) == Consent(service=False, marketing=False)
     assert profile.recent_contacts == []
 
 
@@ -349,9 +352,10 @@ def test_profile_round_trips_through_json_bytes() -> None:
 
 
 def test_from_dict_ignores_fields_it_does_not_know() -> None:
-    data = Profile(person_id="v1", sessions_before=3).to_dict() | {"added_in_a_later_version": 1}
+    data = Profile(person_id="v1", session_log=SessionLog(before=3)).to_dict() \
+        | {"added_in_a_later_version": 1}
     restored = Profile.from_dict(data)
-    assert restored == Profile(person_id="v1", sessions_before=3)
+    assert restored == Profile(person_id="v1", session_log=SessionLog(before=3))
 
 
 def test_to_dict_copies_so_the_dict_does_not_alias_the_profile() -> None:

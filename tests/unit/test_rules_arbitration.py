@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orchestrator.core.events import Event
-from orchestrator.core.profile import Profile, apply_event, record_sent
+from orchestrator.core.profile import Consent, Profile, Register, apply_event, record_sent
 from orchestrator.core.rules import Arbitration, Decision, RuleSet, Suppressed, decide, in_holdout
 from orchestrator.core.rules.model import iso_ms
 
@@ -150,11 +150,9 @@ def test_consent_is_checked_per_category() -> None:
     marketing = rule_set(rule(id="m", action="m", consent="marketing"))
     assert arbitrate(service).chosen and not arbitrate(marketing).chosen
     assert arbitrate(marketing).suppressed == [Suppressed("m", "consent", "m", "web")]
-    opted_in = Profile(person_id="v1", consent={"service": False, "marketing": True})
+    opted_in = Profile(person_id="v1", consent=Register(0, 0, Consent(service=False, marketing=True)))
     assert arbitrate(marketing, profile=opted_in).chosen
-    assert arbitrate(service, profile=Profile(person_id="v1", consent={"service": False,
-                                                                       "marketing": True})).suppressed \
-        == [Suppressed("s", "consent", "s", "web")]
+    assert arbitrate(service, profile=opted_in).suppressed == [Suppressed("s", "consent", "s", "web")]
 
 
 def test_a_suppressed_rule_leaves_the_channel_to_the_next_best() -> None:

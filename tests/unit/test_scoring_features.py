@@ -165,7 +165,7 @@ contacts = st.fixed_dictionaries({
     "channel": st.sampled_from(["phone", "chat"]), "reason": texts,
     "sentiment": st.one_of(st.none(), st.floats(min_value=-1, max_value=1))})
 profiles = st.builds(
-    Profile,
+    lambda **layout: Profile.from_layout(layout),  # the stored layout, as a worker reads it
     person_id=st.just("p"),
     recent_pages=st.lists(page_entries, max_size=20).map(lambda ps: sorted(ps, key=lambda p: p["ts"])),
     session_log=st.dictionaries(st.text(max_size=6), st.tuples(

@@ -28,7 +28,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from orchestrator.core.events import ClickstreamEvent, ContactCentreEvent, Event, event_type
-from orchestrator.core.profile import Profile
+from orchestrator.core.profile import Profile, queries
 from orchestrator.core.rules.paths import MISSING, Context
 from orchestrator.core.rules.ruleset import Rule, RuleSet
 
@@ -115,11 +115,9 @@ def _same_page(url: str, ctx: Context) -> bool:
 
 def _held_back(rule: Rule, ctx: Context, key: str) -> str | None:
     profile: Profile = ctx.profile
-    if rule.stop_after and any(
-            (t in profile.event_times) if t != "page_view" else bool(profile.recent_pages)
-            for t in rule.stop_after):
+    if rule.stop_after and any(queries.has_done(profile, t) for t in rule.stop_after):
         return "stopped"
-    if not profile.consent.get(rule.consent, False):
+    if not queries.consents_to(profile, rule.consent):
         return "consent"
     if rule.already_there is not None:
         url = rule.already_there(ctx)
@@ -127,11 +125,11 @@ def _held_back(rule: Rule, ctx: Context, key: str) -> str | None:
             return "already_there"
     now = ctx.event.ts
     if rule.cooldown_ms:
-        last = profile.last_sent.get(key)
+        last = queries.last_sent_ts(profile, key)
         if last is not None and now - last < rule.cooldown_ms:
             return "cooldown"
     if rule.max_per_day or rule.max_per_week:
-        sent = profile.sent_log.get(key, ())
+        sent = queries.sends_of(profile, key)
         if rule.max_per_day and sum(1 for t in sent if now - t < DAY_MS) >= rule.max_per_day:
             return "cap"
         if rule.max_per_week and sum(1 for t in sent if now - t < WEEK_MS) >= rule.max_per_week:

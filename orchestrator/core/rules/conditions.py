@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from orchestrator.core.events import EVENT_TYPES, Source
-from orchestrator.core.profile import EVENT_TIMES_PER_TYPE, RECENT_PAGES
+from orchestrator.core.profile import EVENT_TIMES_PER_TYPE, RECENT_PAGES, queries
 from orchestrator.core.rules.errors import all_model_keys, join, show, translate
 from orchestrator.core.rules.limits import MAX_CONDITION_DEPTH
 from orchestrator.core.rules.model import (
@@ -328,9 +328,8 @@ def count_getter(event_type: str, cats_in: frozenset[str] | None, cats_out: froz
             start = now - within_ms
             return sum(1 for p in profile.recent_pages
                        if start < p["ts"] <= now and wanted(p.get("category"), own))
-        times = profile.event_times.get(event_type, ())
         start = profile.session_started_ts - 1 if within_ms is None else now - within_ms
-        return sum(1 for t in times if start < t <= now)
+        return queries.count_in_window(profile, event_type, start, now)
 
     def get(ctx: Context) -> int:
         cache = ctx.cache
@@ -374,20 +373,14 @@ def _since(spec: SinceCondition, where: str, env: Env) -> Condition:
 
 def _last_event(event_type: str) -> Callable[[Context], int | None]:
     def last(ctx: Context) -> int | None:
-        now = ctx.event.ts
-        if event_type == "page_view":
-            times = [p["ts"] for p in ctx.profile.recent_pages if p["ts"] <= now]
-        else:
-            times = [t for t in ctx.profile.event_times.get(event_type, ()) if t <= now]
-        return max(times, default=None)
+        return queries.last_event_ts(ctx.profile, event_type, ctx.event.ts)
 
     return last
 
 
 def _last_action(action: str) -> Callable[[Context], int | None]:
     def last(ctx: Context) -> int | None:
-        return max((a["ts"] for a in ctx.profile.recent_actions if a.get("action") == action),
-                   default=None)
+        return queries.last_action_ts(ctx.profile, action)
 
     return last
 

@@ -22,7 +22,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from orchestrator.core.events import Event, event_source, event_type
-from orchestrator.core.profile import Profile
+from orchestrator.core.profile import Profile, queries
 from orchestrator.core.stage import journey_stage, open_case
 
 
@@ -106,11 +106,14 @@ def _page_path(ctx: Context) -> Any:
 
 
 def _consent(root: str, category: str) -> Getter:
+    if root == "profile":
+        return lambda ctx: queries.consents_to(ctx.profile, category)
+
     def get(ctx: Context) -> Any:
-        consent = getattr(getattr(ctx, root), "consent", None)
+        consent = getattr(ctx.event, "consent", None)
         if consent is None:
             return MISSING
-        value = consent.get(category) if isinstance(consent, dict) else getattr(consent, category)
+        value = getattr(consent, category)
         return MISSING if value is None else value
 
     return get

@@ -14,16 +14,17 @@ and flags 0/1. The reasons for each feature are in docs/intent-scoring.md. Time 
 (``now_ts``), never the wall clock, so a replay of the same events gives the same features.
 
 Call it after the event has been applied to the profile: the features describe the person
-including this event. Only the attributes of :class:`ProfileView` are read.
+including this event. The profile is read through :mod:`orchestrator.core.profile.queries` and
+its plain named fields.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any
 
-from orchestrator.core.profile import DWELL_CAP_MS, DWELL_MAX_GAP_MS
+from orchestrator.core.profile import DWELL_CAP_MS, DWELL_MAX_GAP_MS, Profile, queries
 
 #: Changes whenever the meaning or order of the features changes; checkpoints carry it.
 FEATURES_VERSION = "f2"
@@ -85,20 +86,8 @@ _INV_CONTACT_AGE = _inv(90)             # days
 _INV_10 = _inv(10)                      # event counts in a window (the profile keeps 10 per type)
 
 
-class ProfileView(Protocol):
-    """The profile attributes the features read (and the only ones)."""
-
-    recent_pages: list[dict[str, Any]]
-    page_totals: dict[str, list[int]]
-    session_dwell: dict[str, dict[str, int]]
-    sessions: int
-    logged_in: bool
-    customer_id: str | None
-    first_seen_ts: int
-    recent_contacts: list[dict[str, Any]]
-    event_times: dict[str, list[int]]
-
-    def current_session(self) -> tuple[str, list[Any]] | None: ...
+#: What the features read: a profile (the name is kept for importers of this module).
+ProfileView = Profile
 
 
 def _q(value: float) -> float:
@@ -146,7 +135,7 @@ def _count_since(times: list[int] | None, since: int, now: int) -> int:
     return n
 
 
-def extract_features(profile: ProfileView, event: Any, now_ts: int) -> list[float]:
+def extract_features(profile: Profile, event: Any, now_ts: int) -> list[float]:
     """The feature vector of ``profile`` at event time ``now_ts``, in :data:`FEATURE_NAMES` order.
 
     Promises: exactly :data:`N_FEATURES` finite floats, each in [0, :data:`MAX_VALUE`] and a
@@ -162,13 +151,14 @@ def extract_features(profile: ProfileView, event: Any, now_ts: int) -> list[floa
     s_dwell = [0] * _N_CATS
     t_views = [0] * _N_CATS
     t_dwell = [0] * _N_CATS
-    current = profile.current_session()
+    current = queries.current_session(profile)
     start = last = -1
     if current is not None:
-        key, (start, last, views) = current
-        for cat, n in views.items():
+        key, session = current
+        start, last = session.start, session.last
+        for cat, n in session.views.items():
             s_views[_CAT_INDEX.get(cat, _OTHER_CAT)] += n
-        settled = profile.session_dwell.get(key)
+        settled = queries.session_dwell(profile, key)
         if settled:
             for cat, ms in settled.items():
                 s_dwell[_CAT_INDEX.get(cat, _OTHER_CAT)] += ms
@@ -197,7 +187,7 @@ def extract_features(profile: ProfileView, event: Any, now_ts: int) -> list[floa
             previous = ts
 
     # Event-type timestamps: windows of counts, and the previous event for recency.
-    times = profile.event_times
+    times = profile.event_times  # type -> times, oldest first (queries.times_of, in bulk)
     for series in times.values():
         for t in reversed(series):
             if t < now:
