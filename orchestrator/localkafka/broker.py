@@ -183,16 +183,22 @@ class LocalBroker:
             return
         self.data.mkdir(parents=True, exist_ok=True)
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        self.run_tool("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.config),
+                      "--ignore-formatted",
+                      *(arg for credential in self.scram_credentials
+                        for arg in ("--add-scram", credential)))
+
+    def run_tool(self, main_class: str, *args: str) -> str:
+        """Run one of the broker's own tools (the class behind a ``kafka-*.sh`` script, e.g.
+        ``kafka.admin.AclCommand`` for ``kafka-acls.sh``); return its output."""
         result = subprocess.run(
             ["java", "-cp", f"{self.libs}/*",
              f"-Dlog4j.configuration=file:{DEPLOY_DIR / 'log4j.properties'}",
-             f"-Dkafka.logs.dir={self.logs}",
-             "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.config),
-             "--ignore-formatted",
-             *(arg for credential in self.scram_credentials for arg in ("--add-scram", credential))],
+             f"-Dkafka.logs.dir={self.logs}", main_class, *args],
             capture_output=True, text=True, check=False)
         if result.returncode != 0:
-            raise BrokerError("formatting Kafka storage failed:\n" + result.stdout + result.stderr)
+            raise BrokerError(f"{main_class} {' '.join(args[:2])} failed:\n{result.stdout}{result.stderr}")
+        return result.stdout
 
     def _wait_until_serving(self, timeout: float) -> None:
         asyncio.run(wait_for_metadata(f"127.0.0.1:{self.port}", timeout, self.client_options))

@@ -1,7 +1,8 @@
-"""A worker joins a secured cluster: SASL_SSL with SCRAM-SHA-512, certificates checked.
+"""A worker joins a secured cluster: SASL_SSL with SCRAM-SHA-512, certificates checked, ACLs.
 
 The broker is a second local one, started here with a SASL_SSL listener, a certificate made
-by the test and SCRAM users stored when its storage is formatted.
+by the test, SCRAM users stored when its storage is formatted, and an authorizer that lets the
+engine's user do what the ACLs of README "Kafka security" grant it, and nothing else.
 """
 
 from __future__ import annotations
@@ -13,16 +14,34 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import TopicAuthorizationFailedError
 
 from orchestrator.demo import start_worker_process, stop_process
 from orchestrator.localkafka import LocalBroker
 from orchestrator.runtime.kafka_security import client_options
+from orchestrator.runtime.settings import Settings
 from tests.e2e.conftest import Traffic, WorkerProcess, free_port, settings_from_env
 from tests.tls import make_certificates
 
 MECHANISM = "SCRAM-SHA-512"
 ENGINE_USER, ENGINE_PASSWORD = "engine", "engine-secret-4f1c"
-ADMIN_USER, ADMIN_PASSWORD = "admin", "admin-secret-9b2e"  # the broker's own inter-broker login
+ADMIN_USER, ADMIN_PASSWORD = "admin", "admin-secret-9b2e"  # a super user: the broker itself, the test
+APP_ID = "orchestrator"
+#: The ACLs of the engine's principal, as README's "Kafka security" gives them (kafka-acls.sh).
+ENGINE_ACLS = [
+    ["--operation", "Read", "--operation", "Describe", "--operation", "Create",
+     "--topic", "clickstream", "--topic", "contact-centre", "--topic", "action-feedback"],
+    ["--operation", "Write", "--operation", "Describe", "--operation", "Create",
+     "--topic", "customer-context", "--topic", "dead-letter", "--topic", "decisions-held-out"],
+    ["--operation", "Write", "--operation", "Describe", "--operation", "Create",
+     "--topic", "actions.", "--resource-pattern-type", "prefixed"],
+    ["--operation", "Read", "--operation", "Write", "--operation", "Describe", "--operation", "Create",
+     "--topic", "rules"],
+    ["--operation", "Read", "--operation", "Write", "--operation", "Describe", "--operation", "Create",
+     "--topic", f"{APP_ID}-", "--resource-pattern-type", "prefixed"],
+    ["--operation", "Read", "--operation", "Describe", "--group", APP_ID],
+]
 
 
 @dataclass(frozen=True)
@@ -40,7 +59,7 @@ def secured_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured
     port = free_port(2)
     password_file = home / "engine-password"
     password_file.write_text(ENGINE_PASSWORD + "\n")
-    env = _security_env(f"127.0.0.1:{port}", tls.ca, ORCHESTRATOR_KAFKA_SASL_PASSWORD_FILE=str(password_file))
+    bootstrap = f"127.0.0.1:{port}"
     broker = LocalBroker(
         home=home / "kafka", port=port, heap="512m",
         properties={
@@ -57,15 +76,34 @@ def secured_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured
             "ssl.keystore.location": str(tls.server_pem),
             "ssl.truststore.type": "PEM",
             "ssl.truststore.location": str(tls.ca),
+            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            # ANONYMOUS: the broker's own requests on the loopback PLAINTEXT controller listener.
+            "super.users": f"User:{ADMIN_USER};User:ANONYMOUS",
         },
         scram_credentials=[f"{MECHANISM}=[name={ADMIN_USER},password={ADMIN_PASSWORD}]",
                            f"{MECHANISM}=[name={ENGINE_USER},password={ENGINE_PASSWORD}]"],
-        client_options=client_options(settings_from_env(env)))
+        client_options=client_options(_admin_settings(bootstrap, tls.ca)))
     try:
         broker.start(timeout=120)
-        yield SecuredBroker(broker, f"127.0.0.1:{port}", tls.ca, password_file)
+        admin_config = home / "admin.properties"
+        admin_config.write_text(
+            f"security.protocol=SASL_SSL\nsasl.mechanism={MECHANISM}\n"
+            "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required "
+            f'username="{ADMIN_USER}" password="{ADMIN_PASSWORD}";\n'
+            f"ssl.truststore.type=PEM\nssl.truststore.location={tls.ca}\n")
+        for acl in ENGINE_ACLS:
+            broker.run_tool("kafka.admin.AclCommand", "--bootstrap-server", bootstrap,
+                            "--command-config", str(admin_config), "--add",
+                            "--allow-principal", f"User:{ENGINE_USER}", *acl)
+        yield SecuredBroker(broker, bootstrap, tls.ca, password_file)
     finally:
         broker.stop()
+
+
+def _admin_settings(bootstrap: str, ca: Path) -> Settings:
+    return settings_from_env({**_security_env(bootstrap, ca),
+                              "ORCHESTRATOR_KAFKA_SASL_USERNAME": ADMIN_USER,
+                              "ORCHESTRATOR_KAFKA_SASL_PASSWORD": ADMIN_PASSWORD})
 
 
 def _security_env(bootstrap: str, ca: Path, **extra: str) -> dict[str, str]:
@@ -76,21 +114,19 @@ def _security_env(bootstrap: str, ca: Path, **extra: str) -> dict[str, str]:
             "ORCHESTRATOR_KAFKA_SSL_CAFILE": str(ca), **extra}
 
 
-def _worker_env(secured: SecuredBroker, unique: str, **extra: str) -> dict[str, str]:
+def _worker_env(secured: SecuredBroker, **extra: str) -> dict[str, str]:
     return {**_security_env(secured.bootstrap, secured.ca, **extra),
-            "ORCHESTRATOR_APP_ID": f"secured-{unique}", "ORCHESTRATOR_WEB_PORT": str(free_port())}
+            "ORCHESTRATOR_APP_ID": APP_ID, "ORCHESTRATOR_WEB_PORT": str(free_port())}
 
 
 async def test_worker_on_a_sasl_ssl_listener_comes_up_ready_and_decides(
-        secured_broker: SecuredBroker, tmp_path: Path, unique: str) -> None:
-    env = _worker_env(secured_broker, unique,
+        secured_broker: SecuredBroker, tmp_path: Path) -> None:
+    env = _worker_env(secured_broker,
                       ORCHESTRATOR_KAFKA_SASL_PASSWORD_FILE=str(secured_broker.password_file))
     settings = settings_from_env(env)
     worker = WorkerProcess(settings, env, tmp_path)
-    # The test's own clients log in with the password itself rather than the file.
-    traffic = Traffic(settings_from_env(
-        {**_security_env(secured_broker.bootstrap, secured_broker.ca),
-         "ORCHESTRATOR_KAFKA_SASL_PASSWORD": ENGINE_PASSWORD}))
+    # The engine may not write its inputs: the test's clients log in as another user.
+    traffic = Traffic(_admin_settings(secured_broker.bootstrap, secured_broker.ca))
     try:
         worker.start(tmp_path / "data")
         await traffic.start()
@@ -101,14 +137,22 @@ async def test_worker_on_a_sasl_ssl_listener_comes_up_ready_and_decides(
         assert link["action"] == "direct_link"
         assert link["customer_id"] == "c-secure"
         assert ENGINE_PASSWORD not in worker.log_tail(100_000)
+        # The authorizer holds the engine to its ACLs: it reads its inputs, it may not write them.
+        producer = AIOKafkaProducer(**client_options(settings), request_timeout_ms=10_000)
+        await producer.start()
+        try:
+            with pytest.raises(TopicAuthorizationFailedError):
+                await producer.send_and_wait(settings.topic_clickstream, b"{}", key=b"v-secure")
+        finally:
+            await producer.stop()
     finally:
         await traffic.stop()
         worker.stop()
 
 
 def test_worker_with_a_wrong_password_stops_at_start_naming_the_refused_login(
-        secured_broker: SecuredBroker, tmp_path: Path, unique: str) -> None:
-    env = _worker_env(secured_broker, unique, ORCHESTRATOR_KAFKA_SASL_PASSWORD="not-the-password")
+        secured_broker: SecuredBroker, tmp_path: Path) -> None:
+    env = _worker_env(secured_broker, ORCHESTRATOR_KAFKA_SASL_PASSWORD="not-the-password")
     settings = settings_from_env(env)
     began = time.monotonic()
     proc, log_path = start_worker_process(settings, tmp_path, env)
