@@ -128,7 +128,7 @@ def _describe(exc: BaseException, settings: Settings) -> str:
     if isinstance(exc, ssl.SSLError):
         return f"the TLS handshake failed ({exc}); does this listener speak TLS?"
     if isinstance(exc, asyncio.TimeoutError | kafka_errors.KafkaConnectionError):
-        return (f"no answer in the {settings.kafka_security_protocol} protocol ({exc or 'timed out'});"
+        return (f"the listener does not answer in {settings.kafka_security_protocol} ({exc or 'timed out'});"
                 f" check {ENV_PREFIX}KAFKA_SECURITY_PROTOCOL matches the listener")
     if isinstance(exc, OSError):
         return f"cannot connect ({exc.strerror or exc})"

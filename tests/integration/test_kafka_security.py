@@ -19,8 +19,9 @@ from aiokafka.errors import TopicAuthorizationFailedError
 
 from orchestrator.demo import start_worker_process, stop_process
 from orchestrator.localkafka import LocalBroker
-from orchestrator.runtime.kafka_security import client_options
+from orchestrator.runtime.kafka_security import KafkaAccessError, client_options
 from orchestrator.runtime.settings import Settings
+from orchestrator.runtime.topics import ensure_topics
 from tests.e2e.conftest import Traffic, WorkerProcess, free_port, settings_from_env
 from tests.tls import make_certificates
 
@@ -171,3 +172,23 @@ def test_worker_with_a_wrong_password_stops_at_start_naming_the_refused_login(
     assert f"{MECHANISM} login of user {ENGINE_USER!r}" in error
     assert "ORCHESTRATOR_KAFKA_SASL_PASSWORD" in error
     assert "not-the-password" not in log
+
+
+@pytest.mark.parametrize(("change", "named"), [
+    ({"ORCHESTRATOR_KAFKA_SSL_CAFILE": None}, "the broker's TLS certificate was not accepted"),
+    ({"ORCHESTRATOR_KAFKA_SASL_MECHANISM": "SCRAM-SHA-256"},
+     "the broker does not offer this SASL mechanism"),
+    ({"ORCHESTRATOR_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "ORCHESTRATOR_KAFKA_SSL_CAFILE": None},
+     "the listener does not answer in SASL_PLAINTEXT"),
+], ids=["untrusted-certificate", "mechanism-not-offered", "no-tls-to-a-tls-listener"])
+async def test_a_client_the_cluster_refuses_is_told_why_in_bounded_time(
+        secured_broker: SecuredBroker, change: dict[str, str | None], named: str) -> None:
+    env = {**_security_env(secured_broker.bootstrap, secured_broker.ca),
+           "ORCHESTRATOR_KAFKA_SASL_PASSWORD": ENGINE_PASSWORD, **change}
+    settings = settings_from_env({k: v for k, v in env.items() if v is not None})
+    began = time.monotonic()
+    with pytest.raises(KafkaAccessError) as refused:
+        await ensure_topics(settings)
+    print(f"{time.monotonic() - began:.1f} s: {refused.value}")
+    assert named in str(refused.value)
+    assert time.monotonic() - began < 60
