@@ -20,11 +20,12 @@ def _fail_cleanly(func: Callable[..., Any]) -> Callable[..., Any]:
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from orchestrator.runtime.kafka_security import KafkaAccessError
         from orchestrator.runtime.topics import TopicError
 
         try:
             return func(*args, **kwargs)
-        except (SettingsError, BrokerError, TopicError) as exc:
+        except (SettingsError, BrokerError, TopicError, KafkaAccessError) as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
 

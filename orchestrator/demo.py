@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaConsumer
 
 from orchestrator.core.access import Role
 from orchestrator.localkafka import LocalBroker
+from orchestrator.runtime.kafka_security import client_options
 from orchestrator.runtime.settings import PROJECT_ROOT, Settings, load_settings
 from orchestrator.runtime.topics import ensure_topics
 from orchestrator.simulate.traffic import SentRecord, run_traffic
@@ -30,7 +31,8 @@ def run_demo(*, rate: float, duration: float | None, web_port: int, malformed: f
     """Run the demo; return the exit code. Stops only what it started."""
     _interrupt_on(signal.SIGINT, signal.SIGTERM)
     settings = load_settings(web_port=web_port)
-    broker = LocalBroker(port=int(settings.bootstrap_servers.rsplit(":", 1)[1]))
+    broker = LocalBroker(port=int(settings.bootstrap_servers.rsplit(":", 1)[1]),
+                         client_options=client_options(settings))
     began = time.monotonic()
     _, started_broker = broker.start()
     click.echo(f"Kafka {'started' if started_broker else 'already running'} "
@@ -118,8 +120,8 @@ def stop_process(proc: subprocess.Popen[Any], timeout: float = 30.0) -> None:
 async def _watch(settings: Settings, rate: float, duration: float | None,
                  malformed: float, seed: int) -> None:
     topics = [settings.action_topic(c) for c in settings.channels] + [settings.topic_dead_letter]
-    consumer = AIOKafkaConsumer(*topics, bootstrap_servers=settings.bootstrap_servers,
-                                group_id=None, auto_offset_reset="latest", fetch_max_wait_ms=50)
+    consumer = AIOKafkaConsumer(*topics, **client_options(settings), group_id=None,
+                                auto_offset_reset="latest", fetch_max_wait_ms=50)
     await consumer.start()
     personas: dict[str, str] = {}
     latencies: list[float] = []

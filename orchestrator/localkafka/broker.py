@@ -19,8 +19,10 @@ import string
 import subprocess
 import time
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEPLOY_DIR = PROJECT_ROOT / "deploy" / "kafka"
@@ -52,13 +54,25 @@ class LocalBroker:
     """The development broker under ``home`` (default ``var/kafka``), listening on ``port``.
 
     The controller listens on ``port + 1``. All methods are idempotent.
+
+    A broker with another listener (TLS, SASL) takes ``properties`` that replace or add lines
+    of the rendered ``server.properties``, ``scram_credentials`` that ``kafka-storage format``
+    stores before the first start (``--add-scram`` arguments, e.g.
+    ``SCRAM-SHA-512=[name=app,password=secret]``), and ``client_options`` (aiokafka keyword
+    arguments: security protocol, SASL login, SSL context) with which it is asked whether it
+    serves.
     """
 
     def __init__(self, home: Path | None = None, port: int = 9092, heap: str = "1g",
-                 libs: Path | None = None) -> None:
+                 libs: Path | None = None, *, properties: Mapping[str, str] | None = None,
+                 scram_credentials: Sequence[str] = (),
+                 client_options: Mapping[str, Any] | None = None) -> None:
         self.home = (home or PROJECT_ROOT / "var" / "kafka").resolve()
         self.port = port
         self.heap = heap
+        self.properties = dict(properties or {})
+        self.scram_credentials = tuple(scram_credentials)
+        self.client_options = dict(client_options or {})
         # The jars are shared by every broker home of the project: fetched once.
         self.libs = (libs or PROJECT_ROOT / "var" / "kafka" / "libs").resolve()
         self.data = self.home / "data"
@@ -161,26 +175,33 @@ class LocalBroker:
     # ------------------------------------------------------------------ helpers
     def _render_config(self) -> None:
         template = string.Template((DEPLOY_DIR / "server.properties.template").read_text())
-        self.config.write_text(template.substitute(
-            port=self.port, controller_port=self.port + 1, data_dir=self.data))
+        self.config.write_text(override_properties(template.substitute(
+            port=self.port, controller_port=self.port + 1, data_dir=self.data), self.properties))
 
     def _format_storage(self) -> None:
         if (self.data / "meta.properties").exists():
             return
         self.data.mkdir(parents=True, exist_ok=True)
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        self.run_tool("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.config),
+                      "--ignore-formatted",
+                      *(arg for credential in self.scram_credentials
+                        for arg in ("--add-scram", credential)))
+
+    def run_tool(self, main_class: str, *args: str) -> str:
+        """Run one of the broker's own tools (the class behind a ``kafka-*.sh`` script, e.g.
+        ``kafka.admin.AclCommand`` for ``kafka-acls.sh``); return its output."""
         result = subprocess.run(
             ["java", "-cp", f"{self.libs}/*",
              f"-Dlog4j.configuration=file:{DEPLOY_DIR / 'log4j.properties'}",
-             f"-Dkafka.logs.dir={self.logs}",
-             "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.config),
-             "--ignore-formatted"],
+             f"-Dkafka.logs.dir={self.logs}", main_class, *args],
             capture_output=True, text=True, check=False)
         if result.returncode != 0:
-            raise BrokerError("formatting Kafka storage failed:\n" + result.stdout + result.stderr)
+            raise BrokerError(f"{main_class} {' '.join(args[:2])} failed:\n{result.stdout}{result.stderr}")
+        return result.stdout
 
     def _wait_until_serving(self, timeout: float) -> None:
-        asyncio.run(wait_for_metadata(f"127.0.0.1:{self.port}", timeout))
+        asyncio.run(wait_for_metadata(f"127.0.0.1:{self.port}", timeout, self.client_options))
 
     def _read_pid(self) -> int | None:
         try:
@@ -189,14 +210,35 @@ class LocalBroker:
             return None
 
 
-async def wait_for_metadata(bootstrap: str, timeout: float) -> None:
-    """Wait until the broker at ``bootstrap`` answers a metadata request with a controller."""
+def override_properties(text: str, overrides: Mapping[str, str]) -> str:
+    """``text`` (a properties file) with each key of ``overrides`` set: its line replaced in
+    place, or appended when the file has none.
+
+    >>> override_properties("a=1\\n# b=2\\nc=3\\n", {"c": "4", "d": "5"})
+    'a=1\\n# b=2\\nc=4\\nd=5\\n'
+    """
+    remaining = dict(overrides)
+    lines = []
+    for line in text.splitlines():
+        key = line.split("=", 1)[0].strip()
+        if not line.lstrip().startswith("#") and key in remaining:
+            line = f"{key}={remaining.pop(key)}"
+        lines.append(line)
+    lines.extend(f"{key}={value}" for key, value in remaining.items())
+    return "\n".join(lines) + "\n"
+
+
+async def wait_for_metadata(bootstrap: str, timeout: float,
+                            client_options: Mapping[str, Any] | None = None) -> None:
+    """Wait until the broker at ``bootstrap`` answers a metadata request with a controller
+    (connecting with ``client_options``: aiokafka's security keyword arguments)."""
     from aiokafka.admin import AIOKafkaAdminClient  # the shell's import, not the core's
 
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
     while time.monotonic() < deadline:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+        admin = AIOKafkaAdminClient(**{**(client_options or {}), "bootstrap_servers": bootstrap},
+                                    request_timeout_ms=5000)
         try:
             await admin.start()
             await admin.list_topics()

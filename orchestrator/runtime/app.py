@@ -25,6 +25,7 @@ from orchestrator.core.rules import RuleSet
 from orchestrator.runtime import faust_consumer
 from orchestrator.runtime.context_feed import ContextPublisher
 from orchestrator.runtime.context_view import add_context_view
+from orchestrator.runtime.kafka_security import faust_credentials
 from orchestrator.runtime.metrics import EngineMetrics, PartitionLag, RuntimeCollector
 from orchestrator.runtime.processing import Emitter, JourneyProcessor, OnDelivered, wall_clock_ms
 from orchestrator.runtime.rules_feed import RuleSetState, follow
@@ -188,6 +189,7 @@ def build_app(settings: Settings, rule_set: RuleSet, emitter: Emitter | None = N
     app = OrchestratorApp(
         settings.app_id,
         broker=[f"kafka://{server}" for server in settings.bootstrap_server_list],
+        broker_credentials=faust_credentials(settings),
         store=store,
         datadir=str(settings.worker_data_dir),
         topic_partitions=settings.partitions,

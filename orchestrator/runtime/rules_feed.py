@@ -27,6 +27,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 
 from orchestrator.core.rules import RuleSet, RuleSetError, load_rule_directory, load_rule_set
+from orchestrator.runtime.kafka_security import client_options
 from orchestrator.runtime.processing import wall_clock_ms
 from orchestrator.runtime.settings import Settings
 from orchestrator.runtime.topics import ensure_action_topics
@@ -71,7 +72,7 @@ async def publish(settings: Settings, directory: Path) -> RuleSet:
 
 async def publish_rule_set(settings: Settings, rule_set: RuleSet) -> None:
     """Publish a validated rule set as the one record of the rules topic."""
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    producer = AIOKafkaProducer(**client_options(settings), acks="all")
     await producer.start()
     try:
         await producer.send_and_wait(settings.topic_rules, key=RULE_SET_KEY,
@@ -100,7 +101,7 @@ async def read_latest(settings: Settings, fallback_dir: Path) -> tuple[RuleSetSt
 
     Returns the state and the offset to follow from.
     """
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None,
+    consumer = AIOKafkaConsumer(**client_options(settings), group_id=None,
                                 enable_auto_commit=False)
     await consumer.start()
     tp = TopicPartition(settings.topic_rules, 0)
@@ -136,7 +137,7 @@ async def follow(settings: Settings, state: RuleSetState, from_offset: int,
                  apply: Callable[[RuleSet], None],
                  on_result: Callable[[str], None] | None = None) -> None:
     """Apply every later record of the rules topic, forever (cancel to stop)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None,
+    consumer = AIOKafkaConsumer(**client_options(settings), group_id=None,
                                 enable_auto_commit=False, fetch_max_wait_ms=500)
     await consumer.start()
     tp = TopicPartition(settings.topic_rules, 0)

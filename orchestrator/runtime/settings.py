@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 import pydantic_settings
 import yaml
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from orchestrator.core.events import DecodeLimits, Source
@@ -141,6 +141,30 @@ class Settings(BaseSettings):
     label_lateness_s: float = Field(60.0, ge=0, le=86_400,
                                     description="how late an outcome may arrive and still count")
 
+    # ---- Kafka security: how every client of the engine (the Faust app, the admin client, the
+    # rules feed, the simulator, the demo) joins a secured cluster; turned into client options
+    # by runtime/kafka_security.py. Checked together at start (_kafka_security_is_usable).
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="SSL: TLS; SASL_*: a SASL login (over TLS for SASL_SSL)")
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "SCRAM-SHA-512", description="SASL mechanism (SCRAM-SHA-512: what Strimzi's KafkaUser uses)")
+    kafka_sasl_username: str | None = Field(None, min_length=1, description="SASL user")
+    kafka_sasl_password: SecretStr | None = Field(
+        None, description="SASL password (or kafka_sasl_password_file)")
+    kafka_sasl_password_file: Path | None = Field(
+        None, description="file holding the SASL password (a mounted secret), read at start")
+    kafka_ssl_cafile: Path | None = Field(
+        None, description="PEM CA bundle the broker certificates are checked against; "
+                          "default: the system's trusted CAs")
+    kafka_ssl_certfile: Path | None = Field(
+        None, description="PEM client certificate (TLS client authentication)")
+    kafka_ssl_keyfile: Path | None = Field(
+        None, description="PEM private key of the client certificate")
+    kafka_ssl_check_hostname: bool = Field(
+        True, description="the broker certificate must name the host connected to")
+    # The password of either source, once the settings are valid (a file is read once, at start).
+    _kafka_sasl_secret: SecretStr | None = PrivateAttr(None)
+
     @field_validator("topic_clickstream", "topic_contact_centre", "topic_action_feedback",
                      "topic_dead_letter", "topic_customer_context", "topic_rules",
                      "topic_held_out")
@@ -198,6 +222,24 @@ class Settings(BaseSettings):
             raise ValueError("channels are non-empty names of letters, digits, . _ -")
         return value
 
+    @field_validator("kafka_sasl_password")
+    @classmethod
+    def _non_empty_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value():
+            raise ValueError("an empty password: set the password, or leave the variable unset")
+        return value
+
+    @model_validator(mode="after")
+    def _kafka_security_is_usable(self) -> Settings:
+        problems = kafka_security_problems(self)
+        if problems:
+            raise ValueError("\n  ".join(problems))
+        if self.kafka_sasl_password_file is not None:
+            self._kafka_sasl_secret = SecretStr(_read_secret_file(self.kafka_sasl_password_file))
+        else:
+            self._kafka_sasl_secret = self.kafka_sasl_password
+        return self
+
     # ------------------------------------------------------------------ derived
     @property
     def worker_data_dir(self) -> Path:
@@ -206,6 +248,19 @@ class Settings(BaseSettings):
     @property
     def bootstrap_server_list(self) -> list[str]:
         return self.bootstrap_servers.split(",")
+
+    @property
+    def kafka_uses_sasl(self) -> bool:
+        return self.kafka_security_protocol.startswith("SASL_")
+
+    @property
+    def kafka_uses_ssl(self) -> bool:
+        return self.kafka_security_protocol in ("SSL", "SASL_SSL")
+
+    @property
+    def kafka_sasl_secret(self) -> SecretStr | None:
+        """The SASL password, from ``kafka_sasl_password`` or the file (read at start)."""
+        return self._kafka_sasl_secret
 
     @property
     def decode_limits(self) -> DecodeLimits:
@@ -238,6 +293,59 @@ class Settings(BaseSettings):
         return [self.topic_dead_letter, self.topic_customer_context, self.topic_held_out,
                 self.person_events_topic,
                 *(self.action_topic(c) for c in self.channels)]
+
+
+_SASL_FIELDS = ("kafka_sasl_username", "kafka_sasl_password", "kafka_sasl_password_file")
+_SSL_FILE_FIELDS = ("kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile")
+#: Settings whose values are never shown, not even in an error about them.
+SECRET_FIELDS = frozenset({"kafka_sasl_password"})
+
+
+def kafka_security_problems(settings: Settings) -> list[str]:
+    """What is wrong with the Kafka security settings taken together, each with what to do."""
+    env = {name: ENV_PREFIX + name.upper() for name in (*_SASL_FIELDS, *_SSL_FILE_FIELDS)}
+    protocol = f"{ENV_PREFIX}KAFKA_SECURITY_PROTOCOL={settings.kafka_security_protocol}"
+    problems = []
+    if settings.kafka_uses_sasl:
+        if settings.kafka_sasl_username is None:
+            problems.append(f"{protocol} needs a user: set {env['kafka_sasl_username']}")
+        if settings.kafka_sasl_password is None and settings.kafka_sasl_password_file is None:
+            problems.append(f"{protocol} needs a password: set {env['kafka_sasl_password']} "
+                            f"or {env['kafka_sasl_password_file']}")
+        if settings.kafka_sasl_password is not None and settings.kafka_sasl_password_file is not None:
+            problems.append(f"set one of {env['kafka_sasl_password']} and "
+                            f"{env['kafka_sasl_password_file']}, not both")
+    else:
+        # Ignoring them would connect without the login the operator asked for.
+        given = [env[name] for name in _SASL_FIELDS if getattr(settings, name) is not None]
+        if given:
+            problems.append(f"{', '.join(given)} given but {protocol} logs in with no SASL: "
+                            f"use SASL_SSL or SASL_PLAINTEXT, or remove them")
+    if not settings.kafka_uses_ssl:
+        given = [env[name] for name in _SSL_FILE_FIELDS if getattr(settings, name) is not None]
+        if given:
+            problems.append(f"{', '.join(given)} given but {protocol} does not use TLS: "
+                            f"use SSL or SASL_SSL, or remove them")
+    if settings.kafka_ssl_keyfile is not None and settings.kafka_ssl_certfile is None:
+        problems.append(f"{env['kafka_ssl_keyfile']} is the key of a client certificate: "
+                        f"set {env['kafka_ssl_certfile']} too")
+    for name in ("kafka_sasl_password_file", *_SSL_FILE_FIELDS):
+        path = getattr(settings, name)
+        if path is not None and not path.is_file():
+            problems.append(f"{ENV_PREFIX + name.upper()}={str(path)!r}: no such file")
+    return problems
+
+
+def _read_secret_file(path: Path) -> str:
+    try:
+        # A trailing newline (echo > file) is not part of the password.
+        secret = path.read_text().rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{ENV_PREFIX}KAFKA_SASL_PASSWORD_FILE: cannot read {path}: "
+                         f"{type(exc).__name__}") from None
+    if not secret:
+        raise ValueError(f"{ENV_PREFIX}KAFKA_SASL_PASSWORD_FILE: {path} is empty")
+    return secret
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -290,10 +398,16 @@ def _reject_unknown_env() -> None:
 def _explain(exc: ValidationError, given: dict[str, Any]) -> str:
     lines = ["invalid configuration:"]
     for error in exc.errors(include_url=False):
-        field = str(error["loc"][0]) if error["loc"] else "?"
+        message = error["msg"].removeprefix("Value error, ")
+        if not error["loc"]:  # a check of several settings: the message names them
+            lines.append(f"  {message}")
+            continue
+        field = str(error["loc"][0])
         env = ENV_PREFIX + field.upper()
         origin = (f"--{field.replace('_', '-')}" if field in given else env)
         value = given.get(field, os.environ.get(env))
+        if value is not None and field in SECRET_FIELDS:
+            value = "**********"
         shown = f"={value!r}" if value is not None else ""
-        lines.append(f"  {origin}{shown}: {error['msg'].removeprefix('Value error, ')}")
+        lines.append(f"  {origin}{shown}: {message}")
     return "\n".join(lines)

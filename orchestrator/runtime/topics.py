@@ -7,7 +7,9 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError
 
+from orchestrator.runtime.kafka_security import KafkaAccessError, client_options, explain_refusal
 from orchestrator.runtime.settings import Settings
 
 _TOPIC_ALREADY_EXISTS = 36
@@ -43,9 +45,15 @@ def _check_partitions(described: list[dict], partitions: int) -> None:
 
 @contextlib.asynccontextmanager
 async def _admin(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers,
-                                request_timeout_ms=15000)
-    await admin.start()
+    admin = AIOKafkaAdminClient(**client_options(settings), request_timeout_ms=15000)
+    try:
+        await admin.start()
+    except KafkaConnectionError:
+        # The first client of every command: a refused login stops it here, saying why.
+        await admin.close()
+        raise KafkaAccessError(
+            f"cannot join the Kafka cluster at {settings.bootstrap_servers} "
+            f"({settings.kafka_security_protocol}): {await explain_refusal(settings)}") from None
     try:
         yield admin
     finally:

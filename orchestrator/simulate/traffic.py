@@ -13,6 +13,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from orchestrator.core.events import Source
+from orchestrator.runtime.kafka_security import client_options
 from orchestrator.runtime.settings import Settings
 from orchestrator.simulate.personas import Step, new_journey
 
@@ -75,8 +76,7 @@ async def run_traffic(
               Source.CONTACT_CENTRE: settings.topic_contact_centre}
     plan = TrafficPlan(seed, think_scale, persona)
     rng = random.Random(seed + 1)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=0,
-                                acks=1)
+    producer = AIOKafkaProducer(**client_options(settings), linger_ms=0, acks=1)
     await producer.start()
     sent = 0
     started = time.monotonic()

@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import RecordMetadata
 
 from orchestrator.demo import client_tls, start_worker_process, stop_process, wait_until_ready
+from orchestrator.runtime.kafka_security import client_options
 from orchestrator.runtime.settings import Settings, load_settings
 
 
@@ -136,7 +137,7 @@ class Traffic:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+        self.producer = AIOKafkaProducer(**client_options(settings), acks="all")
         self.consumers: dict[str, AIOKafkaConsumer] = {}
         self.seen: dict[str, list[dict[str, Any]]] = {}
 
@@ -167,9 +168,8 @@ class Traffic:
         """Read ``topic`` from its start until a record matches; return it."""
         consumer = self.consumers.get(topic)
         if consumer is None:
-            consumer = AIOKafkaConsumer(topic, bootstrap_servers=self.settings.bootstrap_servers,
-                                        group_id=None, auto_offset_reset="earliest",
-                                        fetch_max_wait_ms=100)
+            consumer = AIOKafkaConsumer(topic, **client_options(self.settings), group_id=None,
+                                        auto_offset_reset="earliest", fetch_max_wait_ms=100)
             await consumer.start()
             self.consumers[topic] = consumer
             self.seen[topic] = []
