@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 from orchestrator.core.events import ClickstreamEvent, ContactCentreEvent, Event, event_type
 from orchestrator.core.profile import Profile
-from orchestrator.core.rules.paths import MISSING, Context
+from orchestrator.core.rules.paths import MISSING, RuleInputs
 from orchestrator.core.rules.ruleset import Rule, RuleSet
 
 DAY_MS = 24 * 3600 * 1000
@@ -106,14 +106,14 @@ def cap_key(rule: Rule, event: Event) -> str:
     return f"{rule.action}:{topic_of(event)}"
 
 
-def _same_page(url: str, ctx: Context) -> bool:
+def _same_page(url: str, ctx: RuleInputs) -> bool:
     page = getattr(ctx.event, "page", None)
     if page is None:
         return False
     return urlsplit(page.url).path.rstrip("/") == urlsplit(url).path.rstrip("/")
 
 
-def _held_back(rule: Rule, ctx: Context, key: str) -> str | None:
+def _held_back(rule: Rule, ctx: RuleInputs, key: str) -> str | None:
     profile: Profile = ctx.profile
     if rule.stop_after and any(
             (t in profile.event_times) if t != "page_view" else bool(profile.recent_pages)
@@ -159,14 +159,14 @@ def decide(rule_set: RuleSet, event: Event, profile: Profile,
     that validity windows are judged at. Cooldowns, caps, counts and "since" run on the event's
     own time.
     """
-    kind = event_type(event)
-    ctx = Context(event=event, profile=profile, scores=scores, lookups=rule_set.lookups, type=kind,
+    type_ = event_type(event)
+    ctx = RuleInputs(event=event, profile=profile, scores=scores, lookups=rule_set.lookups, type=type_,
                   score_labels=score_labels or {})
     page = getattr(event, "page", None)
     category = page.category if page is not None else None
     candidates: dict[str, list[tuple[Decision, Rule]]] = {}
     suppressed: list[Suppressed] = []
-    for rule in rule_set.rules_for(kind, category):
+    for rule in rule_set.rules_for(type_, category):
         if not rule.valid_at(now_ms) or not rule.condition(ctx):
             continue
         propensity = _propensity(rule, scores)

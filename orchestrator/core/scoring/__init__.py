@@ -24,7 +24,7 @@ from orchestrator.core.scoring.features import (
 )
 from orchestrator.core.scoring.intents import (
     DEFAULT_INTENTS,
-    MODEL_KINDS,
+    MODEL_NAMES,
     IntentSpec,
     IntentSpecError,
     load_intents,
@@ -44,7 +44,7 @@ from orchestrator.core.scoring.scorer import IntentScorer, PersonScoring, StepRe
 
 __all__ = [
     "CHECKPOINT_FORMAT", "DEFAULT_INTENTS", "FEATURES_VERSION",
-    "FEATURE_NAMES", "MODEL_KINDS", "N_FEATURES", "CheckpointError", "IntentModel",
+    "FEATURE_NAMES", "MODEL_NAMES", "N_FEATURES", "CheckpointError", "IntentModel",
     "IntentScorer", "IntentSpec", "IntentSpecError", "Pending", "PersonScoring", "ProfileView",
     "SettledLabel", "StepResult", "applies", "as_dict", "describe", "earliest_deadline",
     "extract_features", "load_intents", "pack", "priority", "settle_expired", "settle_on_event",
