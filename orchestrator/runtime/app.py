@@ -26,7 +26,7 @@ from orchestrator.runtime.context_view import add_context_view
 from orchestrator.runtime.metrics import EngineMetrics, PartitionLag, RuntimeCollector
 from orchestrator.runtime.processing import Emitter, JourneyProcessor, OnDelivered, wall_clock_ms
 from orchestrator.runtime.rules_feed import RuleSetState, follow
-from orchestrator.runtime.scoring import ModelQualityCollector, WorkerScoring
+from orchestrator.runtime.scoring import ModelQualityCollector, PartitionedModels
 from orchestrator.runtime.settings import Settings, load_intent_specs
 
 log = logging.getLogger(__name__)
@@ -164,7 +164,7 @@ class Engine:
     identity: Any
     context: ContextPublisher
     models: Any
-    scoring: WorkerScoring | None
+    intent_models: PartitionedModels | None
 
 
 def build_app(settings: Settings, rule_set: RuleSet, emitter: Emitter | None = None,
@@ -216,21 +216,24 @@ def build_app(settings: Settings, rule_set: RuleSet, emitter: Emitter | None = N
         options=table_options,
         help="<partition>/<intent> -> checkpoint of that partition's intent model")
     metrics = EngineMetrics(rule_set_version=rule_set.version)
-    scoring = None
+    intent_models = None
     if settings.scoring:
-        scoring = WorkerScoring(load_intent_specs(settings.intents_file), models, settings.partitions,
-                                settings.scoring_policy, on_labels=metrics.count_labels)
-        metrics.registry.register(ModelQualityCollector(scoring))
+        intent_models = PartitionedModels(load_intent_specs(settings.intents_file), models,
+                                          settings.partitions, settings.scoring_policy,
+                                          on_labels=metrics.count_labels)
+        metrics.registry.register(ModelQualityCollector(intent_models))
     sink = emitter or KafkaEmitter(app, metrics)
     context = ContextPublisher(
         emitter=sink, topic=settings.topic_customer_context, metrics=metrics, clock_ms=wall_clock_ms,
-        model_versions=scoring.versions_for if scoring is not None else lambda person_id: {})
+        model_versions=intent_models.versions_for if intent_models is not None
+        else lambda person_id: {})
     processor = JourneyProcessor(
         profiles=profiles, emitter=sink, rule_set=rule_set,
         sources=settings.input_topics, dead_letter_topic=settings.topic_dead_letter,
         action_topic=settings.action_topic, limits=settings.decode_limits, metrics=metrics,
         held_out_topic=settings.topic_held_out, identity=identity,
-        person_events_topic=settings.person_events_topic, context=context, scoring=scoring)
+        person_events_topic=settings.person_events_topic, context=context,
+        intent_models=intent_models)
     # The person-events topic is read by the same agent as the inputs: one worker owns partition
     # N of every topic (same partition count), so a person's records meet on one profile.
     inputs = app.topic(*settings.input_topics, settings.person_events_topic,
@@ -290,8 +293,8 @@ def build_app(settings: Settings, rule_set: RuleSet, emitter: Emitter | None = N
     async def publish_context() -> None:
         await context.run_every(settings.context_flush_ms / 1000, lambda: bool(app.should_stop))
 
-    if scoring is not None:
-        _schedule_label_sweeps(app, settings, scoring)
+    if intent_models is not None:
+        _schedule_label_sweeps(app, settings, intent_models)
 
     @app.on_partitions_assigned.connect
     async def shorten_fetch_wait(app: faust.App, assigned: Any, **kwargs: Any) -> None:
@@ -313,10 +316,12 @@ def build_app(settings: Settings, rule_set: RuleSet, emitter: Emitter | None = N
     add_context_view(app, people=processor.people, links=processor.links, metrics=metrics,
                      partitions=settings.partitions, model_versions=context.model_versions)
     return Engine(app=app, processor=processor, metrics=metrics, profiles=profiles, agent=agent,
-                  identity=identity, context=context, models=models, scoring=scoring)
+                  identity=identity, context=context, models=models,
+                  intent_models=intent_models)
 
 
-def _schedule_label_sweeps(app: faust.App, settings: Settings, scoring: WorkerScoring) -> None:
+def _schedule_label_sweeps(app: faust.App, settings: Settings,
+                           intent_models: PartitionedModels) -> None:
     """Tick each assigned person-events partition so that its sweep runs in the agent."""
     topic = settings.person_events_topic
 
@@ -330,7 +335,7 @@ def _schedule_label_sweeps(app: faust.App, settings: Settings, scoring: WorkerSc
 
     @app.on_partitions_revoked.connect
     async def forget_models(app: faust.App, revoked: Any, **kwargs: Any) -> None:
-        scoring.revoke({tp.partition for tp in revoked if tp.topic == topic})
+        intent_models.revoke({tp.partition for tp in revoked if tp.topic == topic})
 
 
 def _set_fetch_max_wait(app: faust.App, wait_ms: int) -> None:

@@ -21,7 +21,6 @@ whatever the order of the rules.
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -31,6 +30,7 @@ from orchestrator.core.events import ClickstreamEvent, ContactCentreEvent, Event
 from orchestrator.core.profile import Profile
 from orchestrator.core.rules.paths import MISSING, RuleInputs
 from orchestrator.core.rules.ruleset import Rule, RuleSet
+from orchestrator.core.scoring.model import servable_score
 
 DAY_MS = 24 * 3600 * 1000
 WEEK_MS = 7 * DAY_MS
@@ -142,11 +142,8 @@ def _held_back(rule: Rule, ctx: RuleInputs, key: str) -> str | None:
 def _propensity(rule: Rule, scores: Mapping[str, float | None]) -> float | None:
     if rule.propensity is None:
         return 1.0
-    value = scores.get(rule.propensity)
-    if value is None or isinstance(value, bool) or not isinstance(value, int | float) \
-            or not math.isfinite(value):
-        return None  # no trustworthy score yet: the rule cannot be weighed, so it does not fire
-    return float(value)
+    # None: no trustworthy score yet, so the rule cannot be weighed and does not fire.
+    return servable_score(scores.get(rule.propensity))
 
 
 def decide(rule_set: RuleSet, event: Event, profile: Profile,

@@ -328,14 +328,25 @@ class IntentModel:
 
 def trusted_score(model: IntentModel, features: dict[str, float]) -> float | None:
     """The score to serve: the model's probability when the model is trusted and the
-    probability is a finite number in [0, 1]; otherwise None. The one place that decides."""
+    probability is servable (:func:`servable_score`); otherwise None. The one place that
+    decides whether a model's score is served."""
     if not model.trusted:
         return None
-    p = model.classifier.predict_proba_one(features).get(True, 0.0)
-    if isinstance(p, bool) or not isinstance(p, int | float) or not math.isfinite(p) \
-            or not 0.0 <= p <= 1.0:
+    return servable_score(model.classifier.predict_proba_one(features).get(True, 0.0))
+
+
+def servable_score(value: object) -> float | None:
+    """``value`` as a float when it is a probability a decision can use (a finite number in
+    [0, 1], not a bool), otherwise None. Scores are checked here alone: when served
+    (:func:`trusted_score`) and when a rule weighs one it was given.
+
+    >>> servable_score(0.25), servable_score(float("nan")), servable_score(True), servable_score(2)
+    (0.25, None, None, None)
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
+            or not 0.0 <= value <= 1.0:
         return None
-    return float(p)
+    return float(value)
 
 
 # ---------------------------------------------------------------- model state as data
