@@ -9,20 +9,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import weakref
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import faust
-import faust.streams as faust_streams
 from faust.web import Request, Response, View
 
 from orchestrator.core.envelopes import TICK
 from orchestrator.core.rules import RuleSet
 from orchestrator.runtime.context_feed import ContextPublisher
 from orchestrator.runtime.context_view import add_context_view
+from orchestrator.runtime.faust_internals import (
+    committed_offsets,
+    partition_dbs,
+    record_in_hand,
+    set_fetch_max_wait,
+)
 from orchestrator.runtime.metrics import EngineMetrics, PartitionLag, RuntimeCollector
 from orchestrator.runtime.processing import Emitter, JourneyProcessor, OnDelivered, wall_clock_ms
 from orchestrator.runtime.rules_feed import RuleSetState, follow
@@ -93,22 +96,6 @@ class _JourneyState:
     stream: Any = None
     #: The partition of the record the agent is processing now, if any.
     busy: int | None = None
-
-
-@contextmanager
-def record_in_hand(record: Any) -> Iterator[None]:
-    """Make ``record`` the one being processed, for table writes outside the agent's iteration.
-
-    Faust writes a table key to the changelog partition and the RocksDB partition of the record
-    being processed (``faust.streams.current_event()``); outside the stream's iteration there is
-    none, and Faust has no public way to name one, so this sets Faust's own context variable.
-    Used to write a quiet partition's held state with that partition's last held record.
-    """
-    token = faust_streams._current_event.set(weakref.ref(record))
-    try:
-        yield
-    finally:
-        faust_streams._current_event.reset(token)
 
 
 class HeldRecords:
@@ -298,7 +285,7 @@ def build_app(settings: Settings, rule_set: RuleSet, emitter: Emitter | None = N
 
     @app.on_partitions_assigned.connect
     async def shorten_fetch_wait(app: faust.App, assigned: Any, **kwargs: Any) -> None:
-        _set_fetch_max_wait(app, settings.consumer_fetch_max_wait_ms)
+        set_fetch_max_wait(app, settings.consumer_fetch_max_wait_ms)
 
     @app.on_partitions_revoked.connect
     async def forget_held_state(app: faust.App, revoked: Any, **kwargs: Any) -> None:
@@ -338,26 +325,6 @@ def _schedule_label_sweeps(app: faust.App, settings: Settings,
         intent_models.revoke({tp.partition for tp in revoked if tp.topic == topic})
 
 
-def _set_fetch_max_wait(app: faust.App, wait_ms: int) -> None:
-    """Shorten how long the broker may hold a fetch of partitions that have no new records.
-
-    aiokafka sends one fetch at a time to a broker, and leaves out partitions whose records are
-    still buffered; a partition drained meanwhile waits for the fetch in flight to return. When
-    that fetch holds only idle partitions (the contact-centre, feedback and person-events topics
-    of a website's traffic), the broker keeps it for ``fetch_max_wait_ms``, which Faust fixes at
-    1,500 ms (``faust/transport/drivers/aiokafka.py``) with no setting: a worker that falls a
-    little behind then waits 1.5 s per fetch round and stays behind. No public API reaches the
-    value, so it is set on aiokafka's fetcher, which reads it for every fetch it builds.
-    """
-    thread = getattr(app.consumer, "_thread", None)
-    consumer = getattr(thread, "_consumer", None)
-    fetcher = getattr(consumer, "_fetcher", None)
-    if fetcher is None or not hasattr(fetcher, "_fetch_max_wait_ms"):
-        log.warning("could not shorten the consumer's fetch wait (Faust or aiokafka changed)")
-        return
-    fetcher._fetch_max_wait_ms = wait_ms
-
-
 def is_ready(app: faust.App) -> bool:
     """Ready = started, not rebalancing, and the assigned table partitions recovered."""
     # ``completed`` is set once the first recovery is done and never cleared; a later
@@ -372,7 +339,7 @@ def _input_lags(app: faust.App, settings: Settings,
     if not app.started or app.consumer is None:
         return
     inputs = {*settings.input_topics, settings.person_events_topic}
-    committed = getattr(app.consumer, "_committed_offset", {})
+    committed = committed_offsets(app.consumer)
     for tp in sorted(app.consumer.assignment()):
         if tp.topic not in inputs:
             continue
@@ -388,10 +355,9 @@ def _input_lags(app: faust.App, settings: Settings,
 
 def _estimate_keys(table: Any) -> int:
     """Keys stored for this worker's partitions; RocksDB's own estimate, no full scan."""
-    store = table.data
-    dbs = getattr(store, "_dbs", None)
+    dbs = partition_dbs(table)
     if dbs is None:
-        return len(getattr(store, "data", {}))
+        return len(table)  # the in-memory store: a dict's length
     total = 0
     for db in list(dbs.values()):
         try:

@@ -40,6 +40,7 @@ from orchestrator.core.scoring import (
     SettledLabel,
     settle_expired,
 )
+from orchestrator.runtime.faust_internals import partition_dbs
 from orchestrator.runtime.partitioning import partition_of
 from orchestrator.runtime.stores import PersonStore
 
@@ -208,16 +209,19 @@ class PartitionedModels:
 def partition_keys(table: Any, partition: int, partitions: int) -> list[str]:
     """The keys of one partition of a table: read from that partition's RocksDB alone when the
     table has one per partition (a Faust RocksDB store), so a sweep pass does not list the whole
-    worker's keys; otherwise (the in-memory store, a dict) filtered by the key's partition."""
-    store = getattr(table, "data", None)
-    dbs = getattr(store, "_dbs", None)
-    visible = getattr(store, "_visible_keys", None)
-    decode = getattr(store, "_decode_key", None)
-    if isinstance(dbs, dict) and visible is not None and decode is not None:
-        db = dbs.get(partition)
-        # Stored keys are in the table's own key serialisation (JSON for str keys), not raw.
-        return [] if db is None else [decode(key) for key in visible(db)]
-    return [key for key in list(table.keys()) if partition_of(key, partitions) == partition]
+    worker's keys; otherwise (the in-memory store) the table's keys filtered by partition."""
+    dbs = partition_dbs(table)
+    if dbs is None:
+        return [key for key in list(table.keys()) if partition_of(key, partitions) == partition]
+    db = dbs.get(partition)
+    if db is None:
+        return []
+    # Stored keys are in the table's own key serialisation, and the store keeps its changelog
+    # offset under one key of its own in each partition's DB.
+    offset_key = table.data.offset_key
+    loads_key = table.app.serializers.loads_key
+    return [loads_key(table.key_type, key, serializer=table.key_serializer)
+            for key in db.keys() if key != offset_key]  # noqa: SIM118 (an Rdict is no dict)
 
 
 class ModelQualityCollector(Collector):
