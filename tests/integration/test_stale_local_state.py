@@ -7,20 +7,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from orchestrator.demo import last_error_lines, start_worker_process, stop_process, wait_until_ready
 from orchestrator.localkafka import LocalBroker
 from tests.e2e.conftest import free_port, settings_from_env
 from tests.integration.test_broker_outage import _direct_link_round_trip
-
-
-@pytest.fixture
-def own_broker(tmp_path: Path, kafka_bootstrap: str):
-    broker = LocalBroker(home=tmp_path / "kafka", port=free_port(2), heap="512m")
-    broker.start(timeout=120)
-    yield broker
-    broker.stop()
 
 
 async def test_a_worker_with_state_the_broker_lost_names_the_fix_and_reset_local_state_starts_it(
