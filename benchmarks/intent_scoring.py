@@ -64,7 +64,8 @@ from orchestrator.core.scoring import (  # noqa: E402
     N_FEATURES,
     IntentScorer,
     IntentSpec,
-    PersonScoring,
+    ProfileScorer,
+    StepResult,
     as_dict,
     extract_features,
 )
@@ -84,8 +85,8 @@ def machine() -> dict[str, Any]:
 
 # ------------------------------------------------------------------ the run
 
-class TimedScoring(PersonScoring):
-    """PersonScoring that times features + step and keeps, per event, what evaluation needs."""
+class TimedProfileScorer(ProfileScorer):
+    """ProfileScorer that times features + step and keeps, per event, what evaluation needs."""
 
     __slots__ = ("feature_ns", "raw", "served", "step_ns", "vectors")
 
@@ -99,23 +100,23 @@ class TimedScoring(PersonScoring):
         #: per event: {intent: served score or None}
         self.served: list[dict[str, float | None]] = []
 
-    def score(self, profile: Any, event: Any, late: bool) -> dict[str, float | None]:
+    def score(self, profile: Any, event: Any, late: bool) -> StepResult:
         t0 = time.perf_counter_ns()
         vector = extract_features(profile, event, event.ts)
         t1 = time.perf_counter_ns()
-        result = self.scorer.step(profile.pending, event_type(event), event.ts, vector, late=late)
+        result = self.intent_scorer.step(profile.pending, event_type(event), event.ts, vector,
+                                         late=late)
         t2 = time.perf_counter_ns()
         self.feature_ns.append(t1 - t0)
         self.step_ns.append(t2 - t1)
-        self.last = result
         if not late:
             profile.scores, profile.scored_ts = result.scores, event.ts
         x = as_dict(vector)  # not timed: evaluation only
-        models = self.scorer.models
+        models = self.intent_scorer.models
         self.raw.append({name: models[name].predict(x) for name in result.scores})
         self.served.append(dict(result.scores))
         self.vectors.append(array.array("f", vector))
-        return result.scores
+        return result
 
 
 class RecordingScorer(IntentScorer):
@@ -155,9 +156,9 @@ def records_of(population: Population) -> tuple[list[InputRecord], list[str], li
 def run(records: list[InputRecord], specs: tuple[IntentSpec, ...], *,
         factory: Callable[[], Any] | None = None, **scorer_options: Any) -> dict[str, Any]:
     scorer = RecordingScorer(specs, classifier_factory=factory, **scorer_options)
-    scoring = TimedScoring(scorer)
+    scoring = TimedProfileScorer(scorer)
     rule_set = load_rule_directory(ROOT / "rules")
-    replay = Replay(rule_set, specs, scoring=scoring)
+    replay = Replay(rule_set, specs, profile_scorer=scoring)
     index: list[int] = []  # per scored event: its position in ``records``
     sweep_ns = 0
     swept = 0
@@ -241,7 +242,7 @@ def _r(value: float | None, digits: int = 4) -> float | None:
 def quality(records: list[InputRecord], people: list[str], sessions: list[str | None],
             result: dict[str, Any], specs: tuple[IntentSpec, ...], split: float, *,
             batch: bool = True, max_train: int = 60_000, seed: int = 1) -> dict[str, dict[str, Any]]:
-    scoring: TimedScoring = result["scoring"]
+    scoring: TimedProfileScorer = result["scoring"]
     index = np.array(result["index"])
     ts_all = np.array([r.ts for r in records], dtype=np.int64)
     end_ts = int(ts_all[-1])
@@ -335,7 +336,7 @@ def summary_us(values_ns: list[int]) -> dict[str, float]:
 
 
 def cost(result: dict[str, Any], n_records: int) -> dict[str, Any]:
-    scoring: TimedScoring = result["scoring"]
+    scoring: TimedProfileScorer = result["scoring"]
     per_event = [f + s for f, s in zip(scoring.feature_ns, scoring.step_ns, strict=True)]
     return {"per_event": summary_us(per_event), "features": summary_us(scoring.feature_ns),
             "step": summary_us(scoring.step_ns), "events_scored": len(per_event),
@@ -521,7 +522,7 @@ def main() -> None:
               f"sweeps {c['sweep_us_per_event_amortised']} µs/event", flush=True)
         print(f"checkpoint: {output['checkpoint']}")
         print(f"pending per person (JSON bytes): {output['storage']}")
-        scoring: TimedScoring = result["scoring"]
+        scoring: TimedProfileScorer = result["scoring"]
         output["_per_event_ns"] = [f + s for f, s in zip(scoring.feature_ns, scoring.step_ns, strict=True)]
     if args.compare or args.compare_only:
         print(f"alternatives ({args.compare_people:,} people; served AUC test every event / last page):",

@@ -39,7 +39,7 @@ from orchestrator.core.events import DecodeLimits  # noqa: E402
 from orchestrator.core.scoring import DEFAULT_INTENTS  # noqa: E402
 from orchestrator.runtime.metrics import EngineMetrics  # noqa: E402
 from orchestrator.runtime.processing import JourneyProcessor  # noqa: E402
-from orchestrator.runtime.scoring import ScoringPolicy, WorkerScoring  # noqa: E402
+from orchestrator.runtime.scoring import PartitionedModels, ScoringPolicy  # noqa: E402
 from orchestrator.runtime.settings import load_rules, load_settings  # noqa: E402
 from orchestrator.simulate.population import Population  # noqa: E402
 
@@ -72,13 +72,15 @@ async def replay(people: int, days: int) -> dict[str, Any]:
     settings = load_settings()
     emitter = Collecting()
     profiles: dict[str, bytes] = {}
-    scoring = WorkerScoring(DEFAULT_INTENTS, {}, 1, ScoringPolicy(sweep_tick_s=1, sweep_period_s=1))
+    intent_models = PartitionedModels(DEFAULT_INTENTS, {}, 1,
+                                      ScoringPolicy(sweep_tick_s=1, sweep_period_s=1))
     processor = JourneyProcessor(
         profiles=profiles, identity={}, emitter=emitter, rule_set=load_rules(settings.rules_dir),
         sources=settings.input_topics, dead_letter_topic="dead-letter",
         action_topic=settings.action_topic,
         # The population lies in the past and future of today's clock alike: no skew check.
-        limits=DecodeLimits(max_future_ms=10**13), metrics=EngineMetrics(), scoring=scoring)
+        limits=DecodeLimits(max_future_ms=10**13), metrics=EngineMetrics(),
+        intent_models=intent_models)
     topic_of = {source: topic for topic, source in settings.input_topics.items()}
     hop = processor.person_events_topic
     records = [(topic_of[source], key.encode(), orjson.dumps(value), value["ts"])
@@ -111,7 +113,7 @@ async def replay(people: int, days: int) -> dict[str, Any]:
         "profiles": len(profiles),
         "profile_bytes": quantiles(sizes),
         "pending_snapshot_bytes": quantiles(pending),
-        "models": [quality for _, quality in scoring.quality()],
+        "models": [quality for _, quality in intent_models.quality()],
     }
 
 

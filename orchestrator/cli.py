@@ -21,11 +21,12 @@ def _fail_cleanly(func: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from orchestrator.runtime.kafka_security import KafkaAccessError
+        from orchestrator.runtime.local_state import LocalStateError
         from orchestrator.runtime.topics import TopicError
 
         try:
             return func(*args, **kwargs)
-        except (SettingsError, BrokerError, TopicError, KafkaAccessError) as exc:
+        except (SettingsError, BrokerError, TopicError, KafkaAccessError, LocalStateError) as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
 
@@ -109,12 +110,15 @@ def _settings_options(func: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--store", type=click.Choice(["rocksdb", "memory"]), default=None)
 @click.option("--partitions", type=int, default=None)
 @click.option("--log-level", default=None)
+@click.option("--reset-local-state", is_flag=True,
+              help="delete this worker's data dir first (after checking it is one), so that its "
+                   "tables are rebuilt from the broker: for a broker that lost its data")
 @_fail_cleanly
-def worker(**flags: Any) -> None:
+def worker(reset_local_state: bool, **flags: Any) -> None:
     """Run one worker of the engine until SIGINT/SIGTERM."""
     from orchestrator.runtime.worker import run_worker
 
-    run_worker(load_settings(**flags))
+    run_worker(load_settings(**flags), reset_state=reset_local_state)
 
 
 # ---------------------------------------------------------------------- simulate

@@ -12,6 +12,7 @@ import sys
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,9 @@ def run_demo(*, rate: float, duration: float | None, web_port: int, malformed: f
         return 0
     except RuntimeError as exc:
         click.echo(f"error: {exc}; see {PROJECT_ROOT / 'var' / 'demo'}", err=True)
+        if worker is not None and worker.poll() is not None:
+            click.echo(f"the worker's last words ({worker_log}):", err=True)
+            click.echo(last_error_lines(worker_log), err=True)
         return 1
     finally:
         if worker is not None:
@@ -76,18 +80,31 @@ def _interrupt_on(*signals: signal.Signals) -> None:
 
 
 def start_worker_process(settings: Settings, log_dir: Path,
-                         extra_env: dict[str, str] | None = None,
+                         extra_env: dict[str, str] | None = None, extra_args: Sequence[str] = (),
                          ) -> tuple[subprocess.Popen[bytes], Path]:
-    """Start ``orchestrator worker`` as a child process, logging to a file."""
+    """Start ``orchestrator worker`` (with ``extra_args``) as a child process, logging to a file."""
     log_path = log_dir / f"worker-{settings.web_port}.log"
     env = {**os.environ, **(extra_env or {})}
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "orchestrator", "worker", "--web-port", str(settings.web_port),
-             "--app-id", settings.app_id, "--bootstrap-servers", settings.bootstrap_servers],
+             "--app-id", settings.app_id, "--bootstrap-servers", settings.bootstrap_servers,
+             *extra_args],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
             cwd=PROJECT_ROOT, start_new_session=True)
     return proc, log_path
+
+
+def last_error_lines(log_path: Path, limit: int = 12) -> str:
+    """The end of a worker's log from its last ``error:`` line (what the worker said when it
+    refused to run), or its last ``limit`` lines when it said none."""
+    try:
+        lines = log_path.read_text(errors="replace").splitlines()
+    except OSError as exc:
+        return f"(log unreadable: {exc})"
+    starts = [i for i, line in enumerate(lines) if line.startswith("error:")]
+    tail = lines[starts[-1]:] if starts else lines
+    return "\n".join(tail[-limit:]) if tail else "(empty log)"
 
 
 def wait_until_ready(web_port: int, proc: subprocess.Popen[bytes], timeout: float,

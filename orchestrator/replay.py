@@ -71,7 +71,7 @@ from orchestrator.core.scoring import (
     DEFAULT_INTENTS,
     IntentScorer,
     IntentSpec,
-    PersonScoring,
+    ProfileScorer,
     SettledLabel,
     earliest_deadline,
     load_intents,
@@ -153,15 +153,15 @@ def load_intent_file(path: Path | None) -> tuple[IntentSpec, ...]:
 class Replay:
     """The core of one worker partition, fed one record at a time in event-time order.
 
-    ``scoring`` may be given (e.g. a timed :class:`PersonScoring` in a benchmark); by default
-    one is made around a fresh :class:`IntentScorer` of ``specs``.
+    ``profile_scorer`` may be given (e.g. a timed :class:`ProfileScorer` in a benchmark); by
+    default one is made around a fresh :class:`IntentScorer` of ``specs``.
     """
 
     rule_set: RuleSet
     specs: tuple[IntentSpec, ...] = DEFAULT_INTENTS
     sweep_every_ms: int = DEFAULT_SWEEP_EVERY_MS
     lateness_ms: int = DEFAULT_LATENESS_MS
-    scoring: PersonScoring | None = None
+    profile_scorer: ProfileScorer | None = None
     #: Called with (person id, profile, outcome) after each applied event (benchmarks).
     on_event: Callable[[str, Profile, Any], None] | None = None
     profiles: dict[str, bytes] = field(default_factory=dict)
@@ -172,14 +172,14 @@ class Replay:
     _next_sweep: int | None = None
 
     def __post_init__(self) -> None:
-        if self.scoring is None:
-            self.scoring = PersonScoring(IntentScorer(self.specs))
-        self.specs = self.scoring.scorer.specs
+        if self.profile_scorer is None:
+            self.profile_scorer = ProfileScorer(IntentScorer(self.specs))
+        self.specs = self.profile_scorer.intent_scorer.specs
 
     @property
     def scorer(self) -> IntentScorer:
-        assert self.scoring is not None
-        return self.scoring.scorer
+        assert self.profile_scorer is not None
+        return self.profile_scorer.intent_scorer
 
     def run(self, records: Iterable[InputRecord]) -> Iterator[dict[str, Any]]:
         """One output line (a dict) per record, in the order given."""
@@ -206,10 +206,8 @@ class Replay:
         if carried is not None:
             profile = self._merge_carried(person_id, profile, carried)
         late = profile is not None and event.ts < profile.last_seen_ts
-        assert self.scoring is not None
-        self.scoring.last = None
         outcome = process_event(event, person_id, profile, Trigger(event.ts, event.ts),
-                                self.rule_set, scoring=self.scoring)
+                                self.rule_set, self.profile_scorer)
         out["late"] = late
         if outcome.profile is None:  # erased: the marker stays, so older records stay out
             self._erase(person_id, profile)
@@ -224,9 +222,8 @@ class Replay:
         if outcome.replay:
             out["replay"] = True
             return out
-        step = self.scoring.last
-        out["scores"] = dict(step.scores) if step is not None else {}
-        out["settled"] = [_label(label) for label in step.settled] if step is not None else []
+        out["scores"] = dict(outcome.scores)
+        out["settled"] = [_label(label) for label in outcome.settled]
         out["actions"] = [_action(a) for a in outcome.actions]
         out["held_out"] = [_action(a) for a in outcome.held_out]
         self._index(person_id, outcome.profile)

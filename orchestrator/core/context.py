@@ -8,7 +8,7 @@ first in every list. ``updated_ts`` is when the engine built the record (wall cl
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 from orchestrator.core.profile import Profile, queries
 from orchestrator.core.stage import journey_stage, open_case
@@ -17,9 +17,32 @@ CONTEXT_PAGES = 10
 CONTEXT_ACTIONS = 10
 
 
+class CustomerContext(TypedDict):
+    """One person's customer-context record: the value on the ``customer-context`` topic and the
+    body of ``GET /context/{id}`` (fields as README's "Output `customer-context`" documents them)."""
+
+    person_id: str
+    customer_id: str | None
+    visitor_ids: list[str]
+    logged_in: bool
+    stage: str
+    consent: dict[str, bool]
+    open_case: str | None
+    scores: dict[str, dict[str, Any]]
+    session: dict[str, Any] | None
+    sessions: int
+    events_seen: int
+    first_seen_ts: int
+    recent_pages: list[dict[str, Any]]
+    recent_contacts: list[dict[str, Any]]
+    recent_actions: list[dict[str, Any]]
+    as_of_ts: int
+    updated_ts: int
+
+
 def context_record(profile: Profile, updated_ts: int,
-                   model_versions: dict[str, str] | None = None) -> dict[str, Any]:
-    """The context record of ``profile`` (plain JSON-able data)."""
+                   model_versions: dict[str, str] | None = None) -> CustomerContext:
+    """The customer-context record of ``profile`` (plain JSON-able data)."""
     current = queries.current_session(profile)
     versions = model_versions or {}
     return {

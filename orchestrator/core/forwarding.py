@@ -46,7 +46,9 @@ def verify(secret: bytes, header: str | None, kind: str, requested_id: str, pers
     if not header:
         return False
     ts_text, _, mac = header.partition(".")
-    if not ts_text.isdigit() or len(ts_text) > 12 or abs(now_s - int(ts_text)) > MAX_CLOCK_SKEW_S:
+    # isdigit() alone accepts digits int() refuses (e.g. superscripts): ASCII digits only.
+    if not (ts_text.isascii() and ts_text.isdigit()) or len(ts_text) > 12 \
+            or abs(now_s - int(ts_text)) > MAX_CLOCK_SKEW_S:
         return False
     return hmac.compare_digest(mac.encode(), _mac(secret, kind, requested_id, person_id,
                                                   int(ts_text)).encode())

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from orchestrator.core.actions import build_action_record
 from orchestrator.core.events import ClickstreamEvent, ContactCentreEvent, Event
 from orchestrator.core.profile import Profile, apply_event, erased_before, erasure_marker, record_sent
 from orchestrator.core.rules import RuleSet, Suppressed, decide
+from orchestrator.core.scoring import SettledLabel, StepResult
+
+#: The scores of a decision made without a scorer (shared, read-only: no allocation per event).
+_NO_SCORES: Mapping[str, float | None] = MappingProxyType({})
 
 
 @dataclass(slots=True)
@@ -22,6 +27,9 @@ class JourneyOutcome:
     person's erasure, dropped so that it cannot bring them back (nothing changes then).
     ``actions`` are to be sent; ``held_out`` are the records of decisions for the control group
     (``"holdout": true``), never sent; ``suppressed`` says what was held back and why.
+    ``scores`` are the intent scores the decision was made with (empty without a scorer);
+    ``settled`` the delayed labels this event settled (its outcome, or moments past their
+    horizon at its time), for the shell's metrics and checkpoint bookkeeping.
     """
 
     profile: Profile | None
@@ -31,39 +39,54 @@ class JourneyOutcome:
     replay: bool = False
     erased: bool = False
     erasure: Profile | None = None
+    scores: Mapping[str, float | None] = field(default_factory=dict)
+    settled: Sequence[SettledLabel] = ()
 
 
-class Scoring(Protocol):
-    """Scores a person's intents on an event already applied to their profile (and learns from
-    the outcomes it settles); see :class:`orchestrator.core.scoring.PersonScoring`."""
+class EventScorer(Protocol):
+    """Scores a person's intents at an event already applied to their profile, and learns from
+    the labels that event settles; see :class:`orchestrator.core.scoring.ProfileScorer`."""
 
-    def score(self, profile: Profile, event: Event, late: bool) -> Mapping[str, float | None]: ...
+    def score(self, profile: Profile, event: Event, late: bool) -> StepResult:
+        """Settle, learn and score for ``event``; ``late``: older than the profile's newest."""
+        ...
 
-    def versions(self) -> Mapping[str, str]: ...
+    def versions(self) -> Mapping[str, str]:
+        """Model version per intent, for action records."""
+        ...
 
-    def labels(self) -> Mapping[str, int]: ...
+    def labels(self) -> Mapping[str, int]:
+        """Labels each intent's model has learned from (score conditions' ``min_labels``)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
 class Trigger:
-    """Where the event came from, as far as decisions care: its Kafka time and ours."""
+    """The two clocks of one decision.
 
-    kafka_ts: int
-    now_ms: int
+    ``record_kafka_ts``: the Kafka timestamp of the record that triggered it (the action
+    record's ``trigger_ts``; event-to-action latency is measured from it). ``decided_ts``: the
+    worker's wall clock when deciding (the action record's ``decided_ts``; rules' validity
+    windows are judged at it). Both epoch ms. Cooldowns, caps and counts use neither: they run
+    on the event's own time.
+    """
+
+    record_kafka_ts: int
+    decided_ts: int
 
 
 def process_event(event: Event, person_id: str, profile: Profile | None, trigger: Trigger,
-                  rule_set: RuleSet, scores: Mapping[str, float | None] | None = None,
-                  scoring: Scoring | None = None) -> JourneyOutcome:
+                  rule_set: RuleSet, scorer: EventScorer | None = None) -> JourneyOutcome:
     """Apply ``event`` to the person's profile (new if None) and decide what to send.
 
     An ``erasure_requested`` event erases the person (see :class:`JourneyOutcome`); an event
     whose time (its ``ts``, at most the trigger's Kafka time) is before the person's last
     erasure is dropped. Consent goes by that time too.
 
-    ``scoring``, when given, scores the person's intents after the event is applied (and before
-    the decision); otherwise ``scores`` are used as given. Scores are intent probabilities by
-    name (None: model not trusted yet); without them, rules that need a score do not fire.
+    ``scorer``, when given, scores the person's intents after the event is applied and before
+    the decision; its scores and the labels it settled are on the outcome. Scores are intent
+    probabilities by name (None: model not trusted yet); without a scorer, rules that need a
+    score do not fire.
 
     >>> from orchestrator.core.events import decode_record, Source
     >>> from orchestrator.core.rules import load_rule_set
@@ -92,28 +115,31 @@ def process_event(event: Event, person_id: str, profile: Profile | None, trigger
             and event.type == "erasure_requested":
         # Broker time: an erasure dated ahead by its producer must not drop later records.
         return JourneyOutcome(profile=None,
-                              erasure=erasure_marker(person_id, trigger.kafka_ts, profile))
-    if erased_before(profile, event.ts, trigger.kafka_ts):
+                              erasure=erasure_marker(person_id, trigger.record_kafka_ts, profile))
+    if erased_before(profile, event.ts, trigger.record_kafka_ts):
         return JourneyOutcome(profile=profile, erased=True)
     if profile is None:
         profile = Profile(person_id=person_id)
     late = event.ts < profile.last_seen_ts
-    if not apply_event(profile, event, broker_ts=trigger.kafka_ts):
+    if not apply_event(profile, event, broker_ts=trigger.record_kafka_ts):
         return JourneyOutcome(profile=profile, replay=True)
-    labels: Mapping[str, int] | None = None
-    if scoring is not None:
-        scores = scoring.score(profile, event, late)
-        labels = scoring.labels()
-    scores = scores or {}
-    arbitration = decide(rule_set, event, profile, scores, trigger.now_ms, labels)
-    outcome = JourneyOutcome(profile=profile, suppressed=arbitration.suppressed)
+    if scorer is None:
+        scores: Mapping[str, float | None] = _NO_SCORES
+        settled: Sequence[SettledLabel] = ()
+        labels: Mapping[str, int] | None = None
+    else:
+        step = scorer.score(profile, event, late)
+        scores, settled, labels = step.scores, step.settled, scorer.labels()
+    arbitration = decide(rule_set, event, profile, scores, trigger.decided_ts, labels)
+    outcome = JourneyOutcome(profile=profile, suppressed=arbitration.suppressed, scores=scores,
+                             settled=settled)
     decisions = [*arbitration.chosen, *arbitration.held_out]
     # Model versions go on action records only: not built for the many events that decide nothing.
-    versions = scoring.versions() if scoring is not None and decisions else None
+    versions = scorer.versions() if scorer is not None and decisions else None
     for decision in decisions:
         record = build_action_record(
-            decision, event, profile, trigger_kafka_ts=trigger.kafka_ts,
-            decided_ts=trigger.now_ms, rule_set_version=rule_set.version, scores=scores,
+            decision, event, profile, trigger_kafka_ts=trigger.record_kafka_ts,
+            decided_ts=trigger.decided_ts, rule_set_version=rule_set.version, scores=scores,
             model_versions=versions)
         record_sent(profile, record, decision.cap_key, event.ts, holdout=decision.holdout)
         (outcome.held_out if decision.holdout else outcome.actions).append(record)

@@ -9,14 +9,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import weakref
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import faust
-import faust.streams as faust_streams
 from faust.web import Request, Response, View
 
 from orchestrator.core.access import Scope
@@ -25,11 +22,17 @@ from orchestrator.core.rules import RuleSet
 from orchestrator.runtime import faust_consumer
 from orchestrator.runtime.context_feed import ContextPublisher
 from orchestrator.runtime.context_view import add_context_view
+from orchestrator.runtime.faust_internals import (
+    committed_offsets,
+    partition_dbs,
+    record_in_hand,
+    set_fetch_max_wait,
+)
 from orchestrator.runtime.kafka_security import faust_credentials
 from orchestrator.runtime.metrics import EngineMetrics, PartitionLag, RuntimeCollector
 from orchestrator.runtime.processing import Emitter, JourneyProcessor, OnDelivered, wall_clock_ms
 from orchestrator.runtime.rules_feed import RuleSetState, follow
-from orchestrator.runtime.scoring import ModelQualityCollector, WorkerScoring
+from orchestrator.runtime.scoring import ModelQualityCollector, PartitionedModels
 from orchestrator.runtime.settings import Settings, load_intent_specs
 from orchestrator.runtime.web_guard import refusal
 from orchestrator.runtime.web_security import WebSecurity, load_web_security
@@ -105,22 +108,6 @@ class _JourneyState:
     busy: int | None = None
 
 
-@contextmanager
-def record_in_hand(record: Any) -> Iterator[None]:
-    """Make ``record`` the one being processed, for table writes outside the agent's iteration.
-
-    Faust writes a table key to the changelog partition and the RocksDB partition of the record
-    being processed (``faust.streams.current_event()``); outside the stream's iteration there is
-    none, and Faust has no public way to name one, so this sets Faust's own context variable.
-    Used to write a quiet partition's held state with that partition's last held record.
-    """
-    token = faust_streams._current_event.set(weakref.ref(record))
-    try:
-        yield
-    finally:
-        faust_streams._current_event.reset(token)
-
-
 class HeldRecords:
     """Records handled but not yet acknowledged, per partition, until their state is written.
 
@@ -174,7 +161,7 @@ class Engine:
     identity: Any
     context: ContextPublisher
     models: Any
-    scoring: WorkerScoring | None
+    intent_models: PartitionedModels | None
 
 
 def build_app(settings: Settings, rule_set: RuleSet, emitter: Emitter | None = None,
@@ -237,21 +224,24 @@ def build_app(settings: Settings, rule_set: RuleSet, emitter: Emitter | None = N
         options=table_options,
         help="<partition>/<intent> -> checkpoint of that partition's intent model")
     metrics = EngineMetrics(rule_set_version=rule_set.version)
-    scoring = None
+    intent_models = None
     if settings.scoring:
-        scoring = WorkerScoring(load_intent_specs(settings.intents_file), models, settings.partitions,
-                                settings.scoring_policy, on_labels=metrics.count_labels)
-        metrics.registry.register(ModelQualityCollector(scoring))
+        intent_models = PartitionedModels(load_intent_specs(settings.intents_file), models,
+                                          settings.partitions, settings.scoring_policy,
+                                          on_labels=metrics.count_labels)
+        metrics.registry.register(ModelQualityCollector(intent_models))
     sink = emitter or KafkaEmitter(app, metrics)
     context = ContextPublisher(
         emitter=sink, topic=settings.topic_customer_context, metrics=metrics, clock_ms=wall_clock_ms,
-        model_versions=scoring.versions_for if scoring is not None else lambda person_id: {})
+        model_versions=intent_models.versions_for if intent_models is not None
+        else lambda person_id: {})
     processor = JourneyProcessor(
         profiles=profiles, emitter=sink, rule_set=rule_set,
         sources=settings.input_topics, dead_letter_topic=settings.topic_dead_letter,
         action_topic=settings.action_topic, limits=settings.decode_limits, metrics=metrics,
         held_out_topic=settings.topic_held_out, identity=identity,
-        person_events_topic=settings.person_events_topic, context=context, scoring=scoring)
+        person_events_topic=settings.person_events_topic, context=context,
+        intent_models=intent_models)
     # The person-events topic is read by the same agent as the inputs: one worker owns partition
     # N of every topic (same partition count), so a person's records meet on one profile.
     inputs = app.topic(*settings.input_topics, settings.person_events_topic,
@@ -311,12 +301,12 @@ def build_app(settings: Settings, rule_set: RuleSet, emitter: Emitter | None = N
     async def publish_context() -> None:
         await context.run_every(settings.context_flush_ms / 1000, lambda: bool(app.should_stop))
 
-    if scoring is not None:
-        _schedule_label_sweeps(app, settings, scoring)
+    if intent_models is not None:
+        _schedule_label_sweeps(app, settings, intent_models)
 
     @app.on_partitions_assigned.connect
     async def shorten_fetch_wait(app: faust.App, assigned: Any, **kwargs: Any) -> None:
-        _set_fetch_max_wait(app, settings.consumer_fetch_max_wait_ms)
+        set_fetch_max_wait(app, settings.consumer_fetch_max_wait_ms)
 
     @app.on_partitions_revoked.connect
     async def forget_held_state(app: faust.App, revoked: Any, **kwargs: Any) -> None:
@@ -335,10 +325,12 @@ def build_app(settings: Settings, rule_set: RuleSet, emitter: Emitter | None = N
                      partitions=settings.partitions, model_versions=context.model_versions,
                      security=security)
     return Engine(app=app, processor=processor, metrics=metrics, profiles=profiles, agent=agent,
-                  identity=identity, context=context, models=models, scoring=scoring)
+                  identity=identity, context=context, models=models,
+                  intent_models=intent_models)
 
 
-def _schedule_label_sweeps(app: faust.App, settings: Settings, scoring: WorkerScoring) -> None:
+def _schedule_label_sweeps(app: faust.App, settings: Settings,
+                           intent_models: PartitionedModels) -> None:
     """Tick each assigned person-events partition so that its sweep runs in the agent."""
     topic = settings.person_events_topic
 
@@ -352,27 +344,7 @@ def _schedule_label_sweeps(app: faust.App, settings: Settings, scoring: WorkerSc
 
     @app.on_partitions_revoked.connect
     async def forget_models(app: faust.App, revoked: Any, **kwargs: Any) -> None:
-        scoring.revoke({tp.partition for tp in revoked if tp.topic == topic})
-
-
-def _set_fetch_max_wait(app: faust.App, wait_ms: int) -> None:
-    """Shorten how long the broker may hold a fetch of partitions that have no new records.
-
-    aiokafka sends one fetch at a time to a broker, and leaves out partitions whose records are
-    still buffered; a partition drained meanwhile waits for the fetch in flight to return. When
-    that fetch holds only idle partitions (the contact-centre, feedback and person-events topics
-    of a website's traffic), the broker keeps it for ``fetch_max_wait_ms``, which Faust fixes at
-    1,500 ms (``faust/transport/drivers/aiokafka.py``) with no setting: a worker that falls a
-    little behind then waits 1.5 s per fetch round and stays behind. No public API reaches the
-    value, so it is set on aiokafka's fetcher, which reads it for every fetch it builds.
-    """
-    thread = getattr(app.consumer, "_thread", None)
-    consumer = getattr(thread, "_consumer", None)
-    fetcher = getattr(consumer, "_fetcher", None)
-    if fetcher is None or not hasattr(fetcher, "_fetch_max_wait_ms"):
-        log.warning("could not shorten the consumer's fetch wait (Faust or aiokafka changed)")
-        return
-    fetcher._fetch_max_wait_ms = wait_ms
+        intent_models.revoke({tp.partition for tp in revoked if tp.topic == topic})
 
 
 def is_ready(app: faust.App) -> bool:
@@ -389,7 +361,7 @@ def _input_lags(app: faust.App, settings: Settings,
     if not app.started or app.consumer is None:
         return
     inputs = {*settings.input_topics, settings.person_events_topic}
-    committed = getattr(app.consumer, "_committed_offset", {})
+    committed = committed_offsets(app.consumer)
     for tp in sorted(app.consumer.assignment()):
         if tp.topic not in inputs:
             continue
@@ -405,10 +377,9 @@ def _input_lags(app: faust.App, settings: Settings,
 
 def _estimate_keys(table: Any) -> int:
     """Keys stored for this worker's partitions; RocksDB's own estimate, no full scan."""
-    store = table.data
-    dbs = getattr(store, "_dbs", None)
+    dbs = partition_dbs(table)
     if dbs is None:
-        return len(getattr(store, "data", {}))
+        return len(table)  # the in-memory store: a dict's length
     total = 0
     for db in list(dbs.values()):
         try:

@@ -41,7 +41,7 @@ from orchestrator.core.journey import Trigger, process_event
 from orchestrator.core.profile import Profile, erased_before, erasure_marker, is_erasure_marker
 from orchestrator.core.rules import RuleSet
 from orchestrator.runtime.metrics import EngineMetrics
-from orchestrator.runtime.scoring import WorkerScoring
+from orchestrator.runtime.scoring import PartitionedModels
 from orchestrator.runtime.stores import LinkStore, PersonStore
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ class JourneyProcessor:
         clock_ms: Callable[[], int] = wall_clock_ms, held_out_topic: str = "decisions-held-out",
         identity: MutableMapping[str, bytes] | None = None,
         person_events_topic: str = "person-events", context: ContextSink | None = None,
-        scoring: WorkerScoring | None = None,
+        intent_models: PartitionedModels | None = None,
     ) -> None:
         self.people = PersonStore(profiles)
         self.links = LinkStore(identity if identity is not None else {})
@@ -116,7 +116,7 @@ class JourneyProcessor:
         self.metrics = metrics
         self.clock_ms = clock_ms
         self.context: ContextSink = context or _NoContext()
-        self.scoring = scoring
+        self.intent_models = intent_models
         #: (topic, partition) -> offset of the last record handled; the lag gauge reads it.
         self.last_offsets: dict[tuple[str, int], int] = {}
         self._stage = metrics.stage_children
@@ -250,8 +250,8 @@ class JourneyProcessor:
 
     async def _on_tick(self, tick: Tick, partition: int, key: bytes | None, now: int) -> None:
         # The worker's own clock for this partition: settle quiet people.
-        if self.scoring is not None:
-            self.scoring.sweep(partition, self.people)
+        if self.intent_models is not None:
+            self.intent_models.sweep(partition, self.people)
 
     async def _on_unlink(self, unlink: Unlink, partition: int, key: bytes | None, now: int) -> None:
         visitor_id = key.decode()  # type: ignore[union-attr]
@@ -294,11 +294,12 @@ class JourneyProcessor:
             if carried_changed and carried[1] is not None:
                 self.metrics.identity.labels("merged").inc()
         t1 = time.perf_counter()
-        scoring = self.scoring.scoring_for(partition) if self.scoring is not None else None
+        models = self.intent_models
+        scorer = models.scorer_for(partition) if models is not None else None
         outcome = process_event(event, person_id, profile, Trigger(kafka_ts, now), self.rule_set,
-                                scoring=scoring)
-        if self.scoring is not None:
-            self.scoring.after_event(partition, event.ts)
+                                scorer)
+        if models is not None:
+            models.after_event(partition, event.ts, outcome.settled)
         t2 = time.perf_counter()
         self._stage["decide"].observe(t2 - t1)
         self.metrics.count_event(accepted.source.value, event_type(event))

@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,10 +36,11 @@ from orchestrator.core.scoring import (
     CheckpointError,
     IntentScorer,
     IntentSpec,
-    PersonScoring,
+    ProfileScorer,
     SettledLabel,
     settle_expired,
 )
+from orchestrator.runtime.faust_internals import partition_dbs
 from orchestrator.runtime.partitioning import partition_of
 from orchestrator.runtime.stores import PersonStore
 
@@ -56,8 +57,8 @@ class ScoringPolicy:
     lateness_ms: int = 60_000
 
 
-class PartitionScoring(PersonScoring):
-    """The scoring of one partition: its scorer, plus a model version naming the partition."""
+class PartitionScorer(ProfileScorer):
+    """The event scorer of one partition: its models, with versions naming the partition."""
 
     __slots__ = ("partition",)
 
@@ -67,12 +68,12 @@ class PartitionScoring(PersonScoring):
 
     def versions(self) -> dict[str, str]:
         return {name: f"{name}@p{self.partition}.v{model.n_labels}"
-                for name, model in self.scorer.models.items()}
+                for name, model in self.intent_scorer.models.items()}
 
 
 @dataclass
 class PartitionState:
-    scoring: PartitionScoring
+    scorer: PartitionScorer
     last_record_wall: float
     last_tick_wall: float
     last_checkpoint_wall: float
@@ -82,13 +83,14 @@ class PartitionState:
     sweep_started_wall: float = -math.inf
 
 
-class WorkerScoring:
-    """The per-partition models of one worker and the bookkeeping around them."""
+class PartitionedModels:
+    """The intent models of one worker, one set per partition, with their checkpoints,
+    event-time watermarks and label sweep."""
 
     def __init__(self, specs: tuple[IntentSpec, ...], models: MutableMapping[str, bytes],
                  partitions: int, policy: ScoringPolicy = ScoringPolicy(),
                  wall: Callable[[], float] = time.monotonic,
-                 on_labels: Callable[[list[SettledLabel], str], None] | None = None) -> None:
+                 on_labels: Callable[[Sequence[SettledLabel], str], None] | None = None) -> None:
         self.specs = specs
         self.models = models
         self.partitions = partitions
@@ -116,24 +118,23 @@ class WorkerScoring:
                 log.info("partition %d: models restored (%s)", partition,
                          ", ".join(f"{n} {m.n_labels} labels" for n, m in scorer.models.items()))
             now = self.wall()
-            state = PartitionState(PartitionScoring(scorer, partition), now, now, now)
+            state = PartitionState(PartitionScorer(scorer, partition), now, now, now)
             self.states[partition] = state
         return state
 
-    def scoring_for(self, partition: int) -> PartitionScoring:
-        return self.for_partition(partition).scoring
+    def scorer_for(self, partition: int) -> PartitionScorer:
+        """The event scorer of ``partition`` (its models restored on first use)."""
+        return self.for_partition(partition).scorer
 
-    def after_event(self, partition: int, event_ts: int) -> None:
-        """Book the event's labels and event time; checkpoint when due (in the agent)."""
+    def after_event(self, partition: int, event_ts: int, settled: Sequence[SettledLabel]) -> None:
+        """Book the event's time and the labels it settled (``JourneyOutcome.settled``);
+        checkpoint when due (in the agent)."""
         state = self.for_partition(partition)
         state.watermark = max(state.watermark, event_ts)
         state.last_record_wall = self.wall()
-        last = state.scoring.last
-        if last is not None:
-            if last.settled:
-                state.labels_since_checkpoint += len(last.settled)
-                self.on_labels(last.settled, "outcome_or_next_event")
-            state.scoring.last = None
+        if settled:
+            state.labels_since_checkpoint += len(settled)
+            self.on_labels(settled, "outcome_or_next_event")
         self._maybe_checkpoint(partition, state)
 
     def revoke(self, partitions: Iterable[int]) -> None:
@@ -172,7 +173,7 @@ class WorkerScoring:
                 continue
             settled = settle_expired(profile.pending, self.specs, watermark)
             if settled:
-                state.scoring.scorer.learn(settled)
+                state.scorer.intent_scorer.learn(settled)
                 people.put(key, profile, partition)
                 settled_total += len(settled)
                 self.on_labels(settled, "horizon_sweep")
@@ -187,7 +188,7 @@ class WorkerScoring:
             learned > 0 and now - state.last_checkpoint_wall >= self.policy.checkpoint_s)
         if not due:
             return
-        for name, data in state.scoring.scorer.checkpoint().items():
+        for name, data in state.scorer.intent_scorer.checkpoint().items():
             self.models[f"{partition}/{name}"] = data
         state.labels_since_checkpoint = 0
         state.last_checkpoint_wall = now
@@ -197,34 +198,37 @@ class WorkerScoring:
     def versions_for(self, person_id: str) -> dict[str, str]:
         """Model versions of the partition that scores ``person_id`` (empty: not loaded here)."""
         state = self.states.get(partition_of(person_id, self.partitions))
-        return state.scoring.versions() if state is not None else {}
+        return state.scorer.versions() if state is not None else {}
 
     def quality(self) -> Iterator[tuple[int, dict[str, Any]]]:
         for partition, state in sorted(self.states.items()):
-            for quality in state.scoring.scorer.quality().values():
+            for quality in state.scorer.intent_scorer.quality().values():
                 yield partition, quality
 
 
 def partition_keys(table: Any, partition: int, partitions: int) -> list[str]:
     """The keys of one partition of a table: read from that partition's RocksDB alone when the
     table has one per partition (a Faust RocksDB store), so a sweep pass does not list the whole
-    worker's keys; otherwise (the in-memory store, a dict) filtered by the key's partition."""
-    store = getattr(table, "data", None)
-    dbs = getattr(store, "_dbs", None)
-    visible = getattr(store, "_visible_keys", None)
-    decode = getattr(store, "_decode_key", None)
-    if isinstance(dbs, dict) and visible is not None and decode is not None:
-        db = dbs.get(partition)
-        # Stored keys are in the table's own key serialisation (JSON for str keys), not raw.
-        return [] if db is None else [decode(key) for key in visible(db)]
-    return [key for key in list(table.keys()) if partition_of(key, partitions) == partition]
+    worker's keys; otherwise (the in-memory store) the table's keys filtered by partition."""
+    dbs = partition_dbs(table)
+    if dbs is None:
+        return [key for key in list(table.keys()) if partition_of(key, partitions) == partition]
+    db = dbs.get(partition)
+    if db is None:
+        return []
+    # Stored keys are in the table's own key serialisation, and the store keeps its changelog
+    # offset under one key of its own in each partition's DB.
+    offset_key = table.data.offset_key
+    loads_key = table.app.serializers.loads_key
+    return [loads_key(table.key_type, key, serializer=table.key_serializer)
+            for key in db.keys() if key != offset_key]  # noqa: SIM118 (an Rdict is no dict)
 
 
 class ModelQualityCollector(Collector):
     """Progressive quality of each partition's intent models, read at scrape time."""
 
-    def __init__(self, scoring: WorkerScoring) -> None:
-        self.scoring = scoring
+    def __init__(self, models: PartitionedModels) -> None:
+        self.models = models
 
     def collect(self) -> Iterator[Metric]:
         labels = ["intent", "partition"]
@@ -242,7 +246,7 @@ class ModelQualityCollector(Collector):
                                          "1 when the model's scores are used (enough labels)",
                                          labels=labels),
         }
-        for partition, quality in self.scoring.quality():
+        for partition, quality in self.models.quality():
             key = [quality["intent"], str(partition)]
             for name, family in families.items():
                 value = quality[name]

@@ -13,7 +13,7 @@ from orchestrator.core.scoring import IntentSpec
 from orchestrator.runtime.metrics import EngineMetrics
 from orchestrator.runtime.partitioning import partition_of
 from orchestrator.runtime.processing import JourneyProcessor
-from orchestrator.runtime.scoring import ScoringPolicy, WorkerScoring
+from orchestrator.runtime.scoring import PartitionedModels, ScoringPolicy
 from orchestrator.runtime.settings import load_rules, load_settings
 from tests.agents.conftest import RecordingEmitter, handled
 
@@ -39,17 +39,19 @@ class Shell:
         self.wall = Clock()
         self.models = models if models is not None else {}
         self.metrics = EngineMetrics()
-        self.scoring = WorkerScoring(tuple(specs), self.models, partitions=4,
-                                     policy=ScoringPolicy(checkpoint_s=30, sweep_tick_s=5, sweep_period_s=5,
-                                                          idle_after_s=60, lateness_ms=0),
-                                     wall=self.wall, on_labels=self.metrics.count_labels)
+        self.intent_models = PartitionedModels(
+            tuple(specs), self.models, partitions=4,
+            policy=ScoringPolicy(checkpoint_s=30, sweep_tick_s=5, sweep_period_s=5,
+                                 idle_after_s=60, lateness_ms=0),
+            wall=self.wall, on_labels=self.metrics.count_labels)
         self.emitter = RecordingEmitter()
         self.profiles: dict[str, bytes] = {}
         self.processor = JourneyProcessor(
             profiles=self.profiles, identity={}, emitter=self.emitter,
             rule_set=load_rules(settings.rules_dir), sources=settings.input_topics,
             dead_letter_topic="dead-letter", action_topic=settings.action_topic,
-            limits=DecodeLimits(), metrics=self.metrics, clock_ms=lambda: NOW, scoring=self.scoring)
+            limits=DecodeLimits(), metrics=self.metrics, clock_ms=lambda: NOW,
+            intent_models=self.intent_models)
         self.offset = 0
 
     async def click(self, visitor: str, n: int, ts: int, kind: str = "page_view", **extra: Any) -> None:
@@ -67,8 +69,12 @@ class Shell:
     def profile(self, person: str) -> Profile:
         return Profile.from_dict(orjson.loads(self.profiles[person]))
 
+    def model(self, partition: int, intent: str) -> Any:
+        """The partition's model of ``intent`` (restored from its checkpoint on first use)."""
+        return self.intent_models.for_partition(partition).scorer.intent_scorer.models[intent]
+
     def labels(self, intent: str) -> int:
-        partition_models = [s.scoring.scorer.models[intent] for s in self.scoring.states.values()]
+        partition_models = [s.scorer.intent_scorer.models[intent] for s in self.intent_models.states.values()]
         return sum(m.n_labels for m in partition_models)
 
 
@@ -154,23 +160,24 @@ async def test_a_restarted_worker_continues_from_the_checkpoint_not_from_zero() 
     assert set(shell.models) == {f"{partition}/login_propensity", f"{partition}/purchase_intent"}
 
     restarted = Shell(models=dict(shell.models))
-    assert restarted.scoring.for_partition(partition).scoring.scorer.models["login_propensity"].n_labels == 1
-    assert restarted.scoring.versions_for("quiet")["login_propensity"] == f"login_propensity@p{partition}.v1"
+    assert restarted.model(partition, "login_propensity").n_labels == 1
+    assert restarted.intent_models.versions_for("quiet")["login_propensity"] == \
+        f"login_propensity@p{partition}.v1"
 
 
 async def test_a_checkpoint_of_other_features_is_refused_and_the_model_starts_over() -> None:
     shell = Shell(models={"0/login_propensity": b"not a checkpoint"})
-    assert shell.scoring.for_partition(0).scoring.scorer.models["login_propensity"].n_labels == 0
+    assert shell.model(0, "login_propensity").n_labels == 0
 
 
 async def test_a_rebalance_forgets_only_the_revoked_partitions_which_come_back_from_their_checkpoint(
         ) -> None:
     shell = Shell(models={})
-    kept, revoked = shell.scoring.for_partition(0), shell.scoring.for_partition(1)
-    kept.scoring.scorer.models["login_propensity"].n_labels = 7
-    revoked.scoring.scorer.models["login_propensity"].n_labels = 9
-    shell.models["1/login_propensity"] = revoked.scoring.scorer.models["login_propensity"].to_bytes()
-    revoked.scoring.scorer.models["login_propensity"].n_labels = 12  # learned after the checkpoint
-    shell.scoring.revoke({1})
-    assert shell.scoring.for_partition(0) is kept
-    assert shell.scoring.for_partition(1).scoring.scorer.models["login_propensity"].n_labels == 9
+    kept = shell.intent_models.for_partition(0)
+    shell.model(0, "login_propensity").n_labels = 7
+    shell.model(1, "login_propensity").n_labels = 9
+    shell.models["1/login_propensity"] = shell.model(1, "login_propensity").to_bytes()
+    shell.model(1, "login_propensity").n_labels = 12  # learned after the checkpoint
+    shell.intent_models.revoke({1})
+    assert shell.intent_models.for_partition(0) is kept
+    assert shell.model(1, "login_propensity").n_labels == 9

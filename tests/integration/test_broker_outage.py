@@ -7,20 +7,11 @@ import time
 from pathlib import Path
 
 import orjson
-import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from orchestrator.demo import start_worker_process, stop_process, wait_until_ready
 from orchestrator.localkafka import LocalBroker
 from tests.e2e.conftest import free_port, settings_from_env
-
-
-@pytest.fixture
-def own_broker(tmp_path: Path, kafka_bootstrap: str):
-    broker = LocalBroker(home=tmp_path / "kafka", port=free_port(2), heap="512m")
-    broker.start(timeout=120)
-    yield broker
-    broker.stop()
 
 
 async def test_worker_resumes_deciding_after_the_broker_restarts(

@@ -30,7 +30,8 @@ def test_an_erasure_leaves_a_marker_of_the_broker_time_and_nothing_else() -> Non
     profile = Profile(person_id="c1")
     apply_event(profile, page_view("e1", "/billing", "billing", T0))
     erase = contact("k9", "erasure_requested", T0 + 58 * MINUTE, channel=None)
-    outcome = process_event(erase, "c1", profile, Trigger(kafka_ts=T0 + SECOND, now_ms=T0 + SECOND), RULES)
+    outcome = process_event(erase, "c1", profile,
+                            Trigger(record_kafka_ts=T0 + SECOND, decided_ts=T0 + SECOND), RULES)
     assert outcome.profile is None
     assert outcome.erasure == Profile(person_id="c1", erased_ts=T0 + SECOND)
     assert is_erasure_marker(outcome.erasure)

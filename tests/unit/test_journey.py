@@ -5,6 +5,7 @@ from __future__ import annotations
 from orchestrator.core.actions import action_id_for
 from orchestrator.core.journey import JourneyOutcome, Trigger, process_event
 from orchestrator.core.profile import Profile
+from orchestrator.core.scoring import IntentScorer, IntentSpec, ProfileScorer, StepResult
 
 from .factories import SECOND, T0, click, contact, default_rules, feedback, page_view, self_service_rules
 
@@ -12,7 +13,7 @@ RULES = self_service_rules()
 
 
 def trigger(ts: int) -> Trigger:
-    return Trigger(kafka_ts=ts + 3, now_ms=ts + 10)
+    return Trigger(record_kafka_ts=ts + 3, decided_ts=ts + 10)
 
 
 def run(events: list, profile: Profile | None = None, person_id: str = "v1") -> list[JourneyOutcome]:
@@ -140,14 +141,46 @@ def test_held_out_decision_is_recorded_in_the_profile_but_not_among_the_actions(
     assert profile.recent_actions[-1]["holdout"] is True
 
 
-def test_scores_given_are_carried_on_the_action_record() -> None:
+class FixedScorer:
+    """An EventScorer that serves the same scores at every event and settles nothing."""
+
+    def __init__(self, scores: dict[str, float | None]) -> None:
+        self.scores = scores
+
+    def score(self, profile: Profile, event: object, late: bool) -> StepResult:
+        return StepResult(dict(self.scores), [], [], [])
+
+    def versions(self) -> dict[str, str]:
+        return {name: f"{name}.v1" for name in self.scores}
+
+    def labels(self) -> dict[str, int]:
+        return dict.fromkeys(self.scores, 1)
+
+
+def test_the_scorers_scores_are_on_the_outcome_and_the_action_record() -> None:
     profile = None
     scores = {"churn_risk": 0.1, "contact_need": None}
     for event in three_billing_pages():
-        outcome = process_event(event, "v1", profile, trigger(event.ts), RULES, scores)
+        outcome = process_event(event, "v1", profile, trigger(event.ts), RULES, FixedScorer(scores))
         profile = outcome.profile
+    assert outcome.scores == scores
     assert outcome.actions[0]["scores"] == scores
-    assert run(three_billing_pages())[-1].actions[0]["scores"] == {}
+    assert outcome.actions[0]["models"] == {"churn_risk": "churn_risk.v1", "contact_need": "contact_need.v1"}
+    without = run(three_billing_pages())[-1]
+    assert without.actions[0]["scores"] == {} and without.scores == {} and without.settled == ()
+
+
+def test_the_labels_an_event_settles_are_on_its_outcome() -> None:
+    spec = IntentSpec(name="login_propensity", outcome_event_types=("login",), horizon_s=1800,
+                      min_labels=0)
+    scorer = ProfileScorer(IntentScorer((spec,)))
+    profile = None
+    for event in [page_view("e1", "/billing/1", "billing", T0),
+                  click("e2", "login", T0 + 60 * SECOND, customer_id="c1")]:
+        outcome = process_event(event, "v1", profile, trigger(event.ts), RULES, scorer)
+        profile = outcome.profile
+    (label,) = outcome.settled
+    assert (label.intent, label.label, label.snapshot_ts) == ("login_propensity", True, T0)
 
 
 def test_contact_centre_event_can_trigger_a_contact_centre_action() -> None:

@@ -116,7 +116,8 @@ def test_anonymous_billing_persona_earns_exactly_one_login_prompt_from_the_shipp
         actions = []
         for step, raw, ts in stamped(steps):
             event = decoded(step, raw, now_ms=ts).event
-            outcome = process_event(event, step.key, profile, Trigger(kafka_ts=ts, now_ms=ts), rule_set)
+            outcome = process_event(event, step.key, profile,
+                                    Trigger(record_kafka_ts=ts, decided_ts=ts), rule_set)
             profile = outcome.profile
             actions += [a["action"] for a in outcome.actions]
         logged_in = any(step.value["type"] == "login" for step in steps)

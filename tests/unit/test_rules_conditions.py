@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from orchestrator.core.events import Event
 from orchestrator.core.profile import EVENT_TIMES_PER_TYPE, RECENT_PAGES, Profile, apply_event, record_sent
 from orchestrator.core.rules.conditions import Env, categories_of, compile_condition, event_types_of
-from orchestrator.core.rules.paths import Context
+from orchestrator.core.rules.paths import RuleInputs
 
 from .factories import MINUTE, SECOND, T0, click, contact, page_view
 
@@ -33,7 +33,7 @@ def holds(when: Any, event: Event, profile: Profile | None = None,
     profile = profile or Profile(person_id="v1")
     for earlier in [*history, event]:
         apply_event(profile, earlier)
-    return compiled(when)(Context(event, profile, scores or {}, LOOKUPS))
+    return compiled(when)(RuleInputs(event, profile, scores or {}, LOOKUPS))
 
 
 def problems(when: Any) -> list[tuple[str, str]]:
@@ -211,7 +211,7 @@ def test_a_count_is_computed_once_per_decision_and_shared() -> None:
     profile = Profile(person_id="v1")
     for event in [*history, last]:
         apply_event(profile, event)
-    context = Context(last, profile, {}, LOOKUPS)
+    context = RuleInputs(last, profile, {}, LOOKUPS)
     first = compiled(count(SESSION_SERVICE, gte=3))
     second = compiled(count(SESSION_SERVICE, eq=3))
     assert first(context) and second(context)
@@ -283,7 +283,7 @@ def test_a_score_condition_can_require_a_model_that_has_learned_from_enough_labe
     condition = compiled({"score": "churn_risk", "gte": 0.8, "min_labels": 5000})
     profile = Profile(person_id="c1")
     apply_event(profile, VIEW)
-    assert condition(Context(VIEW, profile, {"churn_risk": 0.9}, LOOKUPS, score_labels=labels)) is expected
+    assert condition(RuleInputs(VIEW, profile, {"churn_risk": 0.9}, LOOKUPS, score_labels=labels)) is expected
 
 
 # ---------------------------------------------------------------- errors, at their place

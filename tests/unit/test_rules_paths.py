@@ -8,7 +8,7 @@ import pytest
 
 from orchestrator.core.events import Event
 from orchestrator.core.profile import Profile, apply_event
-from orchestrator.core.rules.paths import MISSING, Context, PathError, compile_path
+from orchestrator.core.rules.paths import MISSING, PathError, RuleInputs, compile_path
 
 from .factories import T0, click, contact, feedback, page_view
 
@@ -20,13 +20,13 @@ LOOKUPS: dict[str, dict[str, Any]] = {
 }
 
 
-def ctx(event: Event, profile: Profile | None = None, scores: dict | None = None) -> Context:
+def ctx(event: Event, profile: Profile | None = None, scores: dict | None = None) -> RuleInputs:
     profile = profile or Profile(person_id="v1")
     apply_event(profile, event)
-    return Context(event=event, profile=profile, scores=scores or {}, lookups=LOOKUPS)
+    return RuleInputs(event=event, profile=profile, scores=scores or {}, lookups=LOOKUPS)
 
 
-def value(path: str, context: Context, counts: dict | None = None) -> Any:
+def value(path: str, context: RuleInputs, counts: dict | None = None) -> Any:
     return compile_path(path, lookups=LOOKUPS, counts=counts).get(context)
 
 
@@ -169,10 +169,10 @@ def test_a_path_must_be_text() -> None:
         compile_path(3, lookups=LOOKUPS)  # type: ignore[arg-type]
 
 
-def test_kinds_are_known_for_type_checks() -> None:
-    kinds = {p: compile_path(p, lookups=LOOKUPS).kind for p in (
+def test_value_types_are_known_for_type_checks() -> None:
+    value_types = {p: compile_path(p, lookups=LOOKUPS).value_type for p in (
         "event.type", "event.ts", "profile.logged_in", "lookup.service_pages.billing",
         "lookup.labels.billing", "event.properties.x", "scores.churn_risk")}
-    assert kinds == {"event.type": "text", "event.ts": "number", "profile.logged_in": "bool",
+    assert value_types == {"event.type": "text", "event.ts": "number", "profile.logged_in": "bool",
                      "lookup.service_pages.billing": "mapping", "lookup.labels.billing": "any",
                      "event.properties.x": "any", "scores.churn_risk": "number"}

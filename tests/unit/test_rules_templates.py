@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from orchestrator.core.events import Event
 from orchestrator.core.profile import Profile, apply_event
 from orchestrator.core.rules.conditions import Env
-from orchestrator.core.rules.paths import MISSING, Context
+from orchestrator.core.rules.paths import MISSING, RuleInputs
 from orchestrator.core.rules.templates import compile_payload, compile_template
 
 from .factories import T0, click, contact, page_view
@@ -22,10 +22,10 @@ LOOKUPS: dict[str, dict[str, Any]] = {"service_pages": {"billing": {"url": "/acc
 VIEW = page_view("e1", "/billing/faq?tab=due date&x=1", "billing", T0, customer_id="c1")
 
 
-def context(event: Event = VIEW, scores: dict | None = None) -> Context:
+def context(event: Event = VIEW, scores: dict | None = None) -> RuleInputs:
     profile = Profile(person_id="v1")
     apply_event(profile, event)
-    return Context(event, profile, scores or {}, LOOKUPS)
+    return RuleInputs(event, profile, scores or {}, LOOKUPS)
 
 
 def render(text: str, event: Event = VIEW, counts: dict | None = None, scores: dict | None = None) -> Any:

@@ -9,7 +9,7 @@ import orjson
 import pytest
 from river import tree
 
-from orchestrator.core.scoring import MODEL_KINDS
+from orchestrator.core.scoring import MODEL_NAMES
 from orchestrator.core.scoring.features import LOGGED_IN, N_FEATURES, pack, unpack
 from orchestrator.core.scoring.intents import DEFAULT_INTENTS, IntentSpec
 from orchestrator.core.scoring.labels import SettledLabel
@@ -112,7 +112,7 @@ def test_quality_reports_progressive_metrics_and_no_auc_before_both_classes() ->
 
 # ------------------------------------------------------------------ checkpoints
 
-@pytest.mark.parametrize("kind", MODEL_KINDS)
+@pytest.mark.parametrize("kind", MODEL_NAMES)
 def test_checkpoint_round_trip_continues_exactly_where_the_model_was(kind: str) -> None:
     spec = SPEC.model_copy(update={"model": kind})
     model = trained(60, spec)

@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.core.events import EVENT_TYPES
-from orchestrator.core.rules.paths import Context
+from orchestrator.core.rules.paths import RuleInputs
 from orchestrator.core.rules.ruleset import Rule
 
-Condition = Callable[[Context], bool]
+Condition = Callable[[RuleInputs], bool]
 
 
 @dataclass(frozen=True, slots=True)

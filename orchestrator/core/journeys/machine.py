@@ -41,7 +41,7 @@ from orchestrator.core.journeys.journeyset import Journey, JourneySet, Step
 from orchestrator.core.journeys.model import EXIT
 from orchestrator.core.profile import Profile
 from orchestrator.core.rules.arbitration import in_holdout
-from orchestrator.core.rules.paths import Context
+from orchestrator.core.rules.paths import RuleInputs
 from orchestrator.core.rules.ruleset import Rule
 
 # A position: [entry number, step id, entered ts, ts the step was reached, due ts or 0].
@@ -176,13 +176,13 @@ class _Run:
     def sid(self, journey_id: str, position: list[Any], step: str | None = None) -> str:
         return step_id(self.person_id, journey_id, position[ENTRY], step or position[STEP])
 
-    def timer_context(self, firing: TimerFiring) -> Context:
-        return Context(event=firing, profile=self.profile,  # type: ignore[arg-type]
+    def timer_context(self, firing: TimerFiring) -> RuleInputs:
+        return RuleInputs(event=firing, profile=self.profile,  # type: ignore[arg-type]
                        scores=self.profile.scores, lookups=self.journeys.lookups)
 
     # ------------------------------------------------------------ moves
 
-    def arrive(self, journey: Journey, position: list[Any], target: str, ts: int, ctx: Context,
+    def arrive(self, journey: Journey, position: list[Any], target: str, ts: int, ctx: RuleInputs,
                reason: str = "completed", path: str | None = None) -> None:
         """Move to ``target`` at ``ts`` and run the steps that take no time, up to a wait."""
         while True:
@@ -205,7 +205,7 @@ class _Run:
                 reason = "holdout"
 
     def take(self, journey: Journey, position: list[Any], step: Step, ts: int,
-             ctx: Context) -> tuple[str, bool, str | None]:
+             ctx: RuleInputs) -> tuple[str, bool, str | None]:
         """Do the step: (where it leads now, whether the person waits here, which way it went)."""
         kind = step.kind
         if kind == "send":
@@ -238,7 +238,7 @@ class _Run:
         self.out.facts.append(Fact("exited", journey_id, position[ENTRY], ts, position[STEP],
                                    ts - position[AT], ts - position[ENTERED], reason=reason))
 
-    def enter(self, journey: Journey, ts: int, ctx: Context) -> None:
+    def enter(self, journey: Journey, ts: int, ctx: RuleInputs) -> None:
         past = self.state.past.get(journey.id)
         entry = (past[0] if past else 0) + 1
         self.state.past[journey.id] = [entry, past[1] if past else 0]
@@ -283,7 +283,7 @@ class _Run:
 
     # ------------------------------------------------------------ events
 
-    def event(self, event: Event, ctx: Context) -> None:
+    def event(self, event: Event, ctx: RuleInputs) -> None:
         ts, kind = event.ts, ctx.type or event_type(event)
         left: set[str] = set()
         for journey_id in sorted(self.state.active):
@@ -350,7 +350,7 @@ def on_event(journeys: JourneySet, state: JourneyState | None, person_id: str, e
             run.leave(journey_id, run.state.active[journey_id], event.ts, "erased")
         run.out.state = None
         return run.out
-    ctx = Context(event=event, profile=profile, scores=scores or {}, lookups=journeys.lookups,
+    ctx = RuleInputs(event=event, profile=profile, scores=scores or {}, lookups=journeys.lookups,
                   score_labels=score_labels or {}, type=event_type(event))
     run.event(event, ctx)
     return run.out

@@ -21,7 +21,6 @@ whatever the order of the rules.
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -29,8 +28,9 @@ from urllib.parse import urlsplit
 
 from orchestrator.core.events import ClickstreamEvent, ContactCentreEvent, Event, event_type
 from orchestrator.core.profile import Profile, queries
-from orchestrator.core.rules.paths import MISSING, Context
+from orchestrator.core.rules.paths import MISSING, RuleInputs
 from orchestrator.core.rules.ruleset import Rule, RuleSet
+from orchestrator.core.scoring.model import servable_score
 
 DAY_MS = 24 * 3600 * 1000
 WEEK_MS = 7 * DAY_MS
@@ -106,14 +106,14 @@ def cap_key(rule: Rule, event: Event) -> str:
     return f"{rule.action}:{topic_of(event)}"
 
 
-def _same_page(url: str, ctx: Context) -> bool:
+def _same_page(url: str, ctx: RuleInputs) -> bool:
     page = getattr(ctx.event, "page", None)
     if page is None:
         return False
     return urlsplit(page.url).path.rstrip("/") == urlsplit(url).path.rstrip("/")
 
 
-def _held_back(rule: Rule, ctx: Context, key: str) -> str | None:
+def _held_back(rule: Rule, ctx: RuleInputs, key: str) -> str | None:
     profile: Profile = ctx.profile
     if rule.stop_after and any(queries.has_done(profile, t) for t in rule.stop_after):
         return "stopped"
@@ -140,11 +140,8 @@ def _held_back(rule: Rule, ctx: Context, key: str) -> str | None:
 def _propensity(rule: Rule, scores: Mapping[str, float | None]) -> float | None:
     if rule.propensity is None:
         return 1.0
-    value = scores.get(rule.propensity)
-    if value is None or isinstance(value, bool) or not isinstance(value, int | float) \
-            or not math.isfinite(value):
-        return None  # no trustworthy score yet: the rule cannot be weighed, so it does not fire
-    return float(value)
+    # None: no trustworthy score yet, so the rule cannot be weighed and does not fire.
+    return servable_score(scores.get(rule.propensity))
 
 
 def decide(rule_set: RuleSet, event: Event, profile: Profile,
@@ -157,14 +154,14 @@ def decide(rule_set: RuleSet, event: Event, profile: Profile,
     that validity windows are judged at. Cooldowns, caps, counts and "since" run on the event's
     own time.
     """
-    kind = event_type(event)
-    ctx = Context(event=event, profile=profile, scores=scores, lookups=rule_set.lookups, type=kind,
+    type_ = event_type(event)
+    ctx = RuleInputs(event=event, profile=profile, scores=scores, lookups=rule_set.lookups, type=type_,
                   score_labels=score_labels or {})
     page = getattr(event, "page", None)
     category = page.category if page is not None else None
     candidates: dict[str, list[tuple[Decision, Rule]]] = {}
     suppressed: list[Suppressed] = []
-    for rule in rule_set.rules_for(kind, category):
+    for rule in rule_set.rules_for(type_, category):
         if not rule.valid_at(now_ms) or not rule.condition(ctx):
             continue
         propensity = _propensity(rule, scores)

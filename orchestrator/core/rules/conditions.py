@@ -4,7 +4,7 @@ Each node is one mapping with one of the keys ``all``, ``any``, ``not`` (combina
 ``field`` (compare a field), ``count`` (how many events of a kind), ``since`` (time since an
 event or action) or ``score`` (an intent model's probability). :func:`compile_condition`
 validates the node with its model in :mod:`.model`, checks the paths and the types of the
-compared values, and returns a function ``Context -> bool``. Problems are collected in
+compared values, and returns a function ``RuleInputs -> bool``. Problems are collected in
 :class:`Env` with the place they are at (``when.all[1].gte``); compiling goes on after one so
 that a load reports every problem at once. No rule text is ever evaluated as code.
 """
@@ -32,9 +32,9 @@ from orchestrator.core.rules.model import (
     ScoreCondition,
     SinceCondition,
 )
-from orchestrator.core.rules.paths import MISSING, CompiledPath, Context, Getter, PathError, compile_path
+from orchestrator.core.rules.paths import MISSING, CompiledPath, Getter, PathError, RuleInputs, compile_path
 
-Condition = Callable[[Context], bool]
+Condition = Callable[[RuleInputs], bool]
 
 
 
@@ -48,7 +48,7 @@ def _keys_at(model: type) -> Callable[[tuple], list[str]]:
     return keys
 
 _NUMERIC = {"gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le}
-_KIND_WORDS = {"text": "text", "number": "a number", "bool": "true or false",
+_VALUE_TYPE_WORDS = {"text": "text", "number": "a number", "bool": "true or false",
                "mapping": "a lookup entry (a mapping)", "any": "any value"}
 _KNOWN_VALUES = {"event.type": EVENT_TYPES, "event.source": tuple(s.value for s in Source)}
 
@@ -74,7 +74,7 @@ class Env:
             return None
 
 
-def _never(ctx: Context) -> bool:
+def _never(ctx: RuleInputs) -> bool:
     return False
 
 
@@ -128,7 +128,7 @@ def _all(children: list[Condition]) -> Condition:
     if len(children) == 1:
         return children[0]
 
-    def all_of(ctx: Context) -> bool:
+    def all_of(ctx: RuleInputs) -> bool:
         for child in children:  # noqa: SIM110 - a plain loop is faster than all() on a generator
             if not child(ctx):
                 return False
@@ -141,7 +141,7 @@ def _any(children: list[Condition]) -> Condition:
     if len(children) == 1:
         return children[0]
 
-    def any_of(ctx: Context) -> bool:
+    def any_of(ctx: RuleInputs) -> bool:
         for child in children:  # noqa: SIM110 - a plain loop is faster than any() on a generator
             if child(ctx):
                 return True
@@ -168,14 +168,14 @@ def same_value(a: Any, b: Any) -> bool:
     return a == b
 
 
-def _fits(value: Any, kind: str) -> bool:
-    if kind == "any":
+def _fits(value: Any, value_type: str) -> bool:
+    if value_type == "any":
         return True
-    if kind == "bool":
+    if value_type == "bool":
         return isinstance(value, bool)
-    if kind == "number":
+    if value_type == "number":
         return isinstance(value, int | float) and not isinstance(value, bool)
-    if kind == "text":
+    if value_type == "text":
         return isinstance(value, str)
     return False
 
@@ -203,20 +203,21 @@ def _field(spec: FieldCondition, where: str, env: Env) -> Condition:
 
 
 def _check_operand(path: CompiledPath, op: str, expected: Any, at: str, env: Env) -> None:
-    kind = path.kind
-    if kind == "mapping" and op != "exists":
+    value_type = path.value_type
+    if value_type == "mapping" and op != "exists":
         env.error(at, f"{path.text} is a lookup entry (a mapping); compare one of its fields, "
                       f"e.g. {path.text}.<field>, or test it with exists")
         return
-    if op in _NUMERIC and kind not in ("number", "any"):
-        env.error(at, f"{path.text} is {_KIND_WORDS[kind]}, not a number")
-    elif op == "startswith" and kind not in ("text", "any"):
-        env.error(at, f"{path.text} is {_KIND_WORDS[kind]}, not text")
+    if op in _NUMERIC and value_type not in ("number", "any"):
+        env.error(at, f"{path.text} is {_VALUE_TYPE_WORDS[value_type]}, not a number")
+    elif op == "startswith" and value_type not in ("text", "any"):
+        env.error(at, f"{path.text} is {_VALUE_TYPE_WORDS[value_type]}, not text")
     elif op in ("eq", "ne", "in_", "not_in"):
         values = expected if op in ("in_", "not_in") else [expected]
         for value in values:
-            if not _fits(value, kind):
-                env.error(at, f"{path.text} is {_KIND_WORDS[kind]}, so {show(value)} never matches")
+            if not _fits(value, value_type):
+                env.error(at, f"{path.text} is {_VALUE_TYPE_WORDS[value_type]}, "
+                              f"so {show(value)} never matches")
                 return
         known = _KNOWN_VALUES.get(path.text)
         if known is not None:
@@ -317,7 +318,7 @@ def count_getter(event_type: str, cats_in: frozenset[str] | None, cats_out: froz
             return False
         return not (cats_out is not None and category in cats_out)
 
-    def compute(ctx: Context) -> int:
+    def compute(ctx: RuleInputs) -> int:
         profile, now = ctx.profile, ctx.event.ts
         if event_type == "page_view":
             page = getattr(ctx.event, "page", None)
@@ -331,7 +332,7 @@ def count_getter(event_type: str, cats_in: frozenset[str] | None, cats_out: froz
         start = profile.session_started_ts - 1 if within_ms is None else now - within_ms
         return queries.count_in_window(profile, event_type, start, now)
 
-    def get(ctx: Context) -> int:
+    def get(ctx: RuleInputs) -> int:
         cache = ctx.cache
         value = cache.get(key)
         if value is None:
@@ -363,7 +364,7 @@ def _since(spec: SinceCondition, where: str, env: Env) -> Condition:
         return _never
     compare = [(_NUMERIC[op.removesuffix("_s")], x * 1000) for op, x in ops.items()]
 
-    def since(ctx: Context) -> bool:
+    def since(ctx: RuleInputs) -> bool:
         at = last(ctx)
         elapsed = float("inf") if at is None else ctx.event.ts - at
         return all(c(elapsed, x) for c, x in compare)
@@ -371,15 +372,15 @@ def _since(spec: SinceCondition, where: str, env: Env) -> Condition:
     return since
 
 
-def _last_event(event_type: str) -> Callable[[Context], int | None]:
-    def last(ctx: Context) -> int | None:
+def _last_event(event_type: str) -> Callable[[RuleInputs], int | None]:
+    def last(ctx: RuleInputs) -> int | None:
         return queries.last_event_ts(ctx.profile, event_type, ctx.event.ts)
 
     return last
 
 
-def _last_action(action: str) -> Callable[[Context], int | None]:
-    def last(ctx: Context) -> int | None:
+def _last_action(action: str) -> Callable[[RuleInputs], int | None]:
+    def last(ctx: RuleInputs) -> int | None:
         return queries.last_action_ts(ctx.profile, action)
 
     return last
@@ -398,7 +399,7 @@ def _score(spec: ScoreCondition, where: str, env: Env) -> Condition:
     if spec.min_labels:
         intent, needed = spec.score, spec.min_labels
 
-        def experienced_score(ctx: Context) -> bool:
+        def experienced_score(ctx: RuleInputs) -> bool:
             value = get(ctx)
             return (value is not MISSING and ctx.score_labels.get(intent, 0) >= needed
                     and all(c(value, x) for c, x in compare))
@@ -408,7 +409,7 @@ def _score(spec: ScoreCondition, where: str, env: Env) -> Condition:
         [(test, threshold)] = compare
         return lambda ctx: (value := get(ctx)) is not MISSING and test(value, threshold)
 
-    def score(ctx: Context) -> bool:
+    def score(ctx: RuleInputs) -> bool:
         value = get(ctx)
         return value is not MISSING and all(c(value, x) for c, x in compare)
 

@@ -397,7 +397,7 @@ def _compile_rule(file: str, index: int, raw: Any, lookups: Mapping[str, Mapping
     already_there = None
     if isinstance(raw.get("already_there"), str):
         path = env.path(raw["already_there"], "already_there")
-        if path is not None and path.kind not in ("text", "any"):
+        if path is not None and path.value_type not in ("text", "any"):
             env.error("already_there", f"{path.text} is not a URL")
         already_there = path.get if path is not None else None
     if spec is not None and spec.valid_from and spec.valid_until \

@@ -7,7 +7,7 @@ A path names a value of the event, the profile, a lookup table, a named count or
 
 :func:`compile_path` parses a path once, checks every part of it (an unknown field, lookup or
 attribute is a :class:`PathError` naming it) and returns a getter: a closure that takes the
-:class:`Context` of one decision and returns the value, or :data:`MISSING` when the event or
+:class:`RuleInputs` of one decision and returns the value, or :data:`MISSING` when the event or
 profile has no such value (a contact-centre event has no page; a logged-out visitor has no
 customer id). Nothing here evaluates rule text: paths are parsed into fixed steps.
 """
@@ -40,12 +40,12 @@ class _Missing:
 
 MISSING: Any = _Missing()
 
-Kind = Literal["text", "number", "bool", "mapping", "any"]
-Getter = Callable[["Context"], Any]
+ValueType = Literal["text", "number", "bool", "mapping", "any"]
+Getter = Callable[["RuleInputs"], Any]
 
 
 @dataclass(slots=True)
-class Context:
+class RuleInputs:
     """One decision's inputs, as the compiled rules read them."""
 
     event: Event
@@ -67,7 +67,7 @@ class PathError(ValueError):
 @dataclass(frozen=True, slots=True)
 class CompiledPath:
     text: str
-    kind: Kind
+    value_type: ValueType
     get: Getter
 
 
@@ -78,7 +78,7 @@ _IDENT = re.compile(IDENT)
 # ------------------------------------------------------------------ event and profile fields
 
 def _attrs(root: str, *names: str) -> Getter:
-    def get(ctx: Context) -> Any:
+    def get(ctx: RuleInputs) -> Any:
         value: Any = getattr(ctx, root)
         for name in names:
             value = getattr(value, name, None)
@@ -89,18 +89,18 @@ def _attrs(root: str, *names: str) -> Getter:
     return get
 
 
-def _event_type(ctx: Context) -> Any:
+def _event_type(ctx: RuleInputs) -> Any:
     kind = ctx.type
     if kind is None:
         kind = ctx.type = event_type(ctx.event)
     return kind
 
 
-def _event_source(ctx: Context) -> Any:
+def _event_source(ctx: RuleInputs) -> Any:
     return event_source(ctx.event).value
 
 
-def _page_path(ctx: Context) -> Any:
+def _page_path(ctx: RuleInputs) -> Any:
     page = getattr(ctx.event, "page", None)
     return MISSING if page is None else urlsplit(page.url).path
 
@@ -109,7 +109,7 @@ def _consent(root: str, category: str) -> Getter:
     if root == "profile":
         return lambda ctx: queries.consents_to(ctx.profile, category)
 
-    def get(ctx: Context) -> Any:
+    def get(ctx: RuleInputs) -> Any:
         consent = getattr(ctx.event, "consent", None)
         if consent is None:
             return MISSING
@@ -119,7 +119,7 @@ def _consent(root: str, category: str) -> Getter:
     return get
 
 
-EVENT_FIELDS: dict[str, tuple[Kind, Getter]] = {
+EVENT_FIELDS: dict[str, tuple[ValueType, Getter]] = {
     "type": ("text", _event_type),
     "source": ("text", _event_source),
     "event_id": ("text", _attrs("event", "event_id")),
@@ -141,7 +141,7 @@ EVENT_FIELDS: dict[str, tuple[Kind, Getter]] = {
     "consent.marketing": ("bool", _consent("event", "marketing")),
 }
 
-PROFILE_FIELDS: dict[str, tuple[Kind, Getter]] = {
+PROFILE_FIELDS: dict[str, tuple[ValueType, Getter]] = {
     "person_id": ("text", _attrs("profile", "person_id")),
     "visitor_id": ("text", _attrs("profile", "visitor_id")),
     "customer_id": ("text", _attrs("profile", "customer_id")),
@@ -160,7 +160,7 @@ PROFILE_FIELDS: dict[str, tuple[Kind, Getter]] = {
 
 
 def _property(key: str) -> Getter:
-    def get(ctx: Context) -> Any:
+    def get(ctx: RuleInputs) -> Any:
         properties = getattr(ctx.event, "properties", None)
         if not properties:
             return MISSING
@@ -171,7 +171,7 @@ def _property(key: str) -> Getter:
 
 
 def _score(intent: str) -> Getter:
-    def get(ctx: Context) -> Any:
+    def get(ctx: RuleInputs) -> Any:
         value = ctx.scores.get(intent)
         if value is None or isinstance(value, bool) or not isinstance(value, int | float):
             return MISSING
@@ -307,7 +307,7 @@ def _compile_lookup(text: str, parts: list[_Name | _Index],
         if lacking:
             raise PathError(f"'{text}': entries of lookup '{name}' without '{attr}': "
                             f"{', '.join(lacking)}")
-    kind: Kind = ("mapping" if attr is None and all(isinstance(v, dict) for _, v in items)
+    kind: ValueType = ("mapping" if attr is None and all(isinstance(v, dict) for _, v in items)
                   else "any")
 
     if isinstance(selector, _Name):
@@ -316,11 +316,11 @@ def _compile_lookup(text: str, parts: list[_Name | _Index],
         const = MISSING if value is None else value
         return CompiledPath(text, kind, lambda ctx: const)
     key_path = compile_path(selector.text, lookups=lookups)
-    if key_path.kind == "mapping":
+    if key_path.value_type == "mapping":
         raise PathError(f"'{text}': the key '{selector.text}' is a mapping, not a value")
     get_key = key_path.get
 
-    def get(ctx: Context) -> Any:
+    def get(ctx: RuleInputs) -> Any:
         key = get_key(ctx)
         if key is MISSING or not isinstance(key, str | int | float | bool):
             return MISSING

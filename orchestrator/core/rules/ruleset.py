@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.core.events import EVENT_TYPES
-from orchestrator.core.rules.paths import Context, Getter
+from orchestrator.core.rules.paths import Getter, RuleInputs
 
 _REMEMBERED_PAIRS = 4096
 
@@ -39,8 +39,8 @@ class Rule:
     event_types: frozenset[str] | None
     #: The page categories the rule can fire on; None: any (and events without a page).
     categories: frozenset[str] | None
-    condition: Callable[[Context], bool] = field(repr=False)
-    render_payload: Callable[[Context], Any] = field(repr=False)
+    condition: Callable[[RuleInputs], bool] = field(repr=False)
+    render_payload: Callable[[RuleInputs], Any] = field(repr=False)
     already_there: Getter | None = field(repr=False)
 
     def valid_at(self, now_ms: int) -> bool:

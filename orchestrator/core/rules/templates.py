@@ -27,9 +27,9 @@ from urllib.parse import quote
 
 from orchestrator.core.rules.conditions import Env
 from orchestrator.core.rules.errors import join
-from orchestrator.core.rules.paths import MISSING, Context, Getter
+from orchestrator.core.rules.paths import MISSING, Getter, RuleInputs
 
-Render = Callable[[Context], Any]  # returns MISSING when a value is missing
+Render = Callable[[RuleInputs], Any]  # returns MISSING when a value is missing
 Filter = Callable[[Any], Any]
 
 FILTERS = ("default", "lower", "upper", "urlencode")
@@ -81,12 +81,12 @@ def _placeholder(expression: str, where: str, env: Env) -> Render:
     path = env.path(path_text, where, counts=True)
     if path is None:
         raise TemplateError("")  # already reported by env.path
-    if path.kind == "mapping":
+    if path.value_type == "mapping":
         raise TemplateError(f"{path.text} is a lookup entry (a mapping); name one of its fields, "
                             f"e.g. {path.text}.<field>")
     get: Getter = path.get
 
-    def render(ctx: Context) -> Any:
+    def render(ctx: RuleInputs) -> Any:
         value = _text(get(ctx))
         for f in filters:
             value = f(value)
@@ -137,7 +137,7 @@ def compile_template(text: str, where: str, env: Env) -> Render:
     if len(parts) == 1:
         return parts[0]  # type: ignore[return-value]
 
-    def render(ctx: Context) -> Any:
+    def render(ctx: RuleInputs) -> Any:
         out = []
         for part in parts:
             if isinstance(part, str):
@@ -152,7 +152,7 @@ def compile_template(text: str, where: str, env: Env) -> Render:
     return render
 
 
-def compile_payload(payload: Any, where: str, env: Env) -> Callable[[Context], Any]:
+def compile_payload(payload: Any, where: str, env: Env) -> Callable[[RuleInputs], Any]:
     """The payload (a mapping whose text may hold templates) as a function of the context.
 
     The function returns a fresh payload, or MISSING when any placeholder is missing.
@@ -163,7 +163,7 @@ def compile_payload(payload: Any, where: str, env: Env) -> Callable[[Context], A
         items = [(key, compile_payload(value, join(where, key), env))
                  for key, value in payload.items()]
 
-        def mapping(ctx: Context) -> Any:
+        def mapping(ctx: RuleInputs) -> Any:
             out = {}
             for key, render in items:
                 value = render(ctx)
@@ -176,7 +176,7 @@ def compile_payload(payload: Any, where: str, env: Env) -> Callable[[Context], A
     if isinstance(payload, list):
         entries = [compile_payload(value, join(where, i), env) for i, value in enumerate(payload)]
 
-        def sequence(ctx: Context) -> Any:
+        def sequence(ctx: RuleInputs) -> Any:
             out = []
             for render in entries:
                 value = render(ctx)

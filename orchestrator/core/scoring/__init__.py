@@ -24,7 +24,7 @@ from orchestrator.core.scoring.features import (
 )
 from orchestrator.core.scoring.intents import (
     DEFAULT_INTENTS,
-    MODEL_KINDS,
+    MODEL_NAMES,
     IntentSpec,
     IntentSpecError,
     load_intents,
@@ -39,14 +39,44 @@ from orchestrator.core.scoring.labels import (
     settle_on_event,
     snapshot,
 )
-from orchestrator.core.scoring.model import CHECKPOINT_FORMAT, CheckpointError, IntentModel, trusted_score
-from orchestrator.core.scoring.scorer import IntentScorer, PersonScoring, StepResult
+from orchestrator.core.scoring.model import (
+    CHECKPOINT_FORMAT,
+    CheckpointError,
+    IntentModel,
+    servable_score,
+    trusted_score,
+)
+from orchestrator.core.scoring.scorer import IntentScorer, ProfileScorer, StepResult
 
 __all__ = [
-    "CHECKPOINT_FORMAT", "DEFAULT_INTENTS", "FEATURES_VERSION",
-    "FEATURE_NAMES", "MODEL_KINDS", "N_FEATURES", "CheckpointError", "IntentModel",
-    "IntentScorer", "IntentSpec", "IntentSpecError", "Pending", "PersonScoring", "ProfileView",
-    "SettledLabel", "StepResult", "applies", "as_dict", "describe", "earliest_deadline",
-    "extract_features", "load_intents", "pack", "priority", "settle_expired", "settle_on_event",
-    "snapshot", "trusted_score", "unpack",
+    "CHECKPOINT_FORMAT",
+    "DEFAULT_INTENTS",
+    "FEATURES_VERSION",
+    "FEATURE_NAMES",
+    "MODEL_NAMES",
+    "N_FEATURES",
+    "CheckpointError",
+    "IntentModel",
+    "IntentScorer",
+    "IntentSpec",
+    "IntentSpecError",
+    "Pending",
+    "ProfileScorer",
+    "ProfileView",
+    "SettledLabel",
+    "StepResult",
+    "applies",
+    "as_dict",
+    "describe",
+    "earliest_deadline",
+    "extract_features",
+    "load_intents",
+    "pack",
+    "priority",
+    "servable_score",
+    "settle_expired",
+    "settle_on_event",
+    "snapshot",
+    "trusted_score",
+    "unpack",
 ]

@@ -17,10 +17,10 @@ from orchestrator.core.events import EVENT_TYPES
 
 #: Longest horizon we accept: pending snapshots live in the person's profile until settled.
 MAX_HORIZON_S = 90 * 24 * 3600
-#: The model kinds an intent can use: River logistic regression with one of these optimisers.
+#: The models an intent can use: River logistic regression with one of these optimisers.
 #: Only models whose whole state can be written as plain data are offered (checkpoints are
 #: JSON, never pickle); see orchestrator.core.scoring.model.
-MODEL_KINDS: tuple[str, ...] = ("logreg-adam", "logreg-adagrad", "logreg-sgd")
+MODEL_NAMES: tuple[str, ...] = ("logreg-adam", "logreg-adagrad", "logreg-sgd")
 
 
 class IntentSpecError(ValueError):
@@ -36,7 +36,7 @@ class IntentSpec(BaseModel):
     of which at least ``min_positives`` positive and ``min_negatives`` negative, and its ROC AUC
     over its recent labels (predicted before learning each) is at least ``min_recent_auc``.
     ``min_labels = 0`` turns trust off: every score is served (tests, demos).
-    ``model``: one of :data:`MODEL_KINDS`. ``sample_rate`` and ``max_pending``: which moments
+    ``model``: one of :data:`MODEL_NAMES`. ``sample_rate`` and ``max_pending``: which moments
     become labels -- a share of the person's events (the same events for every intent with the
     same rate), at most ``max_pending`` pending per person, each label ``weighted`` by how many
     of the person's moments it stands for (see :mod:`.labels`).
@@ -60,8 +60,8 @@ class IntentSpec(BaseModel):
     @field_validator("model")
     @classmethod
     def _known_model(cls, value: str) -> str:
-        if value not in MODEL_KINDS:
-            raise ValueError(f"unknown model {value!r}; known: {', '.join(MODEL_KINDS)}")
+        if value not in MODEL_NAMES:
+            raise ValueError(f"unknown model {value!r}; known: {', '.join(MODEL_NAMES)}")
         return value
 
     @field_validator("outcome_event_types")

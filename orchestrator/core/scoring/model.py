@@ -20,7 +20,7 @@ comes from a Kafka changelog, and unpickling a crafted value runs code. A checkp
 the River logistic regression's weights, intercept and optimiser state, the metrics and the
 label counts, all as numbers; :meth:`IntentModel.from_bytes` validates every field and
 rebuilds the River objects itself. Only models whose state is written this way are offered
-(:data:`.intents.MODEL_KINDS`); a classifier passed in by hand (e.g. a tree for a benchmark)
+(:data:`.intents.MODEL_NAMES`); a classifier passed in by hand (e.g. a tree for a benchmark)
 cannot be checkpointed (:class:`CheckpointError`).
 """
 
@@ -71,17 +71,17 @@ class AdaGrad(optim.AdaGrad):
         return w
 
 
-def make_classifier(kind: str) -> Any:
-    """A fresh River classifier of a kind of :data:`.intents.MODEL_KINDS`."""
-    lr = LEARNING_RATES[kind]
-    if kind == "logreg-adam":
+def make_classifier(model_name: str) -> Any:
+    """A fresh River classifier named in :data:`.intents.MODEL_NAMES`."""
+    lr = LEARNING_RATES[model_name]
+    if model_name == "logreg-adam":
         optimizer: Any = optim.Adam(lr)
-    elif kind == "logreg-adagrad":
+    elif model_name == "logreg-adagrad":
         optimizer = AdaGrad(lr)
-    elif kind == "logreg-sgd":
+    elif model_name == "logreg-sgd":
         optimizer = optim.SGD(lr)
-    else:  # pragma: no cover - IntentSpec validates the kind
-        raise ValueError(f"unknown model kind {kind!r}")
+    else:  # pragma: no cover - IntentSpec validates the name
+        raise ValueError(f"unknown model {model_name!r}")
     return linear_model.LogisticRegression(optimizer=optimizer)
 
 
@@ -177,13 +177,13 @@ def _binned_auc(pos: list[int], neg: list[int], min_each: int) -> float | None:
 class IntentModel:
     """A River binary classifier for one intent, its progressive quality and its trust."""
 
-    __slots__ = ("_next_check", "_trusted", "classifier", "kind", "n_labels", "n_positives",
+    __slots__ = ("_next_check", "_trusted", "classifier", "model_name", "n_labels", "n_positives",
                  "quality_", "spec")
 
     def __init__(self, spec: IntentSpec, classifier: Any | None = None) -> None:
         self.spec = spec
-        #: The kind of :data:`MODEL_KINDS`, or None for a classifier given by hand (no checkpoint).
-        self.kind: str | None = spec.model if classifier is None else None
+        #: One of :data:`MODEL_NAMES`, or None for a classifier given by hand (no checkpoint).
+        self.model_name: str | None = spec.model if classifier is None else None
         self.classifier = classifier if classifier is not None else make_classifier(spec.model)
         self.n_labels = 0
         self.n_positives = 0
@@ -259,7 +259,7 @@ class IntentModel:
         q = self.quality_
         return {
             "intent": self.spec.name, "version": self.version, "trusted": self.trusted,
-            "model": self.kind, "n_labels": self.n_labels, "n_positives": self.n_positives,
+            "model": self.model_name, "n_labels": self.n_labels, "n_positives": self.n_positives,
             "positive_rate": self.n_positives / self.n_labels if self.n_labels else None,
             "roc_auc": _finite(q.auc()), "recent_roc_auc": _finite(q.recent_auc()),
             "log_loss": _finite(q.log_loss()),
@@ -269,13 +269,13 @@ class IntentModel:
 
     def to_bytes(self) -> bytes:
         """A checkpoint: versioned JSON of the spec, the model's state, metrics and counts."""
-        if self.kind is None:
+        if self.model_name is None:
             raise CheckpointError(f"intent {self.spec.name!r}: a classifier given by hand "
                                   "cannot be checkpointed")
         state = {
             "format": CHECKPOINT_FORMAT, "intent": self.spec.name,
             "spec": self.spec.model_dump(mode="json"), "features": FEATURES_VERSION,
-            "model": _logreg_state(self.kind, self.classifier),
+            "model": _logreg_state(self.model_name, self.classifier),
             "metrics": self.quality_.to_data(),
             "n_labels": self.n_labels, "n_positives": self.n_positives,
         }
@@ -311,12 +311,12 @@ class IntentModel:
                 spec = IntentSpec.model_validate(_spec_input(state["spec"]))
             except ValueError as exc:
                 raise CheckpointError(f"checkpoint spec: {exc}") from None
-        kind, classifier = _logreg_from_state(state["model"])
-        if kind != spec.model:
-            raise CheckpointError(f"checkpoint of intent {spec.name!r} is a {kind} model, the "
+        model_name, classifier = _logreg_from_state(state["model"])
+        if model_name != spec.model:
+            raise CheckpointError(f"checkpoint of intent {spec.name!r} is a {model_name} model, the "
                                   f"intent is configured as {spec.model}")
         model = cls(spec, classifier)
-        model.kind = kind
+        model.model_name = model_name
         model.quality_ = Quality.from_data(state["metrics"])
         model.n_labels = _int(state["n_labels"], "n_labels")
         model.n_positives = _int(state["n_positives"], "n_positives")
@@ -328,28 +328,39 @@ class IntentModel:
 
 def trusted_score(model: IntentModel, features: dict[str, float]) -> float | None:
     """The score to serve: the model's probability when the model is trusted and the
-    probability is a finite number in [0, 1]; otherwise None. The one place that decides."""
+    probability is servable (:func:`servable_score`); otherwise None. The one place that
+    decides whether a model's score is served."""
     if not model.trusted:
         return None
-    p = model.classifier.predict_proba_one(features).get(True, 0.0)
-    if isinstance(p, bool) or not isinstance(p, int | float) or not math.isfinite(p) \
-            or not 0.0 <= p <= 1.0:
+    return servable_score(model.classifier.predict_proba_one(features).get(True, 0.0))
+
+
+def servable_score(value: object) -> float | None:
+    """``value`` as a float when it is a probability a decision can use (a finite number in
+    [0, 1], not a bool), otherwise None. Scores are checked here alone: when served
+    (:func:`trusted_score`) and when a rule weighs one it was given.
+
+    >>> servable_score(0.25), servable_score(float("nan")), servable_score(True), servable_score(2)
+    (0.25, None, None, None)
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
+            or not 0.0 <= value <= 1.0:
         return None
-    return float(p)
+    return float(value)
 
 
 # ---------------------------------------------------------------- model state as data
 
-def _logreg_state(kind: str, clf: Any) -> dict[str, Any]:
+def _logreg_state(model_name: str, clf: Any) -> dict[str, Any]:
     opt = clf.optimizer
     state: dict[str, Any] = {
-        "kind": kind, "weights": dict(clf._weights.to_dict()), "intercept": float(clf.intercept),
+        "kind": model_name, "weights": dict(clf._weights.to_dict()), "intercept": float(clf.intercept),
         "n_iterations": int(opt.n_iterations),
     }
-    if kind == "logreg-adam":
+    if model_name == "logreg-adam":
         state["m"] = _as_plain(opt.m)
         state["v"] = _as_plain(opt.v)
-    elif kind == "logreg-adagrad":
+    elif model_name == "logreg-adagrad":
         state["g2"] = dict(opt.g2) if opt.g2 is not None else {}
     return state
 
@@ -362,26 +373,26 @@ def _as_plain(vector: Any) -> dict[str, float] | None:
 
 def _logreg_from_state(data: Any) -> tuple[str, Any]:
     if not isinstance(data, dict) or data.get("kind") not in LEARNING_RATES:
-        kind = data.get("kind") if isinstance(data, dict) else data
-        raise CheckpointError(f"model: unknown model kind {kind!r}")
-    kind = data["kind"]
-    extra = {"logreg-adam": {"m", "v"}, "logreg-adagrad": {"g2"}, "logreg-sgd": set()}[kind]
+        model_name = data.get("kind") if isinstance(data, dict) else data
+        raise CheckpointError(f"model: unknown model {model_name!r}")
+    model_name = data["kind"]
+    extra = {"logreg-adam": {"m", "v"}, "logreg-adagrad": {"g2"}, "logreg-sgd": set()}[model_name]
     d = _mapping(data, "model", {"kind", "weights", "intercept", "n_iterations", *extra})
-    clf = make_classifier(kind)
+    clf = make_classifier(model_name)
     clf._weights = utils.VectorDict(_weights(d["weights"], "model.weights"))
     clf.intercept = _float(d["intercept"], "model.intercept")
     opt = clf.optimizer
     opt.n_iterations = _int(d["n_iterations"], "model.n_iterations")
-    if kind == "logreg-adam":
+    if model_name == "logreg-adam":
         for name in ("m", "v"):
             value = d[name]
             setattr(opt, name, None if value is None
                     else utils.VectorDict(_weights(value, f"model.{name}")))
         if (opt.m is None) != (opt.v is None):
             raise CheckpointError("model: Adam state needs both m and v")
-    elif kind == "logreg-adagrad":
+    elif model_name == "logreg-adagrad":
         opt.g2 = defaultdict(float, _weights(d["g2"], "model.g2"))
-    return kind, clf
+    return model_name, clf
 
 
 def _spec_input(data: Any) -> Any:

@@ -167,31 +167,30 @@ class IntentScorer:
         self._scoring = self._order()
 
 
-class PersonScoring:
-    """Scores one person's event with an :class:`IntentScorer` (the ``Scoring`` of the journey).
+class ProfileScorer:
+    """Scores one person's event with an :class:`IntentScorer`: the journey's ``EventScorer``.
 
     After the event is applied to the profile: features, then :meth:`IntentScorer.step` on the
     profile's ``pending`` snapshots; the scores are kept in the profile for the context view.
-    ``last`` holds the step's result, for the caller's metrics.
     """
 
-    __slots__ = ("last", "scorer")
+    __slots__ = ("intent_scorer",)
 
     def __init__(self, scorer: IntentScorer) -> None:
-        self.scorer = scorer
-        self.last: StepResult | None = None
+        self.intent_scorer = scorer
 
-    def score(self, profile: Any, event: Any, late: bool) -> dict[str, float | None]:
+    def score(self, profile: Any, event: Any, late: bool) -> StepResult:
+        """The step's result: scores, labels settled, labels learned and their predictions."""
         vector = extract_features(profile, event, event.ts)
-        result = self.scorer.step(profile.pending, event_type(event), event.ts, vector, late=late)
-        self.last = result
+        result = self.intent_scorer.step(profile.pending, event_type(event), event.ts, vector, late=late)
         if not late:
             note_scores(profile, result.scores, event.ts)  # newest by event time, whatever the order
-        return result.scores
+        return result
 
     def versions(self) -> dict[str, str]:
-        return self.scorer.versions()
+        """Model version per intent, for action records."""
+        return self.intent_scorer.versions()
 
     def labels(self) -> dict[str, int]:
         """Labels each intent's model has learned from."""
-        return {name: model.n_labels for name, model in self.scorer.models.items()}
+        return {name: model.n_labels for name, model in self.intent_scorer.models.items()}

@@ -1,0 +1,54 @@
+"""The reads of Faust's private state: what they return on a real RocksDB table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import faust
+from faust.types import TP, Message
+
+from orchestrator.runtime.faust_internals import partition_dbs
+from orchestrator.runtime.partitioning import partition_of
+from orchestrator.runtime.scoring import partition_keys
+
+PARTITIONS = 4
+
+
+def rocksdb_table(data_dir: Path) -> faust.Table:
+    app = faust.App("faust-internals-test", broker="kafka://127.0.0.1:1", store="rocksdb://",
+                    datadir=str(data_dir), key_serializer="raw", value_serializer="raw")
+    return app.Table("profiles", partitions=PARTITIONS, key_type=str, value_type=bytes,
+                     options={"driver": "rocksdict"})
+
+
+def restore(table: faust.Table, keys: list[str]) -> None:
+    """Write keys into their partitions' RocksDB as changelog recovery does: in the table's key
+    serialisation, with each partition's changelog offset stored beside them."""
+    batch = []
+    for offset, key in enumerate(keys):
+        partition = partition_of(key, PARTITIONS)
+        stored = table.app.serializers.dumps_key(table.key_type, key, serializer=table.key_serializer)
+        message = Message("changelog", partition, offset, 0.0, 0, None, stored, b"{}", None,
+                          tp=TP("changelog", partition))
+        batch.append(SimpleNamespace(message=message))
+    table.data.apply_changelog_batch(batch, lambda k: k, lambda v: v)
+
+
+def test_partition_keys_reads_one_partition_of_a_rocksdb_table_without_its_offset_key(
+        tmp_path: Path) -> None:
+    table = rocksdb_table(tmp_path)
+    keys = [f"v{n}" for n in range(40)]
+    restore(table, keys)
+    dbs = partition_dbs(table)
+    assert dbs is not None and set(dbs) == {partition_of(key, PARTITIONS) for key in keys}
+    for partition in range(PARTITIONS):
+        expected = sorted(key for key in keys if partition_of(key, PARTITIONS) == partition)
+        assert sorted(partition_keys(table, partition, PARTITIONS)) == expected
+
+
+def test_partition_keys_of_an_in_memory_table_filter_its_keys_by_partition() -> None:
+    table = {f"v{n}": b"{}" for n in range(40)}
+    assert partition_dbs(table) is None
+    assert sorted(partition_keys(table, 1, PARTITIONS)) == sorted(
+        key for key in table if partition_of(key, PARTITIONS) == 1)
