@@ -18,9 +18,11 @@ import yaml
 from orchestrator.runtime.settings import Settings, load_rules
 from tests.unit.deploy_support import (
     DEPLOY,
+    PENDING_SETTINGS,
     ROOT,
     SCHEMAS,
     engine_topics,
+    settings_env_names,
     settings_from_env,
     unknown_env_names,
     yaml_documents,
@@ -143,6 +145,13 @@ def worker_settings() -> Settings:
 def test_worker_env_names_are_settings_with_valid_values() -> None:
     assert unknown_env_names(worker_env()) == []
     worker_settings()  # raises naming the field for a value the worker would refuse
+
+
+def test_pending_settings_are_not_settings_yet() -> None:
+    """Once the security settings are in Settings, they are checked like the others."""
+    assert PENDING_SETTINGS.isdisjoint(settings_env_names()), (
+        "take these off deploy_support.PENDING_SETTINGS: "
+        f"{sorted(PENDING_SETTINGS & settings_env_names())}")
 
 
 def test_worker_binds_all_addresses_and_advertises_its_pod_ip() -> None:
