@@ -20,7 +20,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from orchestrator.core.journeys.journeyset import Journey, JourneySet, Step
@@ -31,18 +30,17 @@ from orchestrator.core.rules.errors import RuleError, RuleSetError, all_model_ke
 # The rule loader's file handling is the journey loader's too: one reading of bytes, sizes,
 # characters, YAML limits, duplicate keys and versions for both kinds of file.
 from orchestrator.core.rules.loader import (
-    _duplicate_keys,
-    _limit_error,
-    _read_bytes,
-    _refuse,
-    _texts,
-    _version,
-    _yaml_problem,
+    duplicate_keys,
+    parse_yaml_file,
+    read_bytes,
+    read_file_set,
+    refuse,
+    set_version,
 )
 from orchestrator.core.rules.model import Caps
 from orchestrator.core.rules.ruleset import Rule
 from orchestrator.core.rules.templates import compile_payload
-from orchestrator.core.rules.yaml_text import NodeBudget, RuleFileLoader, YamlLimitError, character_problem
+from orchestrator.core.rules.yaml_text import NodeBudget, character_problem
 
 #: Journeys in a set: every event is checked against the journeys it can enter.
 MAX_JOURNEYS = 100
@@ -86,7 +84,7 @@ def load_journey_directory(path: Path, lookups: Mapping[str, Mapping[str, Any]] 
     documents: dict[str, bytes] = {}
     problems: list[RuleError] = []
     for file in files:
-        read = _read_bytes(file, f"{prefix}/{file.name}")
+        read = read_bytes(file, f"{prefix}/{file.name}")
         if isinstance(read, RuleError):
             problems.append(read)
         else:
@@ -129,21 +127,13 @@ def _load(documents: Mapping[str, str | bytes], lookups: Mapping[str, Mapping[st
     errors: list[RuleError] = []
     if not isinstance(documents, Mapping) or not documents:
         raise RuleSetError([JourneyError("<journey set>", None, None, "no journey files")])
-    texts = _texts(documents, errors)
-    if errors:
-        raise _refuse(errors)
-    budget = NodeBudget()
-    files: list[tuple[str, JourneyFileHeader]] = []
-    for name in sorted(texts):
-        header = _read_file(name, texts[name], errors, budget)
-        if header is not None:
-            files.append((name, header))
+    texts, files = read_file_set(documents, _read_file, errors)
     total = sum(len(h.journeys) for _, h in files)
     if total > MAX_JOURNEYS:
         errors.append(JourneyError(", ".join(n for n, _ in files), None, "journeys",
                                    f"{total} journeys in the set; at most {MAX_JOURNEYS} are allowed"))
-        raise _refuse(errors)
-    version = _version(texts, files, errors)  # type: ignore[arg-type]
+        raise refuse(errors)
+    version = set_version(texts, files, errors)  # type: ignore[arg-type]
     journeys: list[Journey] = []
     defined_in: dict[str, str] = {}
     for name, header in files:
@@ -160,7 +150,7 @@ def _load(documents: Mapping[str, str | bytes], lookups: Mapping[str, Mapping[st
     if not errors and not journeys:
         errors.append(JourneyError(", ".join(sorted(texts)), None, None, "the set has no journeys"))
     if errors:
-        raise _refuse(errors)
+        raise refuse(errors)
     return JourneySet(version=version, journeys=tuple(journeys),
                       documents=MappingProxyType(dict(sorted(texts.items()))), lookups=lookups)
 
@@ -172,25 +162,16 @@ def _read_file(name: str, text: str, errors: list[RuleError],
         errors.append(JourneyError(name, None, join("", *bad.place) or None,
                                    f"not valid YAML: {bad.message}"))
         return None
-    loader: RuleFileLoader | None = None
-    try:
-        loader = RuleFileLoader(text, budget)
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
-    except YamlLimitError as exc:
-        errors.append(_limit_error(name, exc))
+    parsed = parse_yaml_file(name, text, budget, errors,
+                             lambda problem: JourneyError(name, None, None, problem))
+    if parsed is None:
         return None
-    except yaml.YAMLError as exc:
-        errors.append(JourneyError(name, None, None, f"not valid YAML: {_yaml_problem(exc)}"))
-        return None
-    finally:
-        if loader is not None:
-            loader.dispose()
+    data, node = parsed
     if not isinstance(data, dict):
         errors.append(JourneyError(name, None, None, "expected a mapping with journeys: [...], got "
                                                      + ("an empty file" if data is None else show(data))))
         return None
-    duplicates = list(_duplicate_keys(node))
+    duplicates = list(duplicate_keys(node))
     for path, key, line, first in duplicates:
         journey, step, field = _locate(data, (*path, key))
         errors.append(JourneyError(name, journey, field, f"duplicate key on line {line} (first on "

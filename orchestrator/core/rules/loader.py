@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import ValidationError
@@ -67,7 +67,7 @@ def load_rule_directory(path: Path) -> RuleSet:
     problems = []
     for file in files:
         name = f"{prefix}/{file.name}"
-        read = _read_bytes(file, name)
+        read = read_bytes(file, name)
         if isinstance(read, RuleError):
             problems.append(read)
         else:
@@ -79,13 +79,13 @@ def load_rule_directory(path: Path) -> RuleSet:
 
 def load_rule_file(path: Path) -> RuleSet:
     """Load one YAML file as a rule set (named by its path as given)."""
-    read = _read_bytes(Path(path), str(path))
+    read = read_bytes(Path(path), str(path))
     if isinstance(read, RuleError):
         raise RuleSetError([read])
     return load_rule_set({str(path): read})
 
 
-def _read_bytes(file: Path, name: str) -> bytes | RuleError:
+def read_bytes(file: Path, name: str) -> bytes | RuleError:
     """The file's bytes, or the problem: unreadable, or over MAX_FILE_BYTES (not read then)."""
     try:
         size = file.stat().st_size
@@ -132,7 +132,7 @@ def load_rule_set(documents: Mapping[str, str | bytes]) -> RuleSet:
                                       f"{str(exc)[:200]}); this is a bug of the rule checks")]) from exc
 
 
-def _refuse(errors: list[RuleError]) -> RuleSetError:
+def refuse(errors: list[RuleError]) -> RuleSetError:
     if len(errors) > MAX_REPORTED_PROBLEMS:
         more = len(errors) - MAX_REPORTED_PROBLEMS
         errors = [*errors[:MAX_REPORTED_PROBLEMS],
@@ -144,20 +144,12 @@ def _load_rule_set(documents: Mapping[str, str | bytes]) -> RuleSet:
     errors: list[RuleError] = []
     if not isinstance(documents, Mapping) or not documents:
         raise RuleSetError([RuleError("<rule set>", None, None, "no rule files")])
-    texts = _texts(documents, errors)
-    if errors:
-        raise _refuse(errors)
-    budget = NodeBudget()
-    files: list[tuple[str, RuleFileHeader]] = []
-    for name in sorted(texts):
-        header = _read_file(name, texts[name], errors, budget)
-        if header is not None:
-            files.append((name, header))
+    texts, files = read_file_set(documents, _read_file, errors)
     total_rules = sum(len(header.rules) for _, header in files)
     if total_rules > MAX_RULES:
         errors.append(RuleError(", ".join(name for name, _ in files), None, "rules",
                                 f"{total_rules} rules in the set; at most {MAX_RULES} are allowed"))
-        raise _refuse(errors)
+        raise refuse(errors)
 
     lookups: dict[str, dict[str, Any]] = {}
     lookup_files: dict[str, str] = {}
@@ -170,7 +162,7 @@ def _load_rule_set(documents: Mapping[str, str | bytes]) -> RuleSet:
             lookups[lookup] = dict(table)
             lookup_files[lookup] = name
 
-    version = _version(texts, files, errors)
+    version = set_version(texts, files, errors)
 
     rules: list[CompiledRule] = []
     defined_in: dict[str, str] = {}
@@ -189,7 +181,7 @@ def _load_rule_set(documents: Mapping[str, str | bytes]) -> RuleSet:
         errors.append(RuleError(", ".join(sorted(texts)), None, None,
                                 "the rule set has no rules"))
     if errors:
-        raise _refuse(errors)
+        raise refuse(errors)
     return RuleSet(version=version, rules=tuple(rules),
                    documents=MappingProxyType(dict(sorted(texts.items()))),
                    lookups=MappingProxyType(lookups))
@@ -197,7 +189,29 @@ def _load_rule_set(documents: Mapping[str, str | bytes]) -> RuleSet:
 
 # ------------------------------------------------------------------ files
 
-def _texts(documents: Mapping[Any, Any], errors: list[RuleError]) -> dict[str, str]:
+Header = TypeVar("Header")
+
+
+def read_file_set(documents: Mapping[Any, Any],
+                  read_file: Callable[[str, str, list[RuleError], NodeBudget], Header | None],
+                  errors: list[RuleError]) -> tuple[dict[str, str], list[tuple[str, Header]]]:
+    """The texts of a set of YAML files (rules or journeys) and each file's header, in name
+    order, read with one node budget for the whole set; a file set with a problem in its
+    names, encodings or sizes is refused at once, the problems of single files are added to
+    ``errors`` (their files left out)."""
+    texts = file_texts(documents, errors)
+    if errors:
+        raise refuse(errors)
+    budget = NodeBudget()
+    files: list[tuple[str, Header]] = []
+    for name in sorted(texts):
+        header = read_file(name, texts[name], errors, budget)
+        if header is not None:
+            files.append((name, header))
+    return texts, files
+
+
+def file_texts(documents: Mapping[Any, Any], errors: list[RuleError]) -> dict[str, str]:
     """File name -> text, each checked for type, encoding and size, and the set for size."""
     texts: dict[str, str] = {}
     total = 0
@@ -242,6 +256,28 @@ def _texts(documents: Mapping[Any, Any], errors: list[RuleError]) -> dict[str, s
     return texts
 
 
+def parse_yaml_file(name: str, text: str, budget: NodeBudget, errors: list[RuleError],
+                    error: Callable[[str], RuleError]) -> tuple[Any, Node | None] | None:
+    """The document of a YAML file (rules or journeys) and its node tree, parsed within the set's
+    node ``budget`` and the YAML limits; None when it does not parse (the problem, made with
+    ``error`` or naming the limit, added to ``errors``)."""
+    loader: RuleFileLoader | None = None
+    try:
+        loader = RuleFileLoader(text, budget)
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except YamlLimitError as exc:
+        errors.append(limit_error(name, exc))
+        return None
+    except yaml.YAMLError as exc:
+        errors.append(error(f"not valid YAML: {yaml_problem(exc)}"))
+        return None
+    finally:
+        if loader is not None:
+            loader.dispose()
+    return data, node
+
+
 def _read_file(name: str, text: str, errors: list[RuleError],
                budget: NodeBudget) -> RuleFileHeader | None:
     bad_character = character_problem(text)
@@ -249,20 +285,10 @@ def _read_file(name: str, text: str, errors: list[RuleError],
         rule, field = _rule_and_field(bad_character.place, bad_character.rule_ids)
         errors.append(RuleError(name, rule, field, f"not valid YAML: {bad_character.message}"))
         return None
-    loader: RuleFileLoader | None = None
-    try:
-        loader = RuleFileLoader(text, budget)
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
-    except YamlLimitError as exc:
-        errors.append(_limit_error(name, exc))
+    parsed = parse_yaml_file(name, text, budget, errors, lambda problem: RuleError(name, None, None, problem))
+    if parsed is None:
         return None
-    except yaml.YAMLError as exc:
-        errors.append(RuleError(name, None, None, f"not valid YAML: {_yaml_problem(exc)}"))
-        return None
-    finally:
-        if loader is not None:
-            loader.dispose()
+    data, node = parsed
     if data is None:
         errors.append(RuleError(name, None, None, "the file is empty; expected rules: [...]"))
         return None
@@ -270,7 +296,7 @@ def _read_file(name: str, text: str, errors: list[RuleError],
         errors.append(RuleError(name, None, None,
                                 f"expected a mapping with rules: [...], got {show(data)}"))
         return None
-    duplicates = list(_duplicate_keys(node))
+    duplicates = list(duplicate_keys(node))
     for path, key, line, first in duplicates:
         rule, field = _locate(data, (*path, key))
         errors.append(RuleError(name, rule, field, f"duplicate key on line {line} (first on line "
@@ -285,7 +311,7 @@ def _read_file(name: str, text: str, errors: list[RuleError],
     return None if duplicates else header
 
 
-def _limit_error(name: str, exc: YamlLimitError) -> RuleError:
+def limit_error(name: str, exc: YamlLimitError) -> RuleError:
     """A limit's error at its place: in the rule it is in when that rule's id was read."""
     rule, field = _rule_and_field(exc.place, exc.rule_ids)
     return RuleError(name, rule, field, f"{exc.message} (line {exc.line})")
@@ -307,14 +333,14 @@ def _short_field(place: tuple, most: int = 8) -> str:
     return field + ("…" if len(place) > most else "")
 
 
-def _yaml_problem(exc: yaml.YAMLError) -> str:
+def yaml_problem(exc: yaml.YAMLError) -> str:
     mark = getattr(exc, "problem_mark", None)
     problem = getattr(exc, "problem", None) or str(exc)
     where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
     return " ".join(f"{problem}{where}".split())
 
 
-def _duplicate_keys(node: Node | None, path: tuple = ()) -> Iterator[tuple[tuple, str, int, int]]:
+def duplicate_keys(node: Node | None, path: tuple = ()) -> Iterator[tuple[tuple, str, int, int]]:
     if isinstance(node, MappingNode):
         seen: dict[str, int] = {}
         for key_node, value_node in node.value:
@@ -324,10 +350,10 @@ def _duplicate_keys(node: Node | None, path: tuple = ()) -> Iterator[tuple[tuple
                 yield path, key, line, seen[key]
             elif key is not None:
                 seen[key] = line
-            yield from _duplicate_keys(value_node, (*path, key))
+            yield from duplicate_keys(value_node, (*path, key))
     elif isinstance(node, SequenceNode):
         for index, child in enumerate(node.value):
-            yield from _duplicate_keys(child, (*path, index))
+            yield from duplicate_keys(child, (*path, index))
 
 
 def _rule_id(raw: Any) -> str | None:
@@ -347,7 +373,7 @@ def _locate(data: Any, loc: tuple) -> tuple[str | None, str]:
     return None, join("", *loc)
 
 
-def _version(documents: Mapping[str, str], files: list[tuple[str, RuleFileHeader]],
+def set_version(documents: Mapping[str, str], files: list[tuple[str, RuleFileHeader]],
              errors: list[RuleError]) -> str:
     stated = [(name, header.version) for name, header in files if header.version is not None]
     if not stated:
