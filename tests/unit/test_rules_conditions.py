@@ -268,6 +268,14 @@ def test_score_condition(scores: dict, expected: bool) -> None:
     assert holds({"score": "churn_risk", "gte": 0.8}, VIEW, scores=scores) is expected
 
 
+@pytest.mark.parametrize("broken", [float("nan"), float("inf"), -0.1, 1.5])
+def test_a_score_that_is_no_probability_is_missing_even_under_not(broken: float) -> None:
+    scores = {"churn_risk": broken}
+    assert holds({"score": "churn_risk", "gte": 0.8}, VIEW, scores=scores) is False
+    assert holds({"not": {"score": "churn_risk", "lt": 0.8}}, VIEW, scores=scores) is \
+        holds({"not": {"score": "churn_risk", "lt": 0.8}}, VIEW, scores={})
+
+
 def test_score_comparisons() -> None:
     scores = {"s": 0.5}
     assert holds({"score": "s", "gt": 0.4, "lt": 0.6}, VIEW, scores=scores)

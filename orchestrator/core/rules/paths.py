@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from orchestrator.core.events import Event, event_source, event_type
 from orchestrator.core.profile import Profile, queries
+from orchestrator.core.scoring.model import servable_score
 from orchestrator.core.stage import journey_stage, open_case
 
 
@@ -172,10 +173,10 @@ def _property(key: str) -> Getter:
 
 def _score(intent: str) -> Getter:
     def get(ctx: RuleInputs) -> Any:
-        value = ctx.scores.get(intent)
-        if value is None or isinstance(value, bool) or not isinstance(value, int | float):
-            return MISSING
-        return value
+        # NaN, infinities and numbers outside [0, 1] are no score: a condition on them (and
+        # its ``not``) is as for a missing score.
+        value = servable_score(ctx.scores.get(intent))
+        return MISSING if value is None else value
 
     return get
 
