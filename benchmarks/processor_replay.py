@@ -54,7 +54,7 @@ class Collecting:
         self.sent: list[tuple[str, bytes | None, bytes | None]] = []
 
     async def send(self, topic: str, key: bytes | None, value: bytes | None,
-                   on_delivered: Any = None) -> None:
+                   on_delivered: Any = None, on_failed: Any = None) -> None:
         self.sent.append((topic, key, value))
 
 

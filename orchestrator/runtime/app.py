@@ -30,7 +30,7 @@ from orchestrator.runtime.faust_internals import (
 )
 from orchestrator.runtime.kafka_security import faust_credentials
 from orchestrator.runtime.metrics import EngineMetrics, PartitionLag, RuntimeCollector
-from orchestrator.runtime.processing import Emitter, JourneyProcessor, OnDelivered, wall_clock_ms
+from orchestrator.runtime.processing import Emitter, JourneyProcessor, OnDelivered, OnFailed, wall_clock_ms
 from orchestrator.runtime.rules_feed import RuleSetState, follow
 from orchestrator.runtime.scoring import ModelQualityCollector, PartitionedModels
 from orchestrator.runtime.settings import Settings, load_intent_specs
@@ -77,23 +77,30 @@ class KafkaEmitter:
         self._unobserved: dict[str, Callable[[Any], None]] = {}
 
     async def send(self, topic: str, key: bytes | None, value: bytes | None,
-                   on_delivered: OnDelivered | None = None) -> None:
+                   on_delivered: OnDelivered | None = None,
+                   on_failed: OnFailed | None = None) -> None:
         future = await self.app.producer.send(topic, key, value, None, None, None)
-        if on_delivered is None:
+        if on_delivered is None and on_failed is None:
             callback = self._unobserved.get(topic)
             if callback is None:
-                callback = self._unobserved[topic] = self._delivered(topic, None)
+                callback = self._unobserved[topic] = self._delivered(topic, None, None)
         else:
-            callback = self._delivered(topic, on_delivered)
+            callback = self._delivered(topic, on_delivered, on_failed)
         future.add_done_callback(callback)
 
-    def _delivered(self, topic: str, on_delivered: OnDelivered | None) -> Callable[[Any], None]:
+    def _delivered(self, topic: str, on_delivered: OnDelivered | None,
+                   on_failed: OnFailed | None) -> Callable[[Any], None]:
         def callback(future: Any) -> None:
             if future.cancelled():
+                if on_failed is not None:
+                    on_failed(asyncio.CancelledError())
                 return
-            if future.exception() is not None:
+            error = future.exception()
+            if error is not None:
                 self.metrics.send_failures.labels(topic).inc()
-                log.warning("record to %s was not accepted: %r", topic, future.exception())
+                log.warning("record to %s was not accepted: %r", topic, error)
+                if on_failed is not None:
+                    on_failed(error)
             elif on_delivered is not None:
                 on_delivered()
 

@@ -64,14 +64,28 @@ class ContextPublisher:
         now = self.clock_ms()
         for person_id, (profile, since) in pending.items():
             key = person_id.encode()
-            if profile is None:
-                await self.emitter.send(self.topic, key, None, self._delivered(since))
-                self._tombstones.inc()
-            else:
-                value = orjson.dumps(context_record(profile, now, self.model_versions(person_id)))
-                await self.emitter.send(self.topic, key, value, self._delivered(since))
-                self._updates.inc()
+            value = None if profile is None else orjson.dumps(
+                context_record(profile, now, self.model_versions(person_id)))
+            retry = self._retry(person_id, profile, since)
+            try:
+                await self.emitter.send(self.topic, key, value, self._delivered(since), retry)
+            except Exception as exc:  # refused before sending: the next flush tries again
+                retry(exc)
+                continue
+            (self._tombstones if profile is None else self._updates).inc()
         return len(pending)
+
+    def _retry(self, person_id: str, profile: Profile | None, since: int
+               ) -> Callable[[BaseException], None]:
+        """What a failed send does: the record is due again at the next flush (unless a newer
+        change of the person is due by then), so a tombstone is retried until acknowledged."""
+
+        def again(exc: BaseException) -> None:
+            self.metrics.context_retries.inc()
+            if person_id not in self._pending:
+                self._pending[person_id] = (profile, since)
+
+        return again
 
     async def run_every(self, interval_s: float, stopping: Callable[[], bool]) -> None:
         """Flush on a fixed schedule until ``stopping()``: every ``interval_s`` from the start,

@@ -60,6 +60,17 @@ class EngineMetrics:
             "orchestrator_erased_records_dropped",
             "Records from before their person's erasure, dropped (not applied, not dead-lettered)",
             ["source"], registry=r)
+        self.context_retries = Counter(
+            "orchestrator_context_retries",
+            "Customer-context records (and tombstones) the broker did not take, due again at "
+            "the next flush", registry=r)
+        self.dead_letter_retries = Counter(
+            "orchestrator_dead_letter_retries",
+            "Dead-letter records sent again after the broker did not take them", registry=r)
+        self.dead_letters_lost = Counter(
+            "orchestrator_dead_letters_lost",
+            "Dead-letter records given up after every attempt failed (logged with the source "
+            "topic, partition and offset, where the record can be read again)", registry=r)
         self.event_to_action = Histogram(
             "orchestrator_event_to_action_seconds",
             "From the trigger record's Kafka timestamp to the action acknowledged on its topic",

@@ -17,6 +17,7 @@ person's partition number is the same on every topic and one worker owns it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -47,6 +48,9 @@ from orchestrator.runtime.stores import LinkStore, PersonStore
 log = logging.getLogger(__name__)
 
 OnDelivered = Callable[[], None]
+OnFailed = Callable[[BaseException], None]
+#: How often a dead-letter record is sent before it is given up (and counted as lost).
+DEAD_LETTER_ATTEMPTS = 3
 #: The longest Kafka key a dead-letter record is sent with.
 DEAD_LETTER_KEY_BYTES = 1024
 
@@ -54,11 +58,13 @@ DEAD_LETTER_KEY_BYTES = 1024
 class Emitter(Protocol):
     """Where records go: Kafka in a worker, a list in a test.
 
-    ``on_delivered`` is called once the record is acknowledged by the broker (readable).
+    ``on_delivered`` is called once the record is acknowledged by the broker (readable),
+    ``on_failed`` with the error if the broker did not take it.
     """
 
     async def send(self, topic: str, key: bytes | None, value: bytes | None,
-                   on_delivered: OnDelivered | None = None) -> None: ...
+                   on_delivered: OnDelivered | None = None,
+                   on_failed: OnFailed | None = None) -> None: ...
 
 
 class ContextSink(Protocol):
@@ -106,6 +112,7 @@ class JourneyProcessor:
         self.people = PersonStore(profiles)
         self.links = LinkStore(identity if identity is not None else {})
         self.emitter = emitter
+        self._retries: set[asyncio.Future[None]] = set()
         self.rule_set = rule_set
         self.sources = sources
         self.dead_letter_topic = dead_letter_topic
@@ -362,5 +369,28 @@ class JourneyProcessor:
                                     reason=reason, rejected_ts=now)
         # The record holds the key (bounded, with its size and sha256); the Kafka key is cut so
         # that a huge key cannot make the dead letter itself too large to send.
-        await self.emitter.send(self.dead_letter_topic, key[:DEAD_LETTER_KEY_BYTES] if key else key,
-                                orjson.dumps(record))
+        await self._send_dead_letter(key[:DEAD_LETTER_KEY_BYTES] if key else key,
+                                     orjson.dumps(record), (topic, partition, offset), 1)
+
+    async def _send_dead_letter(self, key: bytes | None, value: bytes, source: tuple[str, int, int],
+                                attempt: int) -> None:
+        """Send a dead-letter record; one the broker refuses is sent again, up to
+        :data:`DEAD_LETTER_ATTEMPTS` times, then counted as lost and logged with where its
+        source record is. Never raises: a dead letter must not stop the agent."""
+
+        def failed(exc: BaseException) -> None:
+            if attempt < DEAD_LETTER_ATTEMPTS:
+                self.metrics.dead_letter_retries.inc()
+                retry = asyncio.ensure_future(
+                    self._send_dead_letter(key, value, source, attempt + 1))
+                self._retries.add(retry)  # held until done: a task nobody holds may vanish
+                retry.add_done_callback(self._retries.discard)
+            else:
+                self.metrics.dead_letters_lost.inc()
+                log.error("dead letter for %s[%d]@%d lost after %d attempts: %r",
+                          *source, attempt, exc)
+
+        try:
+            await self.emitter.send(self.dead_letter_topic, key, value, None, failed)
+        except Exception as exc:  # refused before it was sent (e.g. the producer's limits)
+            failed(exc)

@@ -21,7 +21,8 @@ class RecordingEmitter:
     sent: list[tuple[str, bytes | None, dict[str, Any]]] = field(default_factory=list)
 
     async def send(self, topic: str, key: bytes | None, value: bytes | None,
-                   on_delivered: Callable[[], None] | None = None) -> None:
+                   on_delivered: Callable[[], None] | None = None,
+                   on_failed: Callable[[BaseException], None] | None = None) -> None:
         self.sent.append((topic, key, None if value is None else orjson.loads(value)))
         if on_delivered is not None:  # a list acknowledges at once
             on_delivered()

@@ -48,11 +48,11 @@ async def test_an_erased_person_gets_a_tombstone_even_after_a_change_in_the_same
     assert emitter.sent == [("customer-context", b"c1", None)]
 
 
-async def test_the_feed_keeps_flushing_until_told_to_stop_and_survives_a_failed_send() -> None:
+async def test_the_feed_keeps_flushing_until_told_to_stop_and_retries_a_failed_send() -> None:
     class Flaky(RecordingEmitter):
         failed = False
 
-        async def send(self, topic, key, value, on_delivered=None):  # type: ignore[no-untyped-def]
+        async def send(self, topic, key, value, on_delivered=None, on_failed=None):  # type: ignore[no-untyped-def]
             if not self.failed:
                 self.failed = True
                 raise ConnectionError("broker went away")
@@ -66,9 +66,53 @@ async def test_the_feed_keeps_flushing_until_told_to_stop_and_survives_a_failed_
     await asyncio.sleep(0.05)
     feed.changed(Profile(person_id="c2"), kafka_ts=NOW)
     for _ in range(100):
-        if emitter.sent:
+        if len(emitter.sent) >= 2:
             break
         await asyncio.sleep(0.01)
     stop.set()
     await asyncio.wait_for(task, 1)
-    assert [key for _, key, _ in emitter.sent] == [b"c2"]  # c1's record was lost with the failed send
+    assert [key for _, key, _ in emitter.sent] == [b"c1", b"c2"]  # c1's again after the failure
+
+
+async def test_a_tombstone_the_broker_refuses_is_sent_again_until_it_is_taken() -> None:
+    class Refusing(RecordingEmitter):
+        refusals = 2
+
+        async def send(self, topic, key, value, on_delivered=None, on_failed=None):  # type: ignore[no-untyped-def]
+            if self.refusals:
+                self.refusals -= 1
+                on_failed(RuntimeError("not leader"))  # the broker's answer, after the send
+                return
+            await super().send(topic, key, value, on_delivered)
+
+    emitter = Refusing()
+    feed = publisher(emitter)
+    feed.erased("c1", kafka_ts=NOW)
+    for _ in range(3):
+        await feed.flush()
+
+    assert emitter.sent == [("customer-context", b"c1", None)]
+    assert feed.waiting == 0
+
+
+async def test_a_newer_change_wins_over_the_retry_of_an_older_one() -> None:
+    class RefusingOnce(RecordingEmitter):
+        refused: list[bytes] = []
+
+        async def send(self, topic, key, value, on_delivered=None, on_failed=None):  # type: ignore[no-untyped-def]
+            if not self.refused:
+                self.refused.append(key)
+                await super().send(topic, key, value, on_delivered)  # sent, then refused late
+                self.late_failure = on_failed
+                return
+            await super().send(topic, key, value, on_delivered)
+
+    emitter = RefusingOnce()
+    feed = publisher(emitter)
+    feed.erased("c1", kafka_ts=NOW)
+    await feed.flush()
+    feed.changed(Profile(person_id="c1"), kafka_ts=NOW + 1)  # came back after the erasure
+    emitter.late_failure(RuntimeError("timed out"))
+    await feed.flush()
+
+    assert [value is None for _, _, value in emitter.sent] == [True, False]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -10,7 +11,7 @@ from orchestrator.core.events import DecodeLimits
 from orchestrator.core.profile import Profile, is_erasure_marker
 from orchestrator.core.rules import load_rule_set
 from orchestrator.runtime.metrics import EngineMetrics
-from orchestrator.runtime.processing import JourneyProcessor
+from orchestrator.runtime.processing import DEAD_LETTER_ATTEMPTS, JourneyProcessor
 from orchestrator.runtime.settings import load_rules, load_settings
 from orchestrator.runtime.stores import decode_profile
 from tests.agents.conftest import RecordingEmitter, handled, page_view
@@ -134,3 +135,52 @@ async def test_held_out_decisions_are_recorded_on_their_topic_and_never_sent() -
         "everyone-held-out", "direct_link", "e1")
     assert sample(processor, "orchestrator_decisions_suppressed_total", action="direct_link",
                   cause="holdout") == 1
+
+
+class RefusingDeadLetters(RecordingEmitter):
+    """A broker that refuses the first ``refusals`` dead-letter records: one at send time, the
+    others after it (the delivery callback)."""
+
+    def __init__(self, refusals: int) -> None:
+        super().__init__()
+        self.refusals = refusals
+        self.attempts = 0
+
+    async def send(self, topic, key, value, on_delivered=None, on_failed=None):  # type: ignore[no-untyped-def]
+        if topic == "dead-letter":
+            self.attempts += 1
+            if self.refusals:
+                self.refusals -= 1
+                if self.attempts == 1:
+                    raise RuntimeError("record too large for the producer")
+                on_failed(RuntimeError("broker unavailable"))
+                return
+        await super().send(topic, key, value, on_delivered)
+
+
+async def settle_retries() -> None:
+    for _ in range(10):
+        await asyncio.sleep(0)
+
+
+async def test_a_dead_letter_the_broker_refuses_is_sent_again_and_never_raises() -> None:
+    emitter = RefusingDeadLetters(refusals=2)
+    processor = make_processor(emitter, {})
+    await handled(processor, "contact-centre", 1, 5, NOW, b"c", b"[]")
+    await settle_retries()
+
+    assert emitter.attempts == 3
+    assert [d["error"] for d in emitter.on("dead-letter")] == ["not_object"]
+    assert sample(processor, "orchestrator_dead_letter_retries_total") == 2
+    assert sample(processor, "orchestrator_dead_letters_lost_total") == 0
+
+
+async def test_a_dead_letter_refused_every_time_is_counted_lost_after_its_attempts() -> None:
+    emitter = RefusingDeadLetters(refusals=10)
+    processor = make_processor(emitter, {})
+    await handled(processor, "contact-centre", 1, 5, NOW, b"c", b"[]")
+    await settle_retries()
+
+    assert emitter.attempts == DEAD_LETTER_ATTEMPTS
+    assert emitter.on("dead-letter") == []
+    assert sample(processor, "orchestrator_dead_letters_lost_total") == 1
