@@ -11,10 +11,25 @@ from orchestrator.runtime.app import Engine
 from tests.agents.conftest import RecordingEmitter, deliver, now_ms, page_view
 
 
-async def _settle() -> None:
-    # The agent runs in its own task; give it a turn to drain the channel.
-    for _ in range(20):
-        await asyncio.sleep(0.01)
+def _handled(engine: Engine) -> float:
+    """Records the processor has finished with: applied, dead-lettered or sent on to their
+    person's partition."""
+    total = 0.0
+    for metric in engine.metrics.registry.collect():
+        if metric.name in ("orchestrator_events", "orchestrator_rejected_records",
+                           "orchestrator_rekeyed_events"):
+            total += sum(s.value for s in metric.samples if s.name.endswith("_total"))
+    return total
+
+
+async def _settle(engine: Engine, records: int, timeout: float = 5.0) -> None:
+    """Wait until the agent has handled ``records`` records in all and written their state."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while _handled(engine) < records or engine.processor.held_partitions():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"the agent handled {_handled(engine):g} of {records} records, "
+                                 f"state held for {engine.processor.held_partitions()}")
+        await asyncio.sleep(0.005)
 
 
 async def deliver_at(agent: Any, topic: str, key: bytes, value: bytes, offset: int, partition: int,
@@ -36,7 +51,7 @@ async def test_third_self_service_page_of_an_anonymous_visitor_sends_one_login_p
                                               ("/billing/due-date", "billing")]):
             await deliver(agent, "clickstream", b"v-1", page_view(f"e{n}", "v-1", url, category),
                           offset=n)
-        await _settle()
+        await _settle(engine, 4)
     prompts = emitter.on("actions.web")
     assert [p["action"] for p in prompts] == ["login_prompt"]
     assert prompts[0]["trigger_event_id"] == "e2"
@@ -50,7 +65,7 @@ async def test_profile_is_kept_in_the_table_between_records(
                       page_view("a", "v-2", "/billing/faq", "billing"), offset=0)
         await deliver(agent, "clickstream", b"v-2",
                       page_view("b", "v-2", "/pricing", "pricing"), offset=1)
-        await _settle()
+        await _settle(engine, 2)
         stored = orjson.loads(engine.profiles.get("v-2"))
     assert stored["events_seen"] == 2
     assert stored["session_log"]["s-v-2"][2] == {"billing": 1, "pricing": 1}
@@ -65,13 +80,13 @@ async def test_malformed_record_is_dead_lettered_and_the_next_one_still_processe
         await deliver(agent, "clickstream", b"v-3",
                       page_view("ok", "v-3", "/account/settings", "account", customer_id="c-3"),
                       offset=42, partition=2)
-        await _settle()
+        await _settle(engine, 2)
         # A logged-in record goes on to its person's partition; Kafka would bring it back.
         hop = engine.processor.person_events_topic
         [(topic, key, envelope)] = [sent for sent in emitter.sent if sent[0] == hop]
         assert (key, envelope["kind"]) == (b"c-3", "carry")
         await deliver(agent, topic, key, orjson.dumps(envelope), offset=0, partition=2)
-        await _settle()
+        await _settle(engine, 3)
     [dead] = emitter.on("dead-letter")
     assert dead["source"] == {"topic": "clickstream", "partition": 2, "offset": 41,
                               "timestamp": broken_at}
@@ -89,7 +104,7 @@ async def test_contact_centre_record_lands_on_the_customer_profile(
                             "sentiment": -0.4})
     async with engine.agent.test_context() as agent:
         await deliver(agent, "contact-centre", b"c-9", contact, offset=0)
-        await _settle()
+        await _settle(engine, 1)
         stored = orjson.loads(engine.profiles.get("c-9"))
     assert stored["recent_contacts"][0]["reason"] == "billing"
     assert emitter.on("actions.web") == []
