@@ -29,7 +29,7 @@ def _missing() -> str | None:
 
 @pytest.fixture
 def browser() -> Iterator[WebDriver]:
-    """A headless Chromium window (1280 x 1600). Outside CI a machine without Chromium skips the
+    """A headless Chromium window (1280 x 1200). Outside CI a machine without Chromium skips the
     test; in CI (``CI`` set) that is a failure."""
     missing = _missing()
     if missing is not None:
@@ -39,7 +39,7 @@ def browser() -> Iterator[WebDriver]:
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                     "--window-size=1280,1600", "--no-first-run", "--disable-extensions"):
+                     "--window-size=1280,1200", "--no-first-run", "--disable-extensions"):
         options.add_argument(argument)
     driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
     try:
