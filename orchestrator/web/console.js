@@ -53,8 +53,8 @@ function fill(list, items, render, emptyText, columns) {
   }
 }
 
-function score(value) {
-  return value === null || value === undefined ? "–" : Number(value).toFixed(2);
+function score(value, untrusted = "–") {
+  return value === null || value === undefined ? untrusted : Number(value).toFixed(2);
 }
 
 function render(ctx) {
@@ -76,7 +76,7 @@ function render(ctx) {
   fill($("scores"), Object.entries(ctx.scores || {}), ([intent, s]) => {
     const row = el("tr");
     row.append(el("th", intent), el("td", score(s.score)), el("td", s.trusted ? "yes" : "no"),
-               el("td", s.model || "–"));
+               el("td", s.model || "–", "model"));
     row.firstChild.scope = "row";
     return row;
   }, "no scores", 4);
@@ -96,7 +96,7 @@ function render(ctx) {
   fill($("recent-actions"), ctx.recent_actions || [], (a) => {
     const row = el("tr");
     const cell = el("td"); cell.append(when(a.ts));
-    const scores = Object.entries(a.scores || {}).map(([k, v]) => `${k} ${score(v)}`).join(", ");
+    const scores = Object.entries(a.scores || {}).map(([k, v]) => `${k} ${score(v, "(untrusted)")}`).join(", ");
     row.append(cell, el("td", a.channel), el("td", a.action + (a.holdout ? " (held out)" : "")),
                el("td", a.rule || "–"), el("td", a.reason || "–"), el("td", scores || "–"),
                el("td", a.outcome || "–"));
