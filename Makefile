@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv tools demo test test-quick lint bench kafka-start kafka-stop clean
+.PHONY: venv tools tool-promtool tool-chromium demo test test-quick lint bench kafka-start kafka-stop clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,7 +26,11 @@ lint: venv
 # promtool checks deploy/prometheus/ (tests/integration/test_deploy_config.py). Debian's
 # `prometheus` package ships it; installing that package may start a Prometheus service on
 # :9090 (where a service manager allows it), which is stopped and disabled again here.
-tools:
+# The browser tests (tests/e2e/test_browser_*.py) drive Debian's chromium through its
+# chromedriver (/usr/bin/chromium, /usr/bin/chromedriver); nothing is downloaded at run time.
+tools: tool-promtool tool-chromium
+
+tool-promtool:
 	@command -v promtool >/dev/null 2>&1 && exit 0; \
 	if [ "$$(id -u)" != 0 ]; then \
 	  echo "promtool is missing: run 'make tools' as root, or install Debian's prometheus package" \
@@ -42,6 +46,19 @@ tools:
 	fi; \
 	command -v promtool >/dev/null || { echo "promtool still missing after install" >&2; exit 1; }; \
 	promtool --version 2>&1 | head -n 1
+
+tool-chromium:
+	@test -x /usr/bin/chromium && test -x /usr/bin/chromedriver && exit 0; \
+	if [ "$$(id -u)" != 0 ]; then \
+	  echo "chromium or chromedriver is missing: run 'make tools' as root, or install Debian's" \
+	    "chromium and chromium-driver packages (sudo apt-get install --no-install-recommends" \
+	    "chromium chromium-driver)" >&2; \
+	  exit 1; fi; \
+	{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    --no-install-recommends chromium chromium-driver; } || exit 1; \
+	test -x /usr/bin/chromium && test -x /usr/bin/chromedriver \
+	  || { echo "chromium or chromedriver still missing after install" >&2; exit 1; }; \
+	/usr/bin/chromedriver --version | head -n 1
 
 # The whole suite (unit, agents, integration, e2e) against a real broker. The broker is
 # stopped afterwards only if this target started it. pytest's "no tests collected" (exit 5)

@@ -276,12 +276,16 @@ def routes(records: Any, goal: str | None, top: int, gap_s: int, min_cases: int,
 @click.option("--duration", type=float, default=None, help="seconds (default: until Ctrl-C)")
 @click.option("--web-port", type=int, default=6066, show_default=True)
 @click.option("--malformed", type=float, default=0.02, show_default=True)
+@click.option("--page-port", type=int, default=6080, show_default=True,
+              help="port of the demo website (127.0.0.1)")
 @_fail_cleanly
-def demo(rate: float, duration: float | None, web_port: int, malformed: float) -> None:
-    """Broker + worker + simulated traffic, printing actions and their latency live."""
+def demo(rate: float, duration: float | None, web_port: int, malformed: float, page_port: int) -> None:
+    """Broker + worker + simulated traffic, printing actions and their latency live, and a
+    demo website that plays one visitor."""
     from orchestrator.demo import run_demo
 
-    sys.exit(run_demo(rate=rate, duration=duration, web_port=web_port, malformed=malformed))
+    sys.exit(run_demo(rate=rate, duration=duration, web_port=web_port, malformed=malformed,
+                      page_port=page_port))
 
 
 def main() -> None:

@@ -21,6 +21,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 
 from orchestrator.core.access import Role
+from orchestrator.demo_site import DemoSite
 from orchestrator.localkafka import LocalBroker
 from orchestrator.runtime.kafka_security import client_options
 from orchestrator.runtime.settings import PROJECT_ROOT, Settings, load_settings
@@ -28,7 +29,8 @@ from orchestrator.runtime.topics import ensure_topics
 from orchestrator.simulate.traffic import SentRecord, run_traffic
 
 
-def run_demo(*, rate: float, duration: float | None, web_port: int, malformed: float) -> int:
+def run_demo(*, rate: float, duration: float | None, web_port: int, malformed: float,
+             page_port: int = 6080) -> int:
     """Run the demo; return the exit code. Stops only what it started."""
     _interrupt_on(signal.SIGINT, signal.SIGTERM)
     settings = load_settings(web_port=web_port)
@@ -48,7 +50,8 @@ def run_demo(*, rate: float, duration: float | None, web_port: int, malformed: f
         click.echo(f"worker starting (http://127.0.0.1:{web_port}, log: {worker_log}) ...")
         wait_until_ready(web_port, worker, timeout=120, tls=client_tls(settings))
         click.echo("worker ready; sending traffic. Ctrl-C stops everything.\n")
-        asyncio.run(_watch(settings, rate, duration, malformed, seed=time.time_ns() % 2**31))
+        asyncio.run(_watch(settings, rate, duration, malformed, seed=time.time_ns() % 2**31,
+                           site=DemoSite(settings, page_port)))
         return 0
     except KeyboardInterrupt:
         click.echo("\nstopping ...")
@@ -135,7 +138,7 @@ def stop_process(proc: subprocess.Popen[Any], timeout: float = 30.0) -> None:
 
 
 async def _watch(settings: Settings, rate: float, duration: float | None,
-                 malformed: float, seed: int) -> None:
+                 malformed: float, seed: int, site: DemoSite) -> None:
     topics = [settings.action_topic(c) for c in settings.channels] + [settings.topic_dead_letter]
     consumer = AIOKafkaConsumer(*topics, **client_options(settings), group_id=None,
                                 auto_offset_reset="latest", fetch_max_wait_ms=50)
@@ -148,6 +151,9 @@ async def _watch(settings: Settings, rate: float, duration: float | None,
 
     try:
         await consumer.seek_to_end()
+        await site.start()
+        click.echo(click.style(f"demo website: {site.url}  (play a visitor; the prompts arrive there)\n",
+                               bold=True))
         traffic = asyncio.create_task(run_traffic(
             settings, rate=rate, duration=duration or float("inf"), malformed=malformed,
             seed=seed, on_sent=remember))
@@ -157,7 +163,9 @@ async def _watch(settings: Settings, rate: float, duration: float | None,
             received = time.time_ns() / 1e6
             for records in batch.values():
                 for record in records:
-                    _print_record(record, received, personas, latencies, settings)
+                    action = _print_record(record, received, personas, latencies, settings)
+                    if action is not None:
+                        site.action(action, latencies[-1])
                     if record.topic == settings.action_topic("contact-centre"):
                         await _print_context(settings, orjson.loads(record.value)["person_id"])
             if time.monotonic() >= next_summary and latencies:
@@ -167,16 +175,19 @@ async def _watch(settings: Settings, rate: float, duration: float | None,
     finally:
         if latencies:
             _print_summary(latencies)
+        await site.stop()
         await consumer.stop()
 
 
 def _print_record(record: Any, received_ms: float, personas: dict[str, str],
-                  latencies: list[float], settings: Settings) -> None:
+                  latencies: list[float], settings: Settings) -> dict[str, Any] | None:
+    """Print an action (its latency appended to ``latencies``) or a dead-letter record; return
+    the action."""
     value = orjson.loads(record.value)
     if record.topic == settings.topic_dead_letter:
         click.echo(click.style(f"{'dead-letter':>9}  {value['error']:<14} {value['reason'][:90]}",
                                fg="yellow"))
-        return
+        return None
     latency = received_ms - value["trigger_ts"]
     latencies.append(latency)
     who = value.get("customer_id") or value.get("visitor_id") or value["person_id"]
@@ -184,6 +195,7 @@ def _print_record(record: Any, received_ms: float, personas: dict[str, str],
     detail = value["payload"].get("login_url") or value["payload"].get("url") or ""
     click.echo(f"{latency:7.1f} ms  {value['channel']:<14} {value['action']:<16} {who:<16} "
                f"{persona:<24} {detail}")
+    return value
 
 
 def client_tls(settings: Settings) -> ssl.SSLContext | None:

@@ -15,6 +15,8 @@ from orchestrator.core.stage import journey_stage, open_case
 
 CONTEXT_PAGES = 10
 CONTEXT_ACTIONS = 10
+#: Why an action was sent, as remembered on the profile (besides the ``scores`` it saw).
+_WHY = ("rule", "reason")
 
 
 class CustomerContext(TypedDict):
@@ -68,6 +70,8 @@ def context_record(profile: Profile, updated_ts: int,
         "recent_contacts": [dict(contact) for contact in reversed(profile.recent_contacts)],
         "recent_actions": [
             {key: action[key] for key in ("action_id", "action", "channel", "ts", "outcome")}
+            | {key: action[key] for key in _WHY if key in action}
+            | ({"scores": dict(action["scores"])} if "scores" in action else {})
             | ({"holdout": True} if action.get("holdout") else {})
             for action in reversed(profile.recent_actions[-CONTEXT_ACTIONS:])
         ],

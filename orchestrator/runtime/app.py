@@ -20,6 +20,7 @@ from orchestrator.core.access import Scope
 from orchestrator.core.envelopes import TICK
 from orchestrator.core.rules import RuleSet
 from orchestrator.runtime import faust_consumer
+from orchestrator.runtime.console import add_console
 from orchestrator.runtime.context_feed import ContextPublisher
 from orchestrator.runtime.context_view import add_context_view
 from orchestrator.runtime.faust_internals import (
@@ -328,9 +329,10 @@ def build_app(settings: Settings, rule_set: RuleSet, emitter: Emitter | None = N
         lags=lambda: _input_lags(app, settings, processor),
         table_keys=lambda: {"profiles": _estimate_keys(profiles), "identity": _estimate_keys(identity)}))
     _add_views(app, metrics, rules_state, security)
-    add_context_view(app, people=processor.people, links=processor.links, metrics=metrics,
-                     partitions=settings.partitions, model_versions=context.model_versions,
-                     security=security)
+    lookup = add_context_view(app, people=processor.people, links=processor.links, metrics=metrics,
+                              partitions=settings.partitions, model_versions=context.model_versions,
+                              security=security)
+    add_console(app, lookup=lookup, publisher=context, metrics=metrics, security=security)
     return Engine(app=app, processor=processor, metrics=metrics, profiles=profiles, agent=agent,
                   identity=identity, context=context, models=models,
                   intent_models=intent_models)

@@ -10,8 +10,9 @@ costs one record and one rendering.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import orjson
 
@@ -36,6 +37,9 @@ class ContextPublisher:
         self.model_versions = model_versions
         # person id -> (latest profile or None for erased, Kafka ts of the oldest unpublished change)
         self._pending: dict[str, tuple[Profile | None, int]] = {}
+        # person id -> events set when that person's record (or tombstone) is published: the
+        # console's live streams (runtime/console.py) wait on them
+        self._watchers: dict[str, set[asyncio.Event]] = {}
         self._updates = metrics.context_published.labels("update")
         self._tombstones = metrics.context_published.labels("tombstone")
 
@@ -51,6 +55,24 @@ class ContextPublisher:
         """The person is gone: publish a tombstone (and forget any update not yet published)."""
         previous = self._pending.get(person_id)
         self._pending[person_id] = (None, previous[1] if previous else kafka_ts)
+
+    @contextlib.contextmanager
+    def watching(self, person_id: str) -> Iterator[asyncio.Event]:
+        """An event set each time a record of ``person_id`` is published here (the caller
+        clears it), for as long as the ``with`` block runs."""
+        published = asyncio.Event()
+        self._watchers.setdefault(person_id, set()).add(published)
+        try:
+            yield published
+        finally:
+            watchers = self._watchers[person_id]
+            watchers.discard(published)
+            if not watchers:
+                del self._watchers[person_id]
+
+    def _notify(self, person_id: str) -> None:
+        for published in self._watchers.get(person_id, ()):
+            published.set()
 
     @property
     def waiting(self) -> int:
@@ -73,6 +95,8 @@ class ContextPublisher:
                 retry(exc)
                 continue
             (self._tombstones if profile is None else self._updates).inc()
+            if self._watchers:
+                self._notify(person_id)
         return len(pending)
 
     def _retry(self, person_id: str, profile: Profile | None, since: int

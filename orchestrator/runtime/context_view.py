@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -83,9 +83,15 @@ async def read_capped(response: ClientResponse, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+#: The answer for a visitor or customer id as a client of ``GET /context/{id}`` gets it (the
+#: token already checked): its status and JSON body.
+ContextLookup = Callable[[str], Awaitable[tuple[int, bytes]]]
+
+
 def add_context_view(app: faust.App, *, people: PersonStore, links: LinkStore, metrics: EngineMetrics,
                      partitions: int, model_versions: Callable[[str], dict[str, str]],
-                     security: WebSecurity) -> None:
+                     security: WebSecurity) -> ContextLookup:
+    """Add ``/context/{id}`` and ``/internal/identity/{id}``; return the look-up they answer with."""
     secret = security.worker_secret
     timeout = ClientTimeout(total=security.forward_timeout_s)
     warnings = ThrottledWarnings(log)
@@ -155,11 +161,12 @@ def add_context_view(app: faust.App, *, people: PersonStore, links: LinkStore, m
             raise OwnerFailed(f"{elsewhere}: identity answer with a bad person id")
         return person_id
 
-    def json_bytes(body: bytes, status: int) -> Response:
+    def json_bytes(answered: tuple[int, bytes]) -> Response:
+        status, body = answered
         return app.web.bytes(body, content_type="application/json", status=status)
 
-    def answer(payload: dict[str, Any], status: int) -> Response:
-        return json_bytes(orjson.dumps(payload), status)
+    def answer(payload: dict[str, Any], status: int) -> tuple[int, bytes]:
+        return status, orjson.dumps(payload)
 
     def signed(request: Request, kind: str, requested_id: str, person_id: str | None) -> bool:
         header = request.headers.get(forwarding.HEADER)
@@ -173,7 +180,7 @@ def add_context_view(app: faust.App, *, people: PersonStore, links: LinkStore, m
                              request.path, forwarding.HEADER, forwarding.MAX_CLOCK_SKEW_S)
         return valid
 
-    async def context_of(request: ContextRequest) -> Response:
+    async def context_of(request: ContextRequest) -> tuple[int, bytes]:
         person_id = request.person_id
         if person_id is None:
             person_id = await person_of(request)
@@ -183,7 +190,7 @@ def add_context_view(app: faust.App, *, people: PersonStore, links: LinkStore, m
                 elsewhere, "context",
                 f"/context/{quote(request.requested_id, safe='')}?person={quote(person_id, safe='')}",
                 request.requested_id, person_id)
-            return json_bytes(body, status)
+            return status, body
         profile = people.get(person_id)
         if profile is None or is_erasure_marker(profile):
             metrics.context_requests.labels("not_found").inc()
@@ -192,7 +199,7 @@ def add_context_view(app: faust.App, *, people: PersonStore, links: LinkStore, m
         metrics.context_requests.labels("found").inc()
         return answer({"requested_id": request.requested_id, **record}, 200)
 
-    async def guarded(work: Any) -> Response:
+    async def guarded(work: Awaitable[tuple[int, bytes]]) -> tuple[int, bytes]:
         """``await work``, with a rebalance, a misrouted forward and a failed owner answered
         without internals (the details are logged)."""
         try:
@@ -221,7 +228,8 @@ def add_context_view(app: faust.App, *, people: PersonStore, links: LinkStore, m
                 if refused is not None:
                     metrics.context_requests.labels("refused").inc()
                     return refused
-            return await guarded(context_of(ContextRequest.of(requested_id, query_person, forwarded)))
+            return json_bytes(await guarded(
+                context_of(ContextRequest.of(requested_id, query_person, forwarded))))
 
     @app.page("/internal/identity/{requested_id}")
     class Identity(View):
@@ -230,7 +238,12 @@ def add_context_view(app: faust.App, *, people: PersonStore, links: LinkStore, m
                 return self.json(WORKERS_ONLY, status=403)
             resolving = ContextRequest.of(requested_id, None, forwarded=True)
 
-            async def resolve() -> Response:
+            async def resolve() -> tuple[int, bytes]:
                 return answer({"person_id": await person_of(resolving)}, 200)
 
-            return await guarded(resolve())
+            return json_bytes(await guarded(resolve()))
+
+    async def lookup(requested_id: str) -> tuple[int, bytes]:
+        return await guarded(context_of(ContextRequest.of(requested_id, None, forwarded=False)))
+
+    return lookup

@@ -14,7 +14,7 @@ def test_demo_prints_actions_with_latency_and_stops_its_worker(kafka_bootstrap: 
     port = free_port()
     result = subprocess.run(
         [sys.executable, "-m", "orchestrator", "demo", "--duration", "15", "--rate", "25",
-         "--web-port", str(port)],
+         "--web-port", str(port), "--page-port", str(free_port())],
         capture_output=True, text=True, timeout=240, cwd=PROJECT_ROOT, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()

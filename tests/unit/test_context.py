@@ -79,6 +79,28 @@ def test_the_holdout_flag_is_shown_only_for_held_out_actions() -> None:
             assert action["holdout"] is True
 
 
+def test_each_recent_action_says_why_it_was_sent_rule_reason_and_the_scores_it_saw() -> None:
+    profile = profile_of(page_view("p1", "/billing", "billing", T0))
+    record_sent(profile, {"action_id": "a1", "action": "login_prompt", "channel": "web",
+                          "rule": "self-service-login-prompt",
+                          "payload": {"reason": "3 self-service pages read this session"},
+                          "scores": {"login_propensity": 0.8, "churn_risk": None}}, "k1", T0)
+    [action] = roundtrip(context_record(profile, UPDATED))["recent_actions"]
+    assert action["rule"] == "self-service-login-prompt"
+    assert action["reason"] == "3 self-service pages read this session"
+    assert action["scores"] == {"login_propensity": 0.8, "churn_risk": None}
+
+
+def test_an_action_without_reason_or_scores_has_only_its_rule() -> None:
+    profile = profile_of(page_view("p1", "/billing", "billing", T0))
+    record_sent(profile, {"action_id": "a1", "action": "direct_link", "channel": "web",
+                          "rule": "self-service-direct-link", "payload": {"url": "/account"},
+                          "scores": {}}, "k1", T0)
+    [action] = context_record(profile, UPDATED)["recent_actions"]
+    assert action["rule"] == "self-service-direct-link"
+    assert "reason" not in action and "scores" not in action
+
+
 def test_recent_contacts_are_newest_first() -> None:
     contacts = context_record(busy_customer(), UPDATED)["recent_contacts"]
     assert [c["type"] for c in contacts] == ["contact_ended", "case_opened"]

@@ -50,13 +50,15 @@ def test_third_self_service_page_yields_a_login_prompt_action_record() -> None:
     assert action["expires_ts"] == T0 + 2 * SECOND + 10 + 600_000
 
 
-def test_sent_action_is_remembered_in_the_profile_for_cooldown_and_feedback() -> None:
+def test_sent_action_is_remembered_in_the_profile_for_cooldown_feedback_and_why() -> None:
     outcomes = run(three_billing_pages())
     profile = outcomes[-1].profile
     (action,) = outcomes[-1].actions
     assert profile.last_sent == {"login_prompt": T0 + 2 * SECOND}
     assert profile.recent_actions == [{"action_id": action["action_id"], "action": "login_prompt",
-                                       "channel": "web", "ts": T0 + 2 * SECOND, "outcome": None}]
+                                       "channel": "web", "ts": T0 + 2 * SECOND, "outcome": None,
+                                       "rule": "self-service-login-prompt",
+                                       "reason": "3 self-service pages read this session"}]
 
 
 def test_feedback_on_a_sent_action_records_its_outcome_and_yields_no_action() -> None:

@@ -213,6 +213,11 @@ def record_sent(profile: Profile, action_record: dict[str, Any], cap_key: str,
         "action_id": action_record["action_id"], "action": action_record["action"],
         "channel": action_record["channel"], "ts": event_ts, "outcome": None,
     }
+    # Why it was sent, for the customer context: the rule, its payload's reason, the scores seen.
+    why = {"rule": action_record.get("rule"),
+           "reason": (action_record.get("payload") or {}).get("reason"),
+           "scores": dict(action_record.get("scores") or {})}
+    entry.update((key, value) for key, value in why.items() if value)
     if holdout:
         entry["holdout"] = True
     early = profile.early_outcomes.pop(entry["action_id"], None)
