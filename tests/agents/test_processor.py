@@ -184,3 +184,24 @@ async def test_a_dead_letter_refused_every_time_is_counted_lost_after_its_attemp
     assert emitter.attempts == DEAD_LETTER_ATTEMPTS
     assert emitter.on("dead-letter") == []
     assert sample(processor, "orchestrator_dead_letters_lost_total") == 1
+
+
+async def test_a_page_url_that_cannot_be_split_is_still_applied_and_decided_on() -> None:
+    # Found by the full fuzz run: urlsplit raised in the rules (the direct link's "already
+    # there" check) for a bracketed non-IPv6 host, and the record was dead-lettered as an
+    # internal error.
+    emitter, profiles = RecordingEmitter(), {}
+    processor = make_processor(emitter, profiles)
+    hop, hopped = processor.person_events_topic, 0
+    for n, url in enumerate(["http://[::1", "http://[aåç:Ж]/billing", "//[x]/billing/faq"]):
+        await handled(processor, "clickstream", 0, n, NOW, b"v", record(
+            event_id=f"e{n}", type="page_view", visitor_id="v", session_id="s",
+            customer_id="c-1", page={"url": url, "category": "billing"}))
+        while hopped < len(emitter.sent):  # the broker's hop to the customer's partition
+            topic, key, value = emitter.sent[hopped]
+            hopped += 1
+            if topic == hop:
+                await handled(processor, hop, 0, n, NOW, key, orjson.dumps(value))
+    assert emitter.on("dead-letter") == []
+    assert decode_profile(profiles["c-1"]).events_seen == 3
+    assert emitter.on("actions.web")  # decided on: the logged-in billing pages get direct links

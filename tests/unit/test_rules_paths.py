@@ -176,3 +176,9 @@ def test_value_types_are_known_for_type_checks() -> None:
     assert value_types == {"event.type": "text", "event.ts": "number", "profile.logged_in": "bool",
                      "lookup.service_pages.billing": "mapping", "lookup.labels.billing": "any",
                      "event.properties.x": "any", "scores.churn_risk": "number"}
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "http://[aåç:Ж]/billing", "//[x]/billing"])
+def test_a_url_that_cannot_be_split_has_no_path(url: str) -> None:
+    # urlsplit raises for a bracketed host that is no IPv6 address; the page still counts.
+    assert value("event.page.path", ctx(page_view("e1", url, "billing", T0))) is MISSING

@@ -24,11 +24,10 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import urlsplit
 
 from orchestrator.core.events import ClickstreamEvent, ContactCentreEvent, Event, event_type
 from orchestrator.core.profile import Profile, queries
-from orchestrator.core.rules.paths import MISSING, RuleInputs
+from orchestrator.core.rules.paths import MISSING, RuleInputs, url_path
 from orchestrator.core.rules.ruleset import Rule, RuleSet
 from orchestrator.core.scoring.model import servable_score
 
@@ -110,7 +109,8 @@ def _same_page(url: str, ctx: RuleInputs) -> bool:
     page = getattr(ctx.event, "page", None)
     if page is None:
         return False
-    return urlsplit(page.url).path.rstrip("/") == urlsplit(url).path.rstrip("/")
+    here, there = url_path(page.url), url_path(url)
+    return here is not None and there is not None and here.rstrip("/") == there.rstrip("/")
 
 
 def _held_back(rule: Rule, ctx: RuleInputs, key: str) -> str | None:

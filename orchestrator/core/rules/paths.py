@@ -101,9 +101,19 @@ def _event_source(ctx: RuleInputs) -> Any:
     return event_source(ctx.event).value
 
 
+def url_path(url: str) -> str | None:
+    """The path of ``url``; None when it cannot be split (``urlsplit`` raises ValueError for a
+    bracketed host that is no IPv6 address, e.g. ``http://[::1``)."""
+    try:
+        return urlsplit(url).path
+    except ValueError:
+        return None
+
+
 def _page_path(ctx: RuleInputs) -> Any:
     page = getattr(ctx.event, "page", None)
-    return MISSING if page is None else urlsplit(page.url).path
+    path = None if page is None else url_path(page.url)
+    return MISSING if path is None else path
 
 
 def _consent(root: str, category: str) -> Getter:
