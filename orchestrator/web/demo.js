@@ -8,6 +8,9 @@ let visitor = `v-demo-${hex()}`;
 let loggedIn = false;
 let stream = null;
 const clickedAt = new Map(); // event id -> performance.now() of the click
+// An action can arrive before the answer to its click's POST (the engine is that fast): it is
+// shown once the click is known, so that its click-to-screen time is measured.
+const early = new Map(); // trigger event id -> action
 
 function el(tag, text, className) {
   const node = document.createElement(tag);
@@ -16,23 +19,35 @@ function el(tag, text, className) {
   return node;
 }
 
+let pendingClicks = 0; // POSTs sent and not answered yet
+
 async function send(click) {
   const started = performance.now();
-  const response = await fetch("/api/events", {
-    method: "POST", headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ visitor_id: visitor, logged_in: loggedIn, ...click }),
-  });
-  const answer = await response.json();
-  if (!response.ok) { $("status").textContent = `Not sent: ${answer.error}`; return; }
-  clickedAt.set(answer.event_id, started);
-  const li = el("li");
-  li.append(el("time", new Date().toLocaleTimeString()), " ",
-            el("span", click.type === "login" ? "login" : `page_view ${click.url}`, "url"));
-  $("clicks").prepend(li);
+  pendingClicks += 1;
+  try {
+    const response = await fetch("/api/events", {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ visitor_id: visitor, logged_in: loggedIn, ...click }),
+    });
+    const answer = await response.json();
+    if (!response.ok) { $("status").textContent = `Not sent: ${answer.error}`; return; }
+    clickedAt.set(answer.event_id, started);
+    const li = el("li");
+    li.append(el("time", new Date().toLocaleTimeString()), " ",
+              el("span", click.type === "login" ? "login" : `page_view ${click.url}`, "url"));
+    $("clicks").prepend(li);
+  } finally {
+    pendingClicks -= 1;
+    // Actions held for a click: shown now, timed when their click is known.
+    for (const [trigger, action] of [...early]) {
+      if (clickedAt.has(trigger) || pendingClicks === 0) { early.delete(trigger); showAction(action); }
+    }
+  }
 }
 
 function showAction(action) {
   const started = clickedAt.get(action.trigger_event_id);
+  if (started === undefined && pendingClicks > 0) { early.set(action.trigger_event_id, action); return; }
   const onScreen = started === undefined ? null : performance.now() - started;
   $("no-prompt")?.remove();
   const card = el("div", null, "prompt");
