@@ -58,6 +58,9 @@ class OrchestratorApp(faust.App):
             return producer
         return await super().maybe_start_producer()
 
+    #: Called by the consumer at each fetch rewind (runtime/faust_consumer.py).
+    on_fetch_rewind: Callable[[Any, int, int], None] | None = None
+
     def _new_transport(self) -> Any:
         # The consumer hands fetched records to the streams without four tasks per record
         # (runtime/faust_consumer.py); Faust has no setting for its consumer class.
@@ -232,6 +235,7 @@ def build_app(settings: Settings, rule_set: RuleSet, emitter: Emitter | None = N
         options=table_options,
         help="<partition>/<intent> -> checkpoint of that partition's intent model")
     metrics = EngineMetrics(rule_set_version=rule_set.version)
+    app.on_fetch_rewind = lambda tp, start, to: metrics.fetch_rewinds.labels(tp.topic).inc()
     intent_models = None
     if settings.scoring:
         intent_models = PartitionedModels(load_intent_specs(settings.intents_file), models,

@@ -67,6 +67,11 @@ class EngineMetrics:
         self.dead_letter_retries = Counter(
             "orchestrator_dead_letter_retries",
             "Dead-letter records sent again after the broker did not take them", registry=r)
+        self.fetch_rewinds = Counter(
+            "orchestrator_fetch_rewinds",
+            "Jumps in an input partition's offsets that hid records never handed to the agent: "
+            "the partition was fetched again from the first missing offset instead of "
+            "committing past them", ["topic"], registry=r)
         self.dead_letters_lost = Counter(
             "orchestrator_dead_letters_lost",
             "Dead-letter records given up after every attempt failed (logged with the source "
