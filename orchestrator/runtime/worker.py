@@ -20,7 +20,8 @@ from orchestrator.runtime.web_security import load_web_security
 async def _prepare(settings: Settings) -> tuple[list[str], RuleSetState, int]:
     created = await ensure_topics(settings)
     try:
-        state, follow_from = await read_latest(settings, settings.rules_dir)
+        state, follow_from = await read_latest(settings, settings.rules_dir,
+                                               settings.journey_directory)
     except RuleSetError as exc:  # nothing published and rules/ itself is bad
         raise SettingsError(f"no rule set published on {settings.topic_rules}, and "
                             f"{settings.rules_dir} is invalid:\n{exc}") from None

@@ -15,6 +15,7 @@ from orchestrator.core.rules import RuleSet
 from orchestrator.runtime import rules_feed
 from orchestrator.runtime.rules_feed import (
     RULE_SET_KEY,
+    Published,
     RuleSetState,
     encode_rule_set,
     follow,
@@ -69,7 +70,8 @@ async def test_the_rejection_names_file_rule_and_field() -> None:
 
 async def test_a_good_record_gives_its_rule_set_and_other_keys_are_ignored() -> None:
     good = await validate_record(record(0, GOOD))
-    assert isinstance(good, RuleSet) and good.version == "good-1"
+    assert isinstance(good, Published) and good.rule_set.version == "good-1"
+    assert good.journeys is None  # published without journeys
     assert await validate_record(record(1, GOOD, key=b"something-else")) is None
     assert await validate_record(record(2, None)) is None
 
