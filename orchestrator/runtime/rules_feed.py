@@ -43,9 +43,12 @@ RULE_SET_KEY = b"rule-set"
 VALIDATION_TIMEOUT_S = 10.0
 
 
-def rule_channels(rule_set: RuleSet) -> set[str]:
-    """The channels a rule set can send to."""
-    return {rule.channel for rule in rule_set.rules}
+def rule_channels(rule_set: RuleSet, journeys: JourneySet | None = None) -> set[str]:
+    """The channels a rule set (and a journey set's send steps) can send to."""
+    channels = {rule.channel for rule in rule_set.rules}
+    for journey in journeys.journeys if journeys is not None else ():
+        channels.update(step.rule.channel for step in journey.steps if step.rule is not None)
+    return channels
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,7 +208,8 @@ async def follow(settings: Settings, state: RuleSetState, from_offset: int,
                     published.rule_set if isinstance(published, Published) else published)
                 if isinstance(rule_set, RuleSet):
                     try:
-                        await ensure_action_topics(settings, rule_channels(rule_set))
+                        await ensure_action_topics(settings, rule_channels(
+                            rule_set, published.journeys if isinstance(published, Published) else None))
                     except Exception as exc:  # the set cannot go live without its topics
                         log.exception("creating the action topics of rule set %s failed",
                                       rule_set.version)

@@ -3,21 +3,23 @@ tick once, journey sends arbitrated with the rules, erasure, the analytics and `
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
 from prometheus_client import CollectorRegistry
 
+from orchestrator.core.actions import action_id_for
 from orchestrator.core.envelopes import TICK
 from orchestrator.core.events import DecodeLimits
-from orchestrator.core.actions import action_id_for
 from orchestrator.core.journeys import JourneyState, load_journey_set
+from orchestrator.runtime.app import build_app
 from orchestrator.runtime.journeys import JourneyShell, decode_journey_state
 from orchestrator.runtime.metrics import EngineMetrics
 from orchestrator.runtime.partitioning import partition_of
 from orchestrator.runtime.processing import JourneyProcessor
 from orchestrator.runtime.settings import load_rules, load_settings
-from tests.agents.conftest import RecordingEmitter, handled
+from tests.agents.conftest import RecordingEmitter, deliver, handled, now_ms
 
 NOW = 1_800_000_000_000
 PARTITIONS = 4
@@ -263,3 +265,30 @@ def test_the_stored_state_of_one_journey_is_under_300_bytes_with_a_long_person_i
         past={"pricing-follow-up": [3, NOW - 86_400_000]}), 0)
     shell.flush(0)
     assert len(person) + len(table[person]) <= 300, len(table[person])
+
+
+async def test_the_journey_agent_runs_journeys_with_state_in_the_journeys_table(
+        unique: str) -> None:
+    settings = load_settings(store="memory", app_id=f"agents-{unique}", state_flush_records=1)
+    rules = load_rules(settings.rules_dir)
+    emitter = RecordingEmitter()
+    engine = build_app(settings, rules, emitter=emitter, journeys=load_journey_set(
+        {"journeys/follow-up.yaml": FOLLOW_UP}, rules.lookups))
+    engine.app.finalize()
+    engine.app.conf.store = "memory://"
+    assert engine.journeys is not None
+    engine.journeys.caught_up = lambda partition: True  # no consumer in the test context
+    partition = partition_of("v-agent", settings.partitions)
+    entered = now_ms() - 10 * SECOND
+    view = orjson.dumps({"event_id": "a1", "type": "page_view", "ts": entered, "visitor_id": "v-agent",
+                         "page": {"url": "/pricing", "category": "pricing"}})
+    async with engine.agent.test_context() as agent:
+        await deliver(agent, "clickstream", b"v-agent", view, offset=0, partition=partition)
+        await deliver(agent, settings.person_events_topic, None, TICK, offset=0, partition=partition)
+        for _ in range(500):
+            if len(emitter.on("actions.web")) == 2 and not engine.processor.held_partitions():
+                break
+            await asyncio.sleep(0.01)
+        stored = engine.journeys.store.table.get("v-agent")
+    assert [a["action"] for a in emitter.on("actions.web")] == ["pricing_prompt", "pricing_reminder"]
+    assert stored is not None and decode_journey_state(stored).active == {}
