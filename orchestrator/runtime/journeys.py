@@ -446,7 +446,7 @@ def add_journeys(app: Any, settings: Any, processor: Any, registry: CollectorReg
     from faust.web import Request, Response, View
 
     from orchestrator.core.access import Scope
-    from orchestrator.core.envelopes import TICK
+    from orchestrator.core.envelopes import JOURNEY_TICK
     from orchestrator.runtime.faust_internals import committed_offsets
     from orchestrator.runtime.web_guard import refusal
 
@@ -499,7 +499,7 @@ def add_journeys(app: Any, settings: Any, processor: Any, registry: CollectorReg
         if not shell.journeys.journeys or app.rebalancing or not app.started:
             return
         for partition in assigned():
-            await app.producer.send(person_events, None, TICK, partition, None, None)
+            await app.producer.send(person_events, None, JOURNEY_TICK, partition, None, None)
 
     @app.page("/journeys")
     class Journeys(View):

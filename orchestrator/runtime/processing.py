@@ -130,8 +130,6 @@ class JourneyProcessor:
         self.intent_models = intent_models
         #: Journey state, timers and analytics (runtime/journeys.py); None: journeys are off.
         self.journeys = journeys
-        #: partition -> monotonic time of its last label sweep (ticks may come more often).
-        self._swept: dict[int, float] = {}
         #: (topic, partition) -> offset of the last record handled; the lag gauge reads it.
         self.last_offsets: dict[tuple[str, int], int] = {}
         self._stage = metrics.stage_children
@@ -278,12 +276,8 @@ class JourneyProcessor:
 
     async def _on_tick(self, tick: Tick, partition: int, key: bytes | None, now: int) -> None:
         # The worker's own clock for this partition: settle quiet people, fire due timers.
-        models = self.intent_models
-        if models is not None:
-            started = time.monotonic()
-            if started - self._swept.get(partition, 0.0) >= models.policy.sweep_tick_s * 0.9:
-                self._swept[partition] = started
-                models.sweep(partition, self.people)
+        if self.intent_models is not None and not tick.journeys:
+            self.intent_models.sweep(partition, self.people)
         if self.journeys is not None and self.journeys.running:
             await self._fire_timers(partition, now)
 
