@@ -175,6 +175,22 @@ def _load_rules_path(path: Path, refusal: str = "invalid rule set") -> Any:
         sys.exit(2)
 
 
+def _load_journeys(path: Path, rule_set: Any, refusal: str = "invalid journeys") -> Any:
+    """The journeys of a rule directory's ``journeys/`` (None: it has none); exit 2 naming every
+    problem if they are bad."""
+    from orchestrator.core.journeys import load_journey_directory
+    from orchestrator.core.rules import RuleSetError
+
+    directory = path / "journeys"
+    if not path.is_dir() or not directory.exists():
+        return None
+    try:
+        return load_journey_directory(directory, rule_set.lookups)
+    except RuleSetError as exc:
+        click.echo(f"{refusal} in {directory}:\n{exc}", err=True)
+        sys.exit(2)
+
+
 @rules.command("validate")
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 def rules_validate(path: Path) -> None:
@@ -183,6 +199,11 @@ def rules_validate(path: Path) -> None:
     click.echo(f"valid: version {rule_set.version}, {len(rule_set.rules)} rules")
     for rule in rule_set.describe():
         click.echo(f"  {rule['id']:<36} {rule['channel']:<16} {rule['action']:<20} {rule['file']}")
+    journeys = _load_journeys(path, rule_set)
+    if journeys is not None:
+        click.echo(f"valid: journeys {journeys.version}, {len(journeys.journeys)} journeys")
+        for journey in journeys.describe():
+            click.echo(f"  {journey['id']:<36} {len(journey['steps']):>2} steps  {journey['file']}")
 
 
 @rules.command("publish")
@@ -190,16 +211,19 @@ def rules_validate(path: Path) -> None:
 @_settings_options
 @_fail_cleanly
 def rules_publish(path: Path, **flags: Any) -> None:
-    """Validate a rule directory and publish it to the rules topic (every worker swaps to it)."""
+    """Validate a rule directory (with its journeys/) and publish it to the rules topic (every
+    worker swaps to it)."""
     from orchestrator.runtime.rules_feed import publish_rule_set
     from orchestrator.runtime.topics import ensure_topics
 
     settings = load_settings(**flags)
     # Before anything connects: an invalid set goes nowhere.
     rule_set = _load_rules_path(path, "not published: invalid rule set")
+    journeys = _load_journeys(path, rule_set, "not published: invalid journeys")
     asyncio.run(ensure_topics(settings))
-    asyncio.run(publish_rule_set(settings, rule_set))
-    click.echo(f"published rule set {rule_set.version} ({len(rule_set.rules)} rules) "
+    asyncio.run(publish_rule_set(settings, rule_set, journeys))
+    published = f" and {len(journeys.journeys)} journeys" if journeys is not None else ""
+    click.echo(f"published rule set {rule_set.version} ({len(rule_set.rules)} rules){published} "
                f"to {settings.topic_rules}")
 
 

@@ -9,7 +9,8 @@ keyed by a linked visitor) is forwarded once, keyed by the person id, as one of:
 - :class:`Unlink` (``"kind": "unlink"``, keyed by a visitor id): forget the visitor (the person
   was erased);
 - :class:`Tick` (``"kind": "tick"``, no key): the worker's own clock for a partition, which
-  settles quiet people's labels.
+  settles quiet people's labels and fires due journey timers (``"journeys": true``: a tick of
+  the journeys' faster schedule, which fires timers only).
 
 Every envelope is validated before use (:func:`decode_envelope`): a malformed one raises
 :class:`EnvelopeError` with the reason, and the shell dead-letters it. The topic is internal:
@@ -67,17 +68,19 @@ class Unlink:
 
 @dataclass(frozen=True, slots=True)
 class Tick:
-    pass
+    #: A tick of the journeys' schedule: fires due timers; the label sweep keeps its own ticks.
+    journeys: bool = False
 
 
 Envelope = Forwarded | Carried | Unlink | Tick
 
 TICK = b'{"kind":"tick"}'
+JOURNEY_TICK = b'{"kind":"tick","journeys":true}'
 
 
 def encode_envelope(envelope: Envelope) -> bytes:
     if isinstance(envelope, Tick):
-        return TICK
+        return JOURNEY_TICK if envelope.journeys else TICK
     if isinstance(envelope, Unlink):
         return orjson.dumps({"kind": "unlink", "kafka_ts": envelope.kafka_ts})
     body: dict[str, Any] = {
@@ -106,7 +109,7 @@ def decode_envelope(value: bytes | None) -> Envelope:
         raise EnvelopeError("an envelope is a JSON object")
     kind = body.get("kind")
     if kind == "tick":
-        return Tick()
+        return Tick(journeys=body.get("journeys") is True)
     if kind == "unlink":
         return Unlink(_int(body, "kafka_ts", kind, default=0))
     if kind not in ("event", "carry"):

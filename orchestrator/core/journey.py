@@ -9,6 +9,8 @@ from typing import Any, Protocol
 
 from orchestrator.core.actions import build_action_record
 from orchestrator.core.events import ClickstreamEvent, ContactCentreEvent, Event
+from orchestrator.core.journeys.machine import ActionRequest
+from orchestrator.core.journeys.requests import arbitrate_requests
 from orchestrator.core.profile import Profile, apply_event, erased_before, erasure_marker, record_sent
 from orchestrator.core.rules import RuleSet, Suppressed, decide
 from orchestrator.core.scoring import SettledLabel, StepResult
@@ -60,6 +62,22 @@ class EventScorer(Protocol):
         ...
 
 
+class EventJourneys(Protocol):
+    """The person's journeys at an event (see :class:`orchestrator.core.journeys.PersonJourneys`):
+    advanced on the event once it is applied, they ask for actions that are arbitrated together
+    with the rules'."""
+
+    @property
+    def version(self) -> str:
+        """The journey set's version (journey action records carry it)."""
+        ...
+
+    def requests(self, event: Event, profile: Profile, scores: Mapping[str, float | None],
+                 score_labels: Mapping[str, int] | None) -> Sequence[ActionRequest]:
+        """Advance on ``event``; the action requests of the send steps reached."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class Trigger:
     """The two clocks of one decision.
@@ -76,7 +94,8 @@ class Trigger:
 
 
 def process_event(event: Event, person_id: str, profile: Profile | None, trigger: Trigger,
-                  rule_set: RuleSet, scorer: EventScorer | None = None) -> JourneyOutcome:
+                  rule_set: RuleSet, scorer: EventScorer | None = None,
+                  journeys: EventJourneys | None = None) -> JourneyOutcome:
     """Apply ``event`` to the person's profile (new if None) and decide what to send.
 
     An ``erasure_requested`` event erases the person (see :class:`JourneyOutcome`); an event
@@ -87,6 +106,11 @@ def process_event(event: Event, person_id: str, profile: Profile | None, trigger
     the decision; its scores and the labels it settled are on the outcome. Scores are intent
     probabilities by name (None: model not trusted yet); without a scorer, rules that need a
     score do not fire.
+
+    ``journeys``, when given, advance on the applied event (not on a replay, nor on a record from
+    before an erasure); their action requests and the rules are arbitrated as one decision
+    (consent, caps, one action per channel), and an event that asks nothing of the journeys is
+    decided by the rules alone, as without them.
 
     >>> from orchestrator.core.events import decode_record, Source
     >>> from orchestrator.core.rules import load_rule_set
@@ -130,6 +154,11 @@ def process_event(event: Event, person_id: str, profile: Profile | None, trigger
     else:
         step = scorer.score(profile, event, late)
         scores, settled, labels = step.scores, step.settled, scorer.labels()
+    requests = journeys.requests(event, profile, scores, labels) if journeys is not None else ()
+    if requests:
+        assert journeys is not None
+        return _with_journeys(event, profile, trigger, rule_set, scorer, journeys.version,
+                              requests, scores, settled, labels)
     arbitration = decide(rule_set, event, profile, scores, trigger.decided_ts, labels)
     outcome = JourneyOutcome(profile=profile, suppressed=arbitration.suppressed, scores=scores,
                              settled=settled)
@@ -144,3 +173,17 @@ def process_event(event: Event, person_id: str, profile: Profile | None, trigger
         record_sent(profile, record, decision.cap_key, event.ts, holdout=decision.holdout)
         (outcome.held_out if decision.holdout else outcome.actions).append(record)
     return outcome
+
+
+def _with_journeys(event: Event, profile: Profile, trigger: Trigger, rule_set: RuleSet,
+                   scorer: EventScorer | None, version: str, requests: Sequence[ActionRequest],
+                   scores: Mapping[str, float | None], settled: Sequence[SettledLabel],
+                   labels: Mapping[str, int] | None) -> JourneyOutcome:
+    """The event's decision when journeys asked for actions: theirs and the rules' together."""
+    decided = arbitrate_requests(
+        requests, profile, version=version, lookups=rule_set.lookups,
+        now_ms=trigger.decided_ts, kafka_ts=trigger.record_kafka_ts, rule_set=rule_set,
+        trigger_event=event, scores=scores, score_labels=labels,
+        model_versions=scorer.versions() if scorer is not None else None)
+    return JourneyOutcome(profile=profile, actions=decided.actions, suppressed=decided.suppressed,
+                          held_out=decided.held_out, scores=scores, settled=settled)

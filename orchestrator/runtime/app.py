@@ -18,6 +18,7 @@ from faust.web import Request, Response, View
 
 from orchestrator.core.access import Scope
 from orchestrator.core.envelopes import TICK
+from orchestrator.core.journeys import JourneySet
 from orchestrator.core.rules import RuleSet
 from orchestrator.runtime import faust_consumer
 from orchestrator.runtime.console import add_console
@@ -29,6 +30,7 @@ from orchestrator.runtime.faust_internals import (
     record_in_hand,
     set_fetch_max_wait,
 )
+from orchestrator.runtime.journeys import JourneyShell, add_journeys, empty_journey_set
 from orchestrator.runtime.kafka_security import faust_credentials
 from orchestrator.runtime.metrics import EngineMetrics, PartitionLag, RuntimeCollector
 from orchestrator.runtime.processing import Emitter, JourneyProcessor, OnDelivered, OnFailed, wall_clock_ms
@@ -173,15 +175,19 @@ class Engine:
     context: ContextPublisher
     models: Any
     intent_models: PartitionedModels | None
+    #: Journey state, timers and analytics; None when journeys are off.
+    journeys: JourneyShell | None = None
 
 
 def build_app(settings: Settings, rule_set: RuleSet, emitter: Emitter | None = None,
               rules: tuple[RuleSetState, int] | None = None,
-              security: WebSecurity | None = None) -> Engine:
+              security: WebSecurity | None = None,
+              journeys: JourneySet | None = None) -> Engine:
     """Wire the app. ``emitter`` replaces Kafka as the destination of actions (tests);
     ``rules`` (the state read from the rules topic and the offset to follow it from) makes the
     worker follow the rules topic; ``security`` is the HTTP security checked at the worker's
-    start (default: built from ``settings``)."""
+    start (default: built from ``settings``); ``journeys`` the journeys to run (default: those
+    of ``rules``; none when ``settings.journeys`` is off)."""
     security = security or load_web_security(settings)
     store = "rocksdb://" if settings.store == "rocksdb" else "memory://"
     app = OrchestratorApp(
@@ -254,6 +260,11 @@ def build_app(settings: Settings, rule_set: RuleSet, emitter: Emitter | None = N
         held_out_topic=settings.topic_held_out, identity=identity,
         person_events_topic=settings.person_events_topic, context=context,
         intent_models=intent_models)
+    journey_shell = None
+    if settings.journeys:
+        given = journeys or (rules[0].journeys if rules else None)
+        journey_shell = add_journeys(app, settings, processor, metrics.registry,
+                                     given or empty_journey_set(rule_set), table_options, security)
     # The person-events topic is read by the same agent as the inputs: one worker owns partition
     # N of every topic (same partition count), so a person's records meet on one profile.
     inputs = app.topic(*settings.input_topics, settings.person_events_topic,
@@ -327,11 +338,13 @@ def build_app(settings: Settings, rule_set: RuleSet, emitter: Emitter | None = N
         held.discard(partitions)
     rules_state = rules[0] if rules else RuleSetState(rule_set, "given", 0)
     if rules is not None:
-        _follow_rules(app, settings, rules_state, rules[1], processor, metrics)
+        _follow_rules(app, settings, rules_state, rules[1], processor, metrics, journey_shell)
     metrics.registry.register(RuntimeCollector(
         ready=lambda: is_ready(app),
         lags=lambda: _input_lags(app, settings, processor),
-        table_keys=lambda: {"profiles": _estimate_keys(profiles), "identity": _estimate_keys(identity)}))
+        table_keys=lambda: {"profiles": _estimate_keys(profiles), "identity": _estimate_keys(identity),
+                            **({"journeys": _estimate_keys(journey_shell.store.table)}
+                               if journey_shell is not None else {})}))
     _add_views(app, metrics, rules_state, security)
     lookup = add_context_view(app, people=processor.people, links=processor.links, metrics=metrics,
                               partitions=settings.partitions, model_versions=context.model_versions,
@@ -339,7 +352,7 @@ def build_app(settings: Settings, rule_set: RuleSet, emitter: Emitter | None = N
     add_console(app, lookup=lookup, publisher=context, metrics=metrics, security=security)
     return Engine(app=app, processor=processor, metrics=metrics, profiles=profiles, agent=agent,
                   identity=identity, context=context, models=models,
-                  intent_models=intent_models)
+                  intent_models=intent_models, journeys=journey_shell)
 
 
 def _schedule_label_sweeps(app: faust.App, settings: Settings,
@@ -403,10 +416,13 @@ def _estimate_keys(table: Any) -> int:
 
 
 def _follow_rules(app: faust.App, settings: Settings, state: RuleSetState, offset: int,
-                  processor: JourneyProcessor, metrics: EngineMetrics) -> None:
+                  processor: JourneyProcessor, metrics: EngineMetrics,
+                  journeys: JourneyShell | None = None) -> None:
     def swap(rule_set: RuleSet) -> None:
         # One assignment on the event loop: the agent picks it up at its next record.
         processor.rule_set = rule_set
+        if journeys is not None:  # the journeys published with the rules (read their lookups)
+            journeys.journeys = state.journeys or empty_journey_set(rule_set)
         metrics.rule_set.info({"version": rule_set.version})
 
     async def follow_rules_topic() -> None:

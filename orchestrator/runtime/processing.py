@@ -21,7 +21,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
@@ -44,6 +44,9 @@ from orchestrator.core.rules import RuleSet
 from orchestrator.runtime.metrics import EngineMetrics
 from orchestrator.runtime.scoring import PartitionedModels
 from orchestrator.runtime.stores import LinkStore, PersonStore
+
+if TYPE_CHECKING:
+    from orchestrator.runtime.journeys import JourneyShell
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +111,7 @@ class JourneyProcessor:
         identity: MutableMapping[str, bytes] | None = None,
         person_events_topic: str = "person-events", context: ContextSink | None = None,
         intent_models: PartitionedModels | None = None,
+        journeys: JourneyShell | None = None,
     ) -> None:
         self.people = PersonStore(profiles)
         self.links = LinkStore(identity if identity is not None else {})
@@ -124,6 +128,8 @@ class JourneyProcessor:
         self.clock_ms = clock_ms
         self.context: ContextSink = context or _NoContext()
         self.intent_models = intent_models
+        #: Journey state, timers and analytics (runtime/journeys.py); None: journeys are off.
+        self.journeys = journeys
         #: (topic, partition) -> offset of the last record handled; the lag gauge reads it.
         self.last_offsets: dict[tuple[str, int], int] = {}
         self._stage = metrics.stage_children
@@ -170,18 +176,25 @@ class JourneyProcessor:
         Runs in the agent while a record of ``partition`` is in hand (see ``runtime.stores``)."""
         started = time.perf_counter()
         written = self.people.flush(partition) + self.links.flush(partition)
+        if self.journeys is not None:
+            written += self.journeys.flush(partition)
         if written:
             self._stage["save"].observe(time.perf_counter() - started)
         return written
 
     def held_partitions(self) -> set[int]:
         """Partitions with state not yet written to the tables."""
-        return {*self.people.held_partitions(), *self.links.held_partitions()}
+        held = {*self.people.held_partitions(), *self.links.held_partitions()}
+        if self.journeys is not None:
+            held.update(self.journeys.held_partitions())
+        return held
 
     def discard(self, partitions: set[int]) -> None:
         """Forget held state of revoked partitions (their records are processed again)."""
         self.people.discard(partitions)
         self.links.discard(partitions)
+        if self.journeys is not None:
+            self.journeys.discard(partitions)
 
     # ------------------------------------------------------------ input records
 
@@ -193,8 +206,14 @@ class JourneyProcessor:
         link = self.links.get(record_key) if needs_link else None
         decided = route(accepted.source, record_key, accepted.event, link)
         if decided.carry:
+            anonymous = self.people.get(record_key)
             await self._carry(decided, record_key, partition, accepted.source, accepted.event.ts,
                               kafka_ts, key, value)
+            if self.journeys is not None and anonymous is not None:
+                if self.people.get(record_key) is None:  # carried into the customer's profile
+                    self.journeys.identified(record_key, partition, anonymous, accepted.event)
+                else:  # erased since: only the marker stays
+                    self.journeys.erase(record_key, partition, accepted.event.ts)
         elif decided.here(record_key):
             self._store_link(decided, record_key, partition)
             await self._apply(decided.person_id, accepted, partition, kafka_ts, now)
@@ -256,9 +275,25 @@ class JourneyProcessor:
         await self._envelope_handlers[type(envelope)](envelope, partition, key, now)
 
     async def _on_tick(self, tick: Tick, partition: int, key: bytes | None, now: int) -> None:
-        # The worker's own clock for this partition: settle quiet people.
-        if self.intent_models is not None:
+        # The worker's own clock for this partition: settle quiet people, fire due timers.
+        if self.intent_models is not None and not tick.journeys:
             self.intent_models.sweep(partition, self.people)
+        if self.journeys is not None and self.journeys.running:
+            await self._fire_timers(partition, now)
+
+    async def _fire_timers(self, partition: int, now: int) -> None:
+        journeys = self.journeys
+        assert journeys is not None
+        until = journeys.clock(partition, now)
+        for due_ts, person_id in journeys.due(partition, now):
+            profile = self.people.get(person_id)
+            decided = journeys.fire(person_id, partition, profile, due_ts, until, self.rule_set, now)
+            if decided is None or profile is None:
+                continue
+            await self._send_decided(person_id, decided.actions, decided.held_out, due_ts,
+                                     journeys.analytics.timer_action_delay)
+            self.people.put(person_id, profile, partition)  # its sends count for the caps
+            self.context.changed(profile, now)
 
     async def _on_unlink(self, unlink: Unlink, partition: int, key: bytes | None, now: int) -> None:
         visitor_id = key.decode()  # type: ignore[union-attr]
@@ -271,6 +306,8 @@ class JourneyProcessor:
         self.people.put(visitor_id, erasure_marker(visitor_id, erased_ts, self.people.get(visitor_id)),
                         partition)
         self.context.erased(visitor_id, erased_ts)
+        if self.journeys is not None:
+            self.journeys.erase(visitor_id, partition, erased_ts)
 
     async def _on_forwarded(self, forwarded: Forwarded, partition: int, key: bytes | None,
                             now: int) -> None:
@@ -303,8 +340,21 @@ class JourneyProcessor:
         t1 = time.perf_counter()
         models = self.intent_models
         scorer = models.scorer_for(partition) if models is not None else None
+        journeys = self.journeys if self.journeys is not None and self.journeys.running else None
+        person = fired = None
+        if journeys is not None:  # the person's timers due by this event fire first
+            person, fired = journeys.at_event(person_id, partition, profile, event.ts,
+                                              self.rule_set, now)
+            if fired is not None and profile is not None:
+                await self._send_decided(person_id, fired.actions, fired.held_out, event.ts,
+                                         journeys.analytics.timer_action_delay)
         outcome = process_event(event, person_id, profile, Trigger(kafka_ts, now), self.rule_set,
-                                scorer)
+                                scorer, person)
+        if journeys is not None and person is not None:
+            if outcome.profile is None and not outcome.erased:
+                journeys.erase(person_id, partition, event.ts)
+            else:
+                journeys.after_event(person, partition)
         if models is not None:
             models.after_event(partition, event.ts, outcome.settled)
         t2 = time.perf_counter()
@@ -315,7 +365,7 @@ class JourneyProcessor:
             return
         if outcome.replay:
             self.metrics.replayed.labels(accepted.source.value).inc()
-            if carried_changed and profile is not None:  # the merge itself is news
+            if (carried_changed or fired) and profile is not None:  # the merge itself is news
                 self.people.put(person_id, profile, partition)
                 self.context.changed(profile, kafka_ts)
             return
@@ -323,15 +373,7 @@ class JourneyProcessor:
             self.metrics.suppressed.labels(held.action, held.cause).inc()
         # Actions go out before the profile is written: if the worker dies in between, the
         # replayed trigger re-sends the same action_id (at-least-once) instead of losing it.
-        key = person_id.encode()
-        for action in outcome.actions:
-            channel, name = action["channel"], action["action"]
-            await self.emitter.send(self.action_topic(channel), key, orjson.dumps(action),
-                                    observe_on_delivery(self._action_histogram(channel, name),
-                                                        self.clock_ms, kafka_ts))
-            self.metrics.count_action(channel, name, action["rule"])
-        for record in outcome.held_out:  # the control group: decided, recorded, not sent
-            await self.emitter.send(self.held_out_topic, key, orjson.dumps(record))
+        await self._send_decided(person_id, outcome.actions, outcome.held_out, kafka_ts)
         if outcome.actions:
             self._stage["emit"].observe(time.perf_counter() - t2)
         if outcome.profile is None:
@@ -339,6 +381,21 @@ class JourneyProcessor:
         else:
             self.people.put(person_id, outcome.profile, partition)
             self.context.changed(outcome.profile, kafka_ts)
+
+    async def _send_decided(self, person_id: str, actions: list[dict[str, Any]],
+                            held_out: list[dict[str, Any]], since_ms: int,
+                            histogram: Any = None) -> None:
+        """Send actions (their delivery observed from ``since_ms`` on ``histogram``, default the
+        action's event-to-action latency) and the records of held-out decisions."""
+        key = person_id.encode()
+        for action in actions:
+            channel, name = action["channel"], action["action"]
+            observed = histogram if histogram is not None else self._action_histogram(channel, name)
+            await self.emitter.send(self.action_topic(channel), key, orjson.dumps(action),
+                                    observe_on_delivery(observed, self.clock_ms, since_ms))
+            self.metrics.count_action(channel, name, action["rule"])
+        for record in held_out:  # the control group: decided, recorded, not sent
+            await self.emitter.send(self.held_out_topic, key, orjson.dumps(record))
 
     def _action_histogram(self, channel: str, action: str) -> Any:
         histogram = self._to_action.get((channel, action))

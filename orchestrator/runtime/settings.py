@@ -102,6 +102,13 @@ class Settings(BaseSettings):
     web_forward_max_bytes: int = Field(1_048_576, ge=65_536, le=67_108_864,
                                        description="largest answer read from another worker")
     rules_dir: Path = PROJECT_ROOT / "rules"
+    journeys: bool = Field(True, description="run the journeys of journeys_dir (off: rules only)")
+    journeys_dir: Path | None = Field(
+        None, description="directory of journey files; default: the journeys/ of rules_dir "
+                          "(none there: no journeys)")
+    journey_tick_ms: int = Field(
+        250, ge=20, le=10_000,
+        description="how often each partition's due journey timers are looked at")
     max_record_bytes: int = Field(65_536, ge=256,
                                   description="larger records are dead-lettered; at most "
                                               f"{MAX_RECORD_BYTES_LIMIT} (what can be forwarded)")
@@ -244,6 +251,13 @@ class Settings(BaseSettings):
     @property
     def worker_data_dir(self) -> Path:
         return self.data_dir or PROJECT_ROOT / "var" / f"worker-{self.web_port}"
+
+    @property
+    def journey_directory(self) -> Path | None:
+        """Where the worker's journeys are read from at start (None: journeys are off)."""
+        if not self.journeys:
+            return None
+        return self.journeys_dir or self.rules_dir / "journeys"
 
     @property
     def bootstrap_server_list(self) -> list[str]:

@@ -20,11 +20,12 @@ from orchestrator.runtime.web_security import load_web_security
 async def _prepare(settings: Settings) -> tuple[list[str], RuleSetState, int]:
     created = await ensure_topics(settings)
     try:
-        state, follow_from = await read_latest(settings, settings.rules_dir)
+        state, follow_from = await read_latest(settings, settings.rules_dir,
+                                               settings.journey_directory)
     except RuleSetError as exc:  # nothing published and rules/ itself is bad
         raise SettingsError(f"no rule set published on {settings.topic_rules}, and "
-                            f"{settings.rules_dir} is invalid:\n{exc}") from None
-    created += await ensure_action_topics(settings, rule_channels(state.rule_set))
+                            f"{settings.rules_dir} (or its journeys) is invalid:\n{exc}") from None
+    created += await ensure_action_topics(settings, rule_channels(state.rule_set, state.journeys))
     return created, state, follow_from
 
 
@@ -55,6 +56,10 @@ def run_worker(settings: Settings, reset_state: bool = False) -> None:
     if created:
         logger.info("created topics: %s", ", ".join(created))
     logger.info("rule set %s from %s", rules_state.rule_set.version, rules_state.source)
+    if settings.journeys:
+        journeys = rules_state.journeys
+        logger.info("journeys: %s", "none" if journeys is None else
+                    f"{len(journeys.journeys)} ({journeys.version})")
     try:
         worker.execute_from_commandline()
     except SystemExit:

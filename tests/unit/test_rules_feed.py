@@ -15,6 +15,7 @@ from orchestrator.core.rules import RuleSet
 from orchestrator.runtime import rules_feed
 from orchestrator.runtime.rules_feed import (
     RULE_SET_KEY,
+    Published,
     RuleSetState,
     encode_rule_set,
     follow,
@@ -69,7 +70,8 @@ async def test_the_rejection_names_file_rule_and_field() -> None:
 
 async def test_a_good_record_gives_its_rule_set_and_other_keys_are_ignored() -> None:
     good = await validate_record(record(0, GOOD))
-    assert isinstance(good, RuleSet) and good.version == "good-1"
+    assert isinstance(good, Published) and good.rule_set.version == "good-1"
+    assert good.journeys is None  # published without journeys
     assert await validate_record(record(1, GOOD, key=b"something-else")) is None
     assert await validate_record(record(2, None)) is None
 
@@ -223,3 +225,51 @@ async def test_a_set_whose_topics_cannot_be_created_is_refused_and_the_feed_goes
     assert state.rule_set.version == default_rules().version
     assert state.last_rejected is not None
     assert "could not be created: broker unreachable" in state.last_rejected["errors"][0]
+
+
+# ---------------------------------------------------------------- journeys travel with the rules
+
+GOOD_JOURNEY = """
+journeys:
+  - id: hello
+    description: greet, then wait a minute
+    entry: {event: [page_view]}
+    steps:
+      - {id: greet, send: {channel: web, action: greeting}}
+      - {id: pause, wait_s: 60}
+"""
+
+
+def with_journeys(documents: dict[str, Any]) -> bytes:
+    record = orjson.loads(GOOD)
+    record["journeys"] = {"version": "j", "documents": documents}
+    return orjson.dumps(record)
+
+
+async def test_a_record_with_journeys_gives_them_with_its_rule_set() -> None:
+    good = await validate_record(record(0, with_journeys({"journeys/hello.yaml": GOOD_JOURNEY})))
+    assert isinstance(good, Published) and good.journeys is not None
+    assert [j.id for j in good.journeys.journeys] == ["hello"]
+
+
+async def test_a_record_with_a_bad_journey_is_refused_naming_file_journey_step_and_field() -> None:
+    bad = GOOD_JOURNEY.replace("wait_s: 60", "wait_s: 0")
+    result = await validate_record(record(4, with_journeys({"journeys/hello.yaml": bad})))
+    assert isinstance(result, dict)
+    assert result["errors"] == [
+        "journeys/hello.yaml: journey 'hello': step 'pause': wait_s: must be at least 1, got 0"]
+    not_text = await validate_record(record(5, with_journeys({"journeys/hello.yaml": 3})))
+    assert isinstance(not_text, dict) and "journeys.documents" in not_text["errors"][0]
+
+
+def test_a_bad_journey_directory_fails_the_start_naming_the_step(tmp_path: Any) -> None:
+    import shutil
+
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES_DIR, rules, ignore=shutil.ignore_patterns("*.md", "*.json"))
+    (rules / "journeys" / "hello.yaml").write_text(GOOD_JOURNEY.replace("wait_s: 60", "wait_s: 0"))
+    with pytest.raises(rules_feed.RuleSetError) as raised:
+        rules_feed.load_directories(rules, rules / "journeys")
+    assert ("journeys/hello.yaml: journey 'hello': step 'pause': wait_s: must be at least 1"
+            in str(raised.value))
+    assert rules_feed.load_directories(rules, tmp_path / "none").journeys is None

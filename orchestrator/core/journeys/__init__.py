@@ -7,8 +7,8 @@
   on its due timers: new state, timers, action requests, analytics facts.
 - :func:`arbitrate_requests` sends the requests through the rules' arbitration (consent, caps).
 
-Pure: no Faust, no Kafka, no clock. The format and the semantics: ``docs/journeys.md``. The
-worker does not run journeys yet.
+Pure: no Faust, no Kafka, no clock. The format and the semantics: ``docs/journeys.md``; the
+worker runs them through ``orchestrator.runtime.journeys``.
 """
 
 from orchestrator.core.journeys.journeyset import Journey, JourneySet, Step
@@ -22,10 +22,12 @@ from orchestrator.core.journeys.machine import (
     Timer,
     TimerFiring,
     fire_due,
+    leave_all,
     on_event,
     step_id,
 )
 from orchestrator.core.journeys.model import journey_file_json_schema
+from orchestrator.core.journeys.person import PersonJourneys
 from orchestrator.core.journeys.requests import JourneyActions, arbitrate_requests
 from orchestrator.core.journeys.runner import JourneyRunner
 
@@ -40,12 +42,14 @@ __all__ = [
     "JourneyRunner",
     "JourneySet",
     "JourneyState",
+    "PersonJourneys",
     "Step",
     "Timer",
     "TimerFiring",
     "arbitrate_requests",
     "fire_due",
     "journey_file_json_schema",
+    "leave_all",
     "load_journey_directory",
     "load_journey_set",
     "on_event",

@@ -53,6 +53,8 @@ class Journey:
     reentry_after_ms: int
     max_entries: int
     steps: tuple[Step, ...]
+    #: The goal condition as written (compact JSON), for analytics pages; None: no goal.
+    goal_text: str | None = None
     _index: Mapping[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
 from orchestrator.core.journeys.journeyset import Journey, JourneySet, Step
@@ -270,7 +271,8 @@ def _compile_journey(file: str, index: int, raw: Any, lookups: Mapping[str, Mapp
         id=spec.id, file=file, description=spec.description,
         entry_types=frozenset(spec.entry.event) if spec.entry.event else None,
         entry_condition=entry_condition, goal=goal, exit_when=exit_when, reentry=spec.reentry,
-        reentry_after_ms=spec.reentry_after_s * 1000, max_entries=spec.max_entries, steps=steps)
+        reentry_after_ms=spec.reentry_after_s * 1000, max_entries=spec.max_entries, steps=steps,
+        goal_text=orjson.dumps(raw["goal"]).decode() if spec.goal is not None else None)
 
 
 def _compile_steps(file: str, spec: JourneySpec, lookups: Mapping[str, Mapping[str, Any]], condition: Any,

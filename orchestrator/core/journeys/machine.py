@@ -48,7 +48,7 @@ from orchestrator.core.rules.ruleset import Rule
 ENTRY, STEP, ENTERED, AT, DUE = range(5)
 #: Why a person left a journey (analytics label values).
 EXIT_REASONS = ("completed", "converted", "exit_condition", "timed_out", "holdout", "erased",
-                "journey_removed")
+                "journey_removed", "merged")
 
 
 def step_id(person_id: str, journey_id: str, entry: int, step: str) -> str:
@@ -353,4 +353,22 @@ def on_event(journeys: JourneySet, state: JourneyState | None, person_id: str, e
     ctx = RuleInputs(event=event, profile=profile, scores=scores or {}, lookups=journeys.lookups,
                   score_labels=score_labels or {}, type=event_type(event))
     run.event(event, ctx)
+    return run.out
+
+
+def leave_all(journeys: JourneySet, state: JourneyState | None, person_id: str, ts: int,
+              reason: str) -> JourneyOutcome:
+    """End every active journey of the person at ``ts`` for ``reason`` (one of
+    :data:`EXIT_REASONS`): their timers are cancelled, ``exited`` facts say why. The state keeps
+    the person's past entries (re-entry rules still count them).
+
+    >>> state = JourneyState(active={"cart": [1, "pause", 10, 10, 70]})
+    >>> out = leave_all(JourneySet("v", (), {}, {}), state, "v-1", 20, "merged")
+    >>> out.state.active, out.state.past, [f.reason for f in out.facts], len(out.cancelled)
+    ({}, {'cart': [1, 20]}, ['merged'], 1)
+    """
+    run = _Run(journeys, state if state is not None else JourneyState(), person_id,
+               Profile(person_id=person_id))
+    for journey_id in sorted(run.state.active):
+        run.leave(journey_id, run.state.active[journey_id], ts, reason)
     return run.out

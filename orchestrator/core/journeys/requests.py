@@ -47,7 +47,8 @@ def arbitrate_requests(requests: Iterable[ActionRequest], profile: Profile, *, v
                        kafka_ts: int = 0, rule_set: RuleSet | None = None,
                        trigger_event: Event | None = None,
                        scores: Mapping[str, float | None] | None = None,
-                       score_labels: Mapping[str, int] | None = None) -> JourneyActions:
+                       score_labels: Mapping[str, int] | None = None,
+                       model_versions: Mapping[str, str] | None = None) -> JourneyActions:
     """Arbitrate ``requests`` per trigger and build the action records of the winners.
 
     Requests of one trigger (an event, or one timer firing) are decided together; on the event
@@ -55,7 +56,8 @@ def arbitrate_requests(requests: Iterable[ActionRequest], profile: Profile, *, v
     own ``decide``: the rules then decide on it even without a request). Sent and held-out
     decisions are recorded in the profile (``record_sent``), so caps count them. ``scores`` are
     the event's; a timer firing sees the profile's latest. ``now_ms`` is the decision time
-    (None: the trigger's own time, as a replay decides).
+    (None: the trigger's own time, as a replay decides); ``model_versions`` go on the records
+    decided on the event (as the rules' records carry them).
     """
     out = JourneyActions()
     groups: dict[int, list[ActionRequest]] = {}
@@ -86,7 +88,8 @@ def arbitrate_requests(requests: Iterable[ActionRequest], profile: Profile, *, v
                                          decided_ts=decided_ts,
                                          rule_set_version=version if request is not None or rule_set is None
                                          else rule_set.version,
-                                         scores=profile.scores if timer else scores)
+                                         scores=profile.scores if timer else scores,
+                                         model_versions=None if timer else model_versions)
             if request is not None:
                 record["action_id"] = action_id_for(request.step_id, decision.channel, decision.action)
                 record["trigger_event_id"] = trigger.event_id

@@ -1,0 +1,294 @@
+"""Journeys in the worker's shell: state in the journeys table, timers fired from the partition's
+tick once, journey sends arbitrated with the rules, erasure, the analytics and ``/journeys``."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+from prometheus_client import CollectorRegistry
+
+from orchestrator.core.actions import action_id_for
+from orchestrator.core.envelopes import TICK
+from orchestrator.core.events import DecodeLimits
+from orchestrator.core.journeys import JourneyState, load_journey_set
+from orchestrator.runtime.app import build_app
+from orchestrator.runtime.journeys import JourneyShell, decode_journey_state
+from orchestrator.runtime.metrics import EngineMetrics
+from orchestrator.runtime.partitioning import partition_of
+from orchestrator.runtime.processing import JourneyProcessor
+from orchestrator.runtime.settings import load_rules, load_settings
+from tests.agents.conftest import RecordingEmitter, deliver, handled, now_ms
+
+NOW = 1_800_000_000_000
+PARTITIONS = 4
+SECOND = 1000
+
+#: A pricing page enters; a prompt; then up to 3 s for a checkout page (thanks), else a reminder.
+FOLLOW_UP = """
+version: "t-1"
+journeys:
+  - id: pricing-follow-up
+    description: a pricing reader is prompted, and reminded unless they reach the checkout
+    entry:
+      event: [page_view]
+      when: {field: event.page.category, eq: pricing}
+    goal: {field: event.type, eq: purchase}
+    max_entries: 1
+    steps:
+      - id: prompt
+        send: {channel: web, action: pricing_prompt}
+      - id: wait-for-checkout
+        wait_for:
+          event: [page_view]
+          when: {field: event.page.category, eq: checkout}
+          timeout_s: 3
+          then: thanks
+          on_timeout: reminder
+      - id: reminder
+        send: {channel: web, action: pricing_reminder}
+        next: exit
+      - id: thanks
+        send: {channel: web, action: checkout_thanks, consent: marketing}
+"""
+
+
+class World:
+    """A processor with journeys over plain dicts, a clock the test sets, and the broker's
+    part played by the test (records handed in, the state written after each)."""
+
+    def __init__(self, journeys: dict[str, bytes] | None = None,
+                 profiles: dict[str, bytes] | None = None) -> None:
+        settings = load_settings()
+        rules = load_rules(settings.rules_dir)
+        self.now = NOW
+        self.emitter = RecordingEmitter()
+        self.profiles = profiles if profiles is not None else {}
+        self.journey_table = journeys if journeys is not None else {}
+        metrics = EngineMetrics()
+        self.shell = JourneyShell(
+            load_journey_set({"journeys/follow-up.yaml": FOLLOW_UP}, rules.lookups),
+            self.journey_table, PARTITIONS, metrics.registry)
+        self.processor = JourneyProcessor(
+            profiles=self.profiles, emitter=self.emitter, rule_set=rules,
+            sources=settings.input_topics, dead_letter_topic="dead-letter",
+            action_topic=settings.action_topic, limits=DecodeLimits(), metrics=metrics,
+            clock_ms=lambda: self.now, journeys=self.shell)
+        self.offset = 0
+
+    async def view(self, person: str, event_id: str, category: str, ts: int,
+                   url: str | None = None) -> None:
+        await self.send("clickstream", person, event_id=event_id, type="page_view", ts=ts,
+                        visitor_id=person, session_id=f"s-{person}",
+                        page={"url": url or f"/{category}", "category": category})
+
+    async def send(self, topic: str, key: str, **fields: Any) -> None:
+        self.offset += 1
+        await handled(self.processor, topic, partition_of(key, PARTITIONS), self.offset,
+                      fields["ts"], key.encode(), orjson.dumps(fields))
+
+    async def tick(self, person: str, at: int) -> None:
+        """The tick of ``person``'s partition, handled when the wall clock shows ``at``."""
+        self.now = at
+        self.offset += 1
+        await handled(self.processor, "person-events", partition_of(person, PARTITIONS),
+                      self.offset, at, None, TICK)
+
+    def actions(self) -> list[dict[str, Any]]:
+        return [value for topic, _, value in self.emitter.sent if topic.startswith("actions.")]
+
+    def state(self, person: str) -> Any:
+        stored = self.journey_table.get(person)
+        return None if stored is None else decode_journey_state(stored)
+
+    def sample(self, name: str, **labels: str) -> float | None:
+        return self.processor.metrics.registry.get_sample_value(name, labels)
+
+
+async def test_an_entry_sends_the_first_step_with_the_step_id_as_action_id_and_keeps_a_small_state(
+        ) -> None:
+    world = World()
+    await world.view("v-long-person-identifier-0001", "e1", "pricing", NOW - 10 * SECOND)
+    [prompt] = world.actions()
+    assert prompt["action"] == "pricing_prompt"
+    assert prompt["rule"] == "journey.pricing-follow-up.prompt"
+    assert prompt["journey"]["step"] == "prompt" and prompt["journey"]["entry"] == 1
+    assert prompt["action_id"] == action_id_for(prompt["journey"]["step_id"], "web", "pricing_prompt")
+    stored = world.journey_table["v-long-person-identifier-0001"]
+    position = decode_journey_state(stored).active["pricing-follow-up"]
+    assert position[1] == "wait-for-checkout" and position[4] == NOW - 7 * SECOND
+    assert len(stored) + len("v-long-person-identifier-0001") <= 300
+
+
+async def test_a_wait_that_times_out_fires_from_the_tick_once_however_often_it_ticks() -> None:
+    world = World()
+    entered = NOW - 10 * SECOND
+    await world.view("v-1", "e1", "pricing", entered)
+    await world.tick("v-1", entered + 2 * SECOND)  # before the due time: nothing
+    assert [a["action"] for a in world.actions()] == ["pricing_prompt"]
+    await world.tick("v-1", entered + 3 * SECOND + 200)
+    await world.tick("v-1", entered + 4 * SECOND)
+    reminder = world.actions()[-1]
+    assert [a["action"] for a in world.actions()] == ["pricing_prompt", "pricing_reminder"]
+    assert reminder["trigger_event_id"].startswith("timer:")
+    assert reminder["trigger_ts"] == entered + 3 * SECOND  # the due time: lateness is measured from it
+    assert world.state("v-1").active == {}
+    assert world.sample("orchestrator_journey_exited_total", journey="pricing-follow-up",
+                        reason="completed") == 1
+    assert world.sample("orchestrator_journey_timer_lateness_seconds_count") == 1
+
+
+async def test_the_awaited_event_ends_the_wait_and_its_timer_then_sends_nothing() -> None:
+    world = World()
+    entered = NOW - 10 * SECOND
+    await world.view("v-2", "e1", "pricing", entered)
+    await world.send("contact-centre", "v-2", event_id="k1", type="consent_updated",
+                     ts=entered + 500, customer_id="v-2", consent={"service": True, "marketing": True})
+    await world.view("v-2", "e2", "checkout", entered + SECOND)
+    await world.tick("v-2", entered + 5 * SECOND)
+    assert [a["action"] for a in world.actions()] == ["pricing_prompt", "checkout_thanks"]
+    assert world.actions()[1]["trigger_event_id"] == "e2"
+    assert world.sample("orchestrator_journey_steps_total", journey="pricing-follow-up",
+                        step="thanks") == 1
+
+
+async def test_a_journey_send_goes_through_consent_like_a_rule() -> None:
+    world = World()
+    entered = NOW - 10 * SECOND
+    await world.view("v-3", "e1", "pricing", entered)
+    await world.view("v-3", "e2", "checkout", entered + SECOND)  # no marketing consent
+    assert [a["action"] for a in world.actions()] == ["pricing_prompt"]
+    assert world.sample("orchestrator_decisions_suppressed_total", action="checkout_thanks",
+                        cause="consent") == 1
+    assert world.state("v-3").active == {}  # the journey went on: it ended after the send
+
+
+async def test_a_timer_due_before_an_event_fires_first_on_that_event() -> None:
+    world = World()
+    entered = NOW - 60 * SECOND
+    await world.view("v-4", "e1", "pricing", entered)
+    # No tick came (a replay at full speed): the next event, after the due time, fires it first,
+    # so the late checkout page no longer ends the wait.
+    await world.view("v-4", "e2", "checkout", entered + 10 * SECOND)
+    assert [a["action"] for a in world.actions()] == ["pricing_prompt", "pricing_reminder"]
+
+
+async def test_a_redelivered_entry_sends_nothing_new_and_a_replayed_timer_the_same_action_id() -> None:
+    world = World()
+    entered = NOW - 10 * SECOND
+    await world.view("v-5", "e1", "pricing", entered)
+    await world.view("v-5", "e1", "pricing", entered)  # the same record again
+    assert len(world.actions()) == 1
+    # The reminder fired, then the worker died before writing: a restart from the tables as
+    # they were fires it again with the same action id.
+    journeys_before = dict(world.journey_table)
+    profiles_before = dict(world.profiles)
+    await world.tick("v-5", entered + 4 * SECOND)
+    restarted = World(journeys=journeys_before, profiles=profiles_before)
+    await restarted.tick("v-5", entered + 5 * SECOND)
+    assert world.actions()[-1]["action_id"] == restarted.actions()[-1]["action_id"]
+    assert restarted.actions()[-1]["action"] == "pricing_reminder"
+
+
+async def test_timers_are_rebuilt_from_the_table_after_a_rebalance_and_fire_once() -> None:
+    world = World()
+    entered = NOW - 10 * SECOND
+    await world.view("v-6", "e1", "pricing", entered)
+    partition = partition_of("v-6", PARTITIONS)
+    world.processor.discard({partition})  # revoked, then assigned again
+    assert world.shell.timers.pending(partition) == 0
+    await world.tick("v-6", entered + 4 * SECOND)
+    await world.tick("v-6", entered + 5 * SECOND)
+    assert [a["action"] for a in world.actions()] == ["pricing_prompt", "pricing_reminder"]
+
+
+async def test_an_erasure_leaves_every_journey_and_deletes_the_journey_state() -> None:
+    world = World()
+    entered = NOW - 10 * SECOND
+    await world.view("c-7", "e1", "pricing", entered)
+    await world.send("contact-centre", "c-7", event_id="k-erase", type="erasure_requested",
+                     ts=entered + SECOND, customer_id="c-7")
+    await world.tick("c-7", entered + 5 * SECOND)
+    assert "c-7" not in world.journey_table
+    assert [a["action"] for a in world.actions()] == ["pricing_prompt"]
+    assert world.sample("orchestrator_journey_exited_total", journey="pricing-follow-up",
+                        reason="erased") == 1
+
+
+async def test_quiet_partitions_wait_for_their_inputs_to_catch_up_before_the_clock_runs() -> None:
+    world = World()
+    entered = NOW - 10 * SECOND
+    await world.view("v-8", "e1", "pricing", entered)
+    world.shell.caught_up = lambda partition: False  # a backlog: event time alone
+    await world.tick("v-8", entered + 5 * SECOND)
+    assert len(world.actions()) == 1
+    world.shell.caught_up = lambda partition: True
+    await world.tick("v-8", entered + 5 * SECOND)
+    assert len(world.actions()) == 2
+
+
+async def test_the_journeys_page_has_the_shape_others_read() -> None:
+    world = World()
+    entered = NOW - 10 * SECOND
+    await world.view("v-9", "e1", "pricing", entered)
+    await world.view("v-10", "e2", "pricing", entered)
+    await world.tick("v-9", entered + 4 * SECOND)
+    owned = sorted({partition_of("v-9", PARTITIONS), partition_of("v-10", PARTITIONS)})
+    page = world.shell.analytics.as_json(world.shell.journeys, owned, "http://w1:6066")
+    assert set(page) == {"journeys", "partitions", "worker"}
+    assert page["partitions"] == owned and page["worker"] == "http://w1:6066"
+    [journey] = page["journeys"]
+    assert set(journey) == {"id", "goal", "entered", "active", "converted", "exited", "steps"}
+    assert journey["id"] == "pricing-follow-up"
+    assert journey["goal"] == '{"field":"event.type","eq":"purchase"}'
+    assert (journey["entered"], journey["converted"]) == (2, 0)
+    assert journey["active"] == 1  # v-10 still waits
+    assert journey["exited"] == {"completed": 1}
+    steps = {s["id"]: s for s in journey["steps"]}
+    assert [s["id"] for s in journey["steps"]] == ["prompt", "wait-for-checkout", "reminder", "thanks"]
+    assert all(set(s) == {"id", "kind", "reached", "mean_s_from_previous"} for s in journey["steps"])
+    assert steps["wait-for-checkout"]["kind"] == "wait_for"
+    assert steps["reminder"]["reached"] == 1
+    assert steps["reminder"]["mean_s_from_previous"] == 3.0
+    assert steps["thanks"]["mean_s_from_previous"] is None
+
+
+def test_the_stored_state_of_one_journey_is_under_300_bytes_with_a_long_person_id() -> None:
+    registry = CollectorRegistry()
+    table: dict[str, bytes] = {}
+    shell = JourneyShell(load_journey_set({"journeys/f.yaml": FOLLOW_UP}), table, PARTITIONS,
+                         registry)
+    person = "customer-" + "x" * 55  # 64 characters
+    shell.store.put(person, JourneyState(
+        active={"pricing-follow-up": [3, "wait-for-checkout", NOW, NOW + 1, NOW + 3001]},
+        past={"pricing-follow-up": [3, NOW - 86_400_000]}), 0)
+    shell.flush(0)
+    assert len(person) + len(table[person]) <= 300, len(table[person])
+
+
+async def test_the_journey_agent_runs_journeys_with_state_in_the_journeys_table(
+        unique: str) -> None:
+    settings = load_settings(store="memory", app_id=f"agents-{unique}", state_flush_records=1)
+    rules = load_rules(settings.rules_dir)
+    emitter = RecordingEmitter()
+    engine = build_app(settings, rules, emitter=emitter, journeys=load_journey_set(
+        {"journeys/follow-up.yaml": FOLLOW_UP}, rules.lookups))
+    engine.app.finalize()
+    engine.app.conf.store = "memory://"
+    assert engine.journeys is not None
+    engine.journeys.caught_up = lambda partition: True  # no consumer in the test context
+    partition = partition_of("v-agent", settings.partitions)
+    entered = now_ms() - 10 * SECOND
+    view = orjson.dumps({"event_id": "a1", "type": "page_view", "ts": entered, "visitor_id": "v-agent",
+                         "page": {"url": "/pricing", "category": "pricing"}})
+    async with engine.agent.test_context() as agent:
+        await deliver(agent, "clickstream", b"v-agent", view, offset=0, partition=partition)
+        await deliver(agent, settings.person_events_topic, None, TICK, offset=0, partition=partition)
+        for _ in range(500):
+            if len(emitter.on("actions.web")) == 2 and not engine.processor.held_partitions():
+                break
+            await asyncio.sleep(0.01)
+        stored = engine.journeys.store.table.get("v-agent")
+    assert [a["action"] for a in emitter.on("actions.web")] == ["pricing_prompt", "pricing_reminder"]
+    assert stored is not None and decode_journey_state(stored).active == {}
