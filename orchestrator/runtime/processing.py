@@ -97,6 +97,14 @@ def observe_on_delivery(histogram: Any, clock_ms: Callable[[], int], since_ms: i
     return delivered
 
 
+class EventObserver(Protocol):
+    """Told of every event applied to a person (analytics, route mining); must be cheap."""
+
+    def applied(self, person_id: str, event: Any, profile: Profile | None,
+                actions: list[dict[str, Any]], held_out: list[dict[str, Any]],
+                rule_set: RuleSet) -> None: ...
+
+
 class JourneyProcessor:
     """Decode, route, decide and emit, one record at a time; write state per partition."""
 
@@ -124,6 +132,8 @@ class JourneyProcessor:
         self.clock_ms = clock_ms
         self.context: ContextSink = context or _NoContext()
         self.intent_models = intent_models
+        #: Told of each applied event (``runtime.analytics``); None: nobody.
+        self.observer: EventObserver | None = None
         #: (topic, partition) -> offset of the last record handled; the lag gauge reads it.
         self.last_offsets: dict[tuple[str, int], int] = {}
         self._stage = metrics.stage_children
@@ -321,6 +331,9 @@ class JourneyProcessor:
             return
         for held in outcome.suppressed:
             self.metrics.suppressed.labels(held.action, held.cause).inc()
+        if self.observer is not None:
+            self.observer.applied(person_id, event, outcome.profile, outcome.actions,
+                                  outcome.held_out, self.rule_set)
         # Actions go out before the profile is written: if the worker dies in between, the
         # replayed trigger re-sends the same action_id (at-least-once) instead of losing it.
         key = person_id.encode()
