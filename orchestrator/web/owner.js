@@ -68,10 +68,11 @@ function renderRules(rules, analytics) {
     const a = byRule.get(rule.id) || {};
     const row = el("tr");
     row.dataset.rule = rule.id;
-    const name = el("th", rule.id);
+    const name = el("th", rule.id, "rule-id");
     name.scope = "row";
     name.title = rule.description;
-    const cells = [name, el("td", rule.action)];
+    name.append(el("span", rule.action, "action"));
+    const cells = [name];
     for (const key of ["sent", "held_out", "shown", "clicked", "converted"]) {
       const cell = el("td", a[key] ?? 0, "num");
       cell.dataset.col = key;
@@ -89,7 +90,7 @@ function renderRules(rules, analytics) {
       uplift.classList.add("empty");
     } else {
       uplift.append(el("span", `${pts(a.uplift)} pts (${pts(a.uplift_low)} to ${pts(a.uplift_high)})`,
-                       "figure"), " ", upliftPicture(a));
+                       "figure"), upliftPicture(a));
     }
     cells.push(rates, uplift);
     row.append(...cells);
@@ -97,7 +98,7 @@ function renderRules(rules, analytics) {
   }
   if (!rules.length) {
     const cell = el("td", "no rules", "empty");
-    cell.colSpan = 10;
+    cell.colSpan = 9;
     body.append(el("tr"));
     body.firstChild.append(cell);
   }
@@ -107,12 +108,12 @@ function renderRules(rules, analytics) {
 
 function bars(steps, label) {
   // Horizontal bars, each as wide as its count against the first.
-  const width = 460, rowHeight = 30, labelWidth = 120, height = steps.length * rowHeight + 4;
+  const width = 560, rowHeight = 30, labelWidth = 170, height = steps.length * rowHeight + 4;
   const top = Math.max(1, steps[0] ? steps[0].count : 1);
-  const picture = svg("svg", { width: "100%", viewBox: `0 0 ${width} ${height}`, class: "funnel",
+  const picture = svg("svg", { width, height, viewBox: `0 0 ${width} ${height}`, class: "funnel",
                                role: "img", "aria-label": label });
   steps.forEach((step, i) => {
-    const y = i * rowHeight + 2, w = Math.max(2, ((width - labelWidth - 70) * step.count) / top);
+    const y = i * rowHeight + 2, w = Math.max(2, ((width - labelWidth - 160) * step.count) / top);
     const g = svg("g", { class: "step", "data-step": step.name, "data-count": step.count });
     g.append(svg("text", { x: 0, y: y + 19, class: "label" }, step.name),
              svg("rect", { x: labelWidth, y, width: w, height: rowHeight - 6, class: "bar", rx: 3 }),
@@ -204,11 +205,12 @@ function renderRoutes(routes) {
     });
   }
   const most = Math.max(...edges.map((e) => e.count));
-  const picture = svg("svg", { width: "100%", viewBox: `0 0 ${width} ${height}`, class: "routes",
+  const picture = svg("svg", { width, height, viewBox: `0 0 ${width} ${height}`, class: "routes",
                                role: "img", "aria-label": `directly-follows graph of the routes to ${goal}` });
   const defs = svg("defs");
   const marker = svg("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 10, refY: 5,
-                                 markerWidth: 6, markerHeight: 6, orient: "auto-start-reverse" });
+                                 markerWidth: 9, markerHeight: 9, markerUnits: "userSpaceOnUse",
+                                 orient: "auto-start-reverse" });
   marker.append(svg("path", { d: "M 0 0 L 10 5 L 0 10 z", class: "arrowhead" }));
   defs.append(marker);
   picture.append(defs);
