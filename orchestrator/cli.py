@@ -266,8 +266,16 @@ def replay(records: Any, output: Any, rules_dir: Path, intents: Path | None, swe
 
 # ---------------------------------------------------------------------- routes
 @cli.command()
-@click.option("--file", "records", type=click.File("rb"), required=True,
+@click.option("--file", "records", type=click.File("rb"), default=None,
               help="contract records, JSON lines ('-': stdin)")
+@click.option("--topic", default=None,
+              help="a topic of contract records, read from its beginning to its end as it was "
+                   "at the start (instead of --file)")
+@click.option("--max-records", type=click.IntRange(1), default=1_000_000, show_default=True,
+              help="with --topic: read at most this many records")
+@click.option("--max-s", type=click.FloatRange(0.1), default=60.0, show_default=True,
+              help="with --topic: read for at most this many seconds")
+@_settings_options
 @click.option("--goal", type=click.Choice(["login", "purchase", "contact", "cancellation"]),
               default=None, help="one goal (default: all)")
 @click.option("--top", type=click.IntRange(1, 1000), default=10, show_default=True)
@@ -276,16 +284,31 @@ def replay(records: Any, output: Any, rules_dir: Path, intents: Path | None, swe
 @click.option("--min-cases", type=click.IntRange(1), default=5, show_default=True,
               help="sub-sequences held by fewer cases are not listed")
 @click.option("--json", "as_json", is_flag=True, help="JSON instead of the report")
-def routes(records: Any, goal: str | None, top: int, gap_s: int, min_cases: int,
-           as_json: bool) -> None:
-    """The typical routes to each goal in a file of records (micro-journeys). No broker needed."""
+@_fail_cleanly
+def routes(records: Any, topic: str | None, max_records: int, max_s: float, goal: str | None,
+           top: int, gap_s: int, min_cases: int, as_json: bool, **flags: Any) -> None:
+    """The typical routes to each goal in a file or a topic of records (micro-journeys)."""
     from orchestrator import routes as report
     from orchestrator.core.routes import GOALS, mine_routes
 
+    if (records is None) == (topic is None):
+        raise click.UsageError("give either --file or --topic")
     read = report.ReadReport()
     goals = {goal: GOALS[goal]} if goal else GOALS
-    found = mine_routes(report.read_lines(records, read), goals, gap_ms=gap_s * 1000, top=top,
-                        min_cases=min_cases)
+    if topic is not None:
+        read_from = report.TopicReport()
+        try:
+            source: Any = asyncio.run(report.read_topic(
+                load_settings(**flags), topic, max_records=max_records, max_s=max_s,
+                report=read_from, read=read))
+        except LookupError as exc:
+            click.echo(f"error: {exc.args[0]}", err=True)
+            sys.exit(2)
+        click.echo(f"read {read_from.records} records from {topic} "
+                   f"({read_from.partitions} partitions; stopped at {read_from.stopped})", err=True)
+    else:
+        source = report.read_lines(records, read)
+    found = mine_routes(source, goals, gap_ms=gap_s * 1000, top=top, min_cases=min_cases)
     if read.bad:
         shown = ", ".join(map(str, read.bad[:report.SHOWN_BAD_LINES]))
         click.echo(f"{len(read.bad)} of {read.lines} lines are not JSON records, skipped "

@@ -1,7 +1,8 @@
-"""``orchestrator routes``: mine a file of contract records for the routes to each goal.
+"""``orchestrator routes``: mine a file or a topic of contract records for the routes to each goal.
 
 Input: JSON lines, each a bare contract record or an envelope ``{"topic", "key", "value"}`` (as
-``orchestrator replay`` reads). Lines that are not JSON objects are counted and named (the first
+``orchestrator replay`` reads), or a Kafka topic read from its beginning (:func:`read_topic`).
+Lines that are not JSON objects are counted and named (the first
 few) on stderr, never silently dropped. Output: a readable report, or ``--json``: one object
 per goal (:meth:`~orchestrator.core.routes.GoalRoutes.to_dict`), each pattern with the journey
 entry ``condition`` it becomes (:func:`~orchestrator.core.routes.route_condition`).
@@ -29,23 +30,100 @@ class ReadReport:
     bad: list[int] = field(default_factory=list)
 
 
+def record_of(text: str | bytes) -> dict[str, Any] | None:
+    """The record of one JSON text (bare or in an envelope), or None when it is none."""
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(data, dict) and "topic" in data and isinstance(data.get("value"), dict):
+        data = data["value"]
+    return data if isinstance(data, dict) else None
+
+
 def read_lines(lines: Iterable[str | bytes], report: ReadReport) -> Iterator[dict[str, Any]]:
     """The records of JSON lines (bare or in an envelope); bad lines go to ``report``."""
     for number, text in enumerate(lines, start=1):
         if not text.strip():
             continue
         report.lines += 1
-        try:
-            data = orjson.loads(text)
-        except orjson.JSONDecodeError:
+        record = record_of(text)
+        if record is None:
             report.bad.append(number)
-            continue
-        if isinstance(data, dict) and "topic" in data and isinstance(data.get("value"), dict):
-            data = data["value"]
-        if isinstance(data, dict):
-            yield data
         else:
-            report.bad.append(number)
+            yield record
+
+
+@dataclass
+class TopicReport:
+    """What :func:`read_topic` read: records, and why it stopped (``end``, ``max_records``,
+    ``max_s``)."""
+
+    records: int = 0
+    stopped: str = "end"
+    partitions: int = 0
+
+
+async def read_topic(settings: Any, topic: str, *, max_records: int, max_s: float,
+                     report: TopicReport, read: ReadReport) -> list[dict[str, Any]]:
+    """The records of ``topic``, every partition from its beginning up to its end as it was
+    when reading began, at most ``max_records`` records and ``max_s`` seconds (the newest
+    records past a bound are not read). Values that are not JSON objects go to ``read.bad``
+    (numbered in reading order)."""
+    import asyncio
+
+    from aiokafka import AIOKafkaConsumer
+
+    from orchestrator.runtime.kafka_security import client_options
+
+    consumer = AIOKafkaConsumer(**client_options(settings), group_id=None,
+                                enable_auto_commit=False, fetch_max_wait_ms=100)
+    await consumer.start()
+    records: list[dict[str, Any]] = []
+    try:
+        # A metadata request for the cluster's topics first (not one for the topic by name,
+        # which a broker that creates topics on demand would answer by creating it).
+        if topic not in await consumer.topics():
+            raise LookupError(f"topic {topic!r} does not exist")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max_s
+        # Without a group, a subscription is every partition of the topic, once its metadata
+        # is in.
+        consumer.subscribe([topic])
+        while not consumer.assignment():
+            if loop.time() >= deadline:
+                raise LookupError(f"no partitions of topic {topic!r} within {max_s:g} s")
+            await asyncio.sleep(0.05)
+        tps = sorted(consumer.assignment())
+        report.partitions = len(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        pending = {tp for tp in tps if ends[tp] > 0}
+        while pending:
+            if loop.time() >= deadline:
+                report.stopped = "max_s"
+                break
+            batch = await consumer.getmany(*pending, timeout_ms=200, max_records=10_000)
+            for tp, messages in batch.items():
+                for message in messages:
+                    if message.offset >= ends[tp]:
+                        break
+                    if report.records >= max_records:
+                        report.stopped = "max_records"
+                        return records
+                    report.records += 1
+                    read.lines += 1
+                    record = record_of(message.value or b"")
+                    if record is None:
+                        read.bad.append(read.lines)
+                    else:
+                        records.append(record)
+            for tp in list(pending):
+                if await consumer.position(tp) >= ends[tp]:
+                    pending.discard(tp)
+        return records
+    finally:
+        await consumer.stop()
 
 
 def as_json(routes: dict[str, GoalRoutes]) -> bytes:

@@ -21,6 +21,7 @@ from orchestrator.core.envelopes import TICK
 from orchestrator.core.journeys import JourneySet
 from orchestrator.core.rules import RuleSet
 from orchestrator.runtime import faust_consumer
+from orchestrator.runtime.analytics import RouteFeed, WorkerAnalytics, add_analytics_views
 from orchestrator.runtime.console import add_console
 from orchestrator.runtime.context_feed import ContextPublisher
 from orchestrator.runtime.context_view import add_context_view
@@ -177,6 +178,7 @@ class Engine:
     intent_models: PartitionedModels | None
     #: Journey state, timers and analytics; None when journeys are off.
     journeys: JourneyShell | None = None
+    analytics: WorkerAnalytics | None = None
 
 
 def build_app(settings: Settings, rule_set: RuleSet, emitter: Emitter | None = None,
@@ -350,9 +352,16 @@ def build_app(settings: Settings, rule_set: RuleSet, emitter: Emitter | None = N
                               partitions=settings.partitions, model_versions=context.model_versions,
                               security=security)
     add_console(app, lookup=lookup, publisher=context, metrics=metrics, security=security)
+    analytics = WorkerAnalytics(metrics.registry, RouteFeed(
+        window_s=settings.routes_window_s, max_cases=settings.routes_max_cases), wall_clock_ms)
+    processor.observer = analytics
+    add_analytics_views(app, analytics=analytics, rule_set=lambda: processor.rule_set,
+                        partitions=lambda: _input_partitions(app, settings),
+                        worker=security.canonical_url(settings.web_port), security=security)
     return Engine(app=app, processor=processor, metrics=metrics, profiles=profiles, agent=agent,
                   identity=identity, context=context, models=models,
-                  intent_models=intent_models, journeys=journey_shell)
+                  intent_models=intent_models, journeys=journey_shell,
+                  analytics=analytics)
 
 
 def _schedule_label_sweeps(app: faust.App, settings: Settings,
@@ -399,6 +408,14 @@ def _input_lags(app: faust.App, settings: Settings,
         # Nothing handled yet: the worker resumes at the committed offset, or at the start.
         position = last + 1 if last is not None else (committed.get(tp) or 0)
         yield PartitionLag(tp.topic, tp.partition, max(0, (highwater or 0) - position))
+
+
+def _input_partitions(app: faust.App, settings: Settings) -> list[int]:
+    """The input partitions this worker owns now (the same numbers on every input topic)."""
+    if not app.started or app.consumer is None:
+        return []
+    return sorted({tp.partition for tp in app.consumer.assignment()
+                   if tp.topic == settings.topic_clickstream})
 
 
 def _estimate_keys(table: Any) -> int:

@@ -100,6 +100,14 @@ def observe_on_delivery(histogram: Any, clock_ms: Callable[[], int], since_ms: i
     return delivered
 
 
+class EventObserver(Protocol):
+    """Told of every event applied to a person (analytics, route mining); must be cheap."""
+
+    def applied(self, person_id: str, event: Any, profile: Profile | None,
+                actions: list[dict[str, Any]], held_out: list[dict[str, Any]],
+                rule_set: RuleSet) -> None: ...
+
+
 class JourneyProcessor:
     """Decode, route, decide and emit, one record at a time; write state per partition."""
 
@@ -130,6 +138,8 @@ class JourneyProcessor:
         self.intent_models = intent_models
         #: Journey state, timers and analytics (runtime/journeys.py); None: journeys are off.
         self.journeys = journeys
+        #: Told of each applied event (``runtime.analytics``); None: nobody.
+        self.observer: EventObserver | None = None
         #: (topic, partition) -> offset of the last record handled; the lag gauge reads it.
         self.last_offsets: dict[tuple[str, int], int] = {}
         self._stage = metrics.stage_children
@@ -371,6 +381,9 @@ class JourneyProcessor:
             return
         for held in outcome.suppressed:
             self.metrics.suppressed.labels(held.action, held.cause).inc()
+        if self.observer is not None:
+            self.observer.applied(person_id, event, outcome.profile, outcome.actions,
+                                  outcome.held_out, self.rule_set)
         # Actions go out before the profile is written: if the worker dies in between, the
         # replayed trigger re-sends the same action_id (at-least-once) instead of losing it.
         await self._send_decided(person_id, outcome.actions, outcome.held_out, kafka_ts)

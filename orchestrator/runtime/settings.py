@@ -147,6 +147,11 @@ class Settings(BaseSettings):
         description="an input this long without records lets event time advance with the clock")
     label_lateness_s: float = Field(60.0, ge=0, le=86_400,
                                     description="how late an outcome may arrive and still count")
+    routes_window_s: int = Field(86_400, ge=60, le=30 * 86_400,
+                                 description="GET /routes mines the cases of this much event time")
+    routes_max_cases: int = Field(
+        50_000, ge=0, le=1_000_000,
+        description="open cases, and closed ones, the worker's route miner holds at most (0: off)")
 
     # ---- Kafka security: how every client of the engine (the Faust app, the admin client, the
     # rules feed, the simulator, the demo) joins a secured cluster; turned into client options

@@ -57,10 +57,10 @@ async def test_worker_serves_health_readiness_and_metrics_that_count_what_it_did
     status, metrics = _get(f"{base}/metrics")
     assert status == 200
     assert 'orchestrator_events_total{source="clickstream",type="page_view"} 3.0' in metrics
-    # The third self-service page enters the journey anonymous-to-identified, whose prompt and
-    # the rule self-service-login-prompt's tie in the arbitration: the lower rule id is sent.
+    # The third self-service page enters the journey anonymous-to-identified too; its prompt and
+    # the rule self-service-login-prompt's tie in the arbitration, and the rule is sent.
     assert ('orchestrator_actions_total{action="login_prompt",channel="web",'
-            'rule="journey.anonymous-to-identified.login-prompt"} 1.0') in metrics
+            'rule="self-service-login-prompt"} 1.0') in metrics
     assert ('orchestrator_decisions_suppressed_total{action="login_prompt",cause="lost"} 1.0'
             in metrics)
     assert 'orchestrator_journey_entered_total{journey="anonymous-to-identified"} 1.0' in metrics

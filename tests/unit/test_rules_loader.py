@@ -242,10 +242,24 @@ def test_rule_set_keeps_documents_rules_in_order_and_describes_them() -> None:
     assert rule_set.version == "test-1"
     assert rule_set.describe() == [
         {"id": "self-service-login-prompt", "channel": "web", "action": "login_prompt",
-         "file": "rules/web.yaml", "description": LOGIN_PROMPT["description"]},
+         "file": "rules/web.yaml", "description": LOGIN_PROMPT["description"],
+         "holdout_percent": 0.0, "goal": []},
         {"id": "self-service-direct-link", "channel": "web", "action": "direct_link",
          "file": "rules/web.yaml",
-         "description": "logged-in customer on a self-service topic gets a link to its service page"}]
+         "description": "logged-in customer on a self-service topic gets a link to its service page",
+         "holdout_percent": 0.0, "goal": []}]
+
+
+def test_a_rules_goal_is_its_own_or_else_its_stop_after_events() -> None:
+    def goal_of(**fields: Any) -> frozenset[str]:
+        rule_set = load_rule_set(one_rule_file(**fields))
+        assert isinstance(rule_set, RuleSet)
+        return rule_set.rules[0].goal
+
+    assert goal_of(goal=["login", "signup"]) == {"login", "signup"}
+    assert goal_of(caps={"stop_after": ["callback_requested"]}) == {"callback_requested"}
+    assert goal_of(goal=["purchase"], caps={"stop_after": ["login"]}) == {"purchase"}
+    assert goal_of() == frozenset()
 
 
 def test_rule_set_is_frozen() -> None:

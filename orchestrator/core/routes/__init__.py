@@ -15,6 +15,7 @@ from orchestrator.core.routes.mining import (
     RouteMiner,
     Variant,
     activity_of,
+    event_activity,
     mine_routes,
     summarise,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "RouteMiner",
     "Variant",
     "activity_of",
+    "event_activity",
     "mine_routes",
     "route_condition",
     "summarise",

@@ -36,7 +36,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from orchestrator.core.events import CLICKSTREAM_TYPES, CONTACT_CENTRE_TYPES
+from orchestrator.core.events import (
+    CLICKSTREAM_TYPES,
+    CONTACT_CENTRE_TYPES,
+    ClickstreamEvent,
+    ContactCentreEvent,
+    Event,
+)
 from orchestrator.core.timestamps import TimestampError, parse_ts
 
 #: Goal -> the event types that reach it.
@@ -146,6 +152,51 @@ def activity_of(record: Mapping[str, Any]) -> tuple[str | None, str | None, str,
     else:
         label = "other"
     return visitor, customer, label, ts
+
+
+#: Labels made from input (page categories are free text), remembered up to this many.
+_LABELS_REMEMBERED = 4096
+_labels: dict[tuple[str, str | None], str] = {}
+
+
+def _label(kind: str, detail: str | None) -> str:
+    # One string per (type, category or channel), not one per event: a worker's window holds
+    # hundreds of thousands of activities.
+    key = (kind, detail)
+    label = _labels.get(key)
+    if label is None:
+        label = f"{kind}:{detail}" if detail else kind
+        if len(_labels) < _LABELS_REMEMBERED:
+            _labels[key] = label
+    return label
+
+
+def event_activity(event: Event, person_id: str) -> tuple[str | None, str | None, str, int] | None:
+    """(visitor id, customer id, activity, ts) of a decoded event of person ``person_id`` (as
+    the engine's identity has it), or None when it is no activity (feedback, consent, logout):
+    what :func:`activity_of` reads from a record, for the worker's miner.
+
+    >>> from orchestrator.core.events import ClickstreamEvent
+    >>> event_activity(ClickstreamEvent(event_id="e", type="page_view", ts=1700000000000,
+    ...                visitor_id="v1", page={"url": "/b", "category": "billing"}), "c-1")
+    ('v1', 'c-1', 'page:billing', 1700000000000)
+    """
+    if isinstance(event, ClickstreamEvent):
+        kind = event.type if event.known_type else "other"
+        if kind in _SKIPPED:
+            return None
+        visitor = event.visitor_id
+        customer = person_id if person_id != visitor else event.customer_id
+        if kind == "page_view":
+            category = event.page.category if event.page is not None else None
+            return visitor, customer, _label("page", category), event.ts
+        return visitor, customer, kind, event.ts
+    if isinstance(event, ContactCentreEvent):
+        if event.type in _SKIPPED:
+            return None
+        detail = event.channel if event.type in CONTACT_CENTRE_TYPES else None
+        return None, event.customer_id, _label(event.type, detail), event.ts
+    return None
 
 
 def _type_of(label: str) -> str:

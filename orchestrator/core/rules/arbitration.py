@@ -9,8 +9,9 @@ For one event (already applied to the profile), :func:`decide`
 3. holds back, with a cause, those that may not speak now: ``stopped`` (the person did a
    ``stop_after`` event), ``consent``, ``already_there``, ``cooldown``, ``cap`` (per day or week);
 4. per channel, picks the candidate with the highest score ``value x propensity x weight``
-   (propensity 1 without a ``propensity`` intent); ties go to the higher ``priority``, then to
-   the lower rule id. A candidate scoring 0 is not sent. The others are ``lost``;
+   (propensity 1 without a ``propensity`` intent); ties go to the higher ``priority``, then to a
+   rule before a journey's send step, then to the lower rule id. A candidate scoring 0 is not
+   sent. The others are ``lost``;
 5. if the winner's rule puts this person in its control group (``holdout_percent``), the
    decision is ``held_out``: recorded, not sent, and nothing else goes to that channel.
 
@@ -144,6 +145,18 @@ def _propensity(rule: Rule, scores: Mapping[str, float | None]) -> float | None:
     return servable_score(scores.get(rule.propensity))
 
 
+
+#: A journey's send step decides as the rule ``journey.<journey>.<step>`` (core/journeys).
+JOURNEY_RULE_PREFIX = "journey."
+
+
+def _rank(candidate: tuple[Decision, Rule]) -> tuple[float, int, bool, str]:
+    """Best first: the higher score, then the higher priority, then a rule before a journey's
+    step (a rule carries the holdout and the analytics its owner reads; the journey goes on
+    whether or not its send won), then the lower id."""
+    decision, rule = candidate
+    return (-decision.score, -rule.priority, rule.id.startswith(JOURNEY_RULE_PREFIX), rule.id)
+
 def decide(rule_set: RuleSet, event: Event, profile: Profile,
            scores: Mapping[str, float | None], now_ms: int,
            score_labels: Mapping[str, int] | None = None) -> Arbitration:
@@ -186,7 +199,7 @@ def decide(rule_set: RuleSet, event: Event, profile: Profile,
     chosen: list[Decision] = []
     held_out: list[Decision] = []
     for channel in sorted(candidates):
-        ranked = sorted(candidates[channel], key=lambda c: (-c[0].score, -c[1].priority, c[1].id))
+        ranked = sorted(candidates[channel], key=_rank)
         winner, rule = ranked[0]
         for loser, _ in ranked[1:]:
             suppressed.append(Suppressed(loser.action, "lost", loser.rule, channel))

@@ -443,6 +443,7 @@ def _compile_rule(file: str, index: int, raw: Any, lookups: Mapping[str, Mapping
         valid_from_ms=iso_ms(spec.valid_from) if spec.valid_from else None,
         valid_until_ms=iso_ms(spec.valid_until) if spec.valid_until else None,
         holdout_percent=spec.holdout_percent, expires_after_ms=spec.expires_after_s * 1000,
+        goal=frozenset(spec.goal or caps.stop_after),
         event_types=event_types_of(raw["when"]),
         categories=categories_of(raw["when"], lookups),
         condition=condition,

@@ -193,6 +193,10 @@ class Rule(_Strict):
     valid_until: str | None = Field(None, description="ISO-8601 with a zone (exclusive)")
     holdout_percent: Number = Field(0.0, ge=0, le=100,
                                     description="share of people in this rule's control group")
+    goal: list[EventType] = Field(
+        default_factory=list,
+        description="the events that mean the action worked (its goal conversion and the "
+                    "uplift against the holdout); default: caps.stop_after")
     expires_after_s: int = Field(600, ge=1, le=30 * 24 * 3600)
     already_there: str | None = Field(
         None, description="a path to a URL: held back (already_there) when the event's page is it")

@@ -42,6 +42,8 @@ class Rule:
     condition: Callable[[RuleInputs], bool] = field(repr=False)
     render_payload: Callable[[RuleInputs], Any] = field(repr=False)
     already_there: Getter | None = field(repr=False)
+    #: The event types that count as the action's goal (analytics); empty: none.
+    goal: frozenset[str] = frozenset()
 
     def valid_at(self, now_ms: int) -> bool:
         return ((self.valid_from_ms is None or now_ms >= self.valid_from_ms)
@@ -91,4 +93,5 @@ class RuleSet:
     def describe(self) -> list[dict[str, Any]]:
         """One line per rule, for an HTTP view or a command line."""
         return [{"id": r.id, "channel": r.channel, "action": r.action, "file": r.file,
-                 "description": r.description} for r in self.rules]
+                 "description": r.description, "holdout_percent": r.holdout_percent,
+                 "goal": sorted(r.goal)} for r in self.rules]
