@@ -250,6 +250,8 @@ class FastHandoverConsumer(InlineFirstStep, faust_aiokafka.Consumer):
     async def _add_gap(self, tp: Any, offset_from: int, offset_to: int) -> None:
         # Faust calls this with the first offset missing and the offset of the record that
         # showed the jump; its own version marks both acknowledged.
+        if tp in self._rewound:
+            return  # the rest of the fetch that jumped: held back, it comes again
         fetched = self._fetched.get(tp, ())
         if any(offset_from <= o < offset_to for o in fetched):
             self.rewinds.jumped(tp, offset_from, offset_to)
