@@ -241,7 +241,7 @@ async def test_the_journeys_page_has_the_shape_others_read() -> None:
     [journey] = page["journeys"]
     assert set(journey) == {"id", "goal", "entered", "active", "converted", "exited", "steps"}
     assert journey["id"] == "pricing-follow-up"
-    assert journey["goal"] == '{"field":"event.type","eq":"purchase"}'
+    assert journey["goal"] == "event.type = purchase"
     assert (journey["entered"], journey["converted"]) == (2, 0)
     assert journey["active"] == 1  # v-10 still waits
     assert journey["exited"] == {"completed": 1}

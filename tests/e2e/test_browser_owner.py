@@ -120,7 +120,17 @@ async def test_the_owner_sees_counts_uplift_funnel_and_routes_of_a_rule_with_a_h
     assert edge.get_attribute("data-count") == str(len(logged_in))
     assert "page:billing → page:invoices → page:moving → login" in \
         browser.find_element(By.ID, "route-variants").text
-    assert "no journeys running" in browser.find_element(By.ID, "journeys").text
+    # the shipped journeys: every visitor read three self-service pages and entered the
+    # identification journey; the ones who logged in reached its goal
+    def identification(d: WebDriver) -> str:
+        found = d.find_elements(By.CSS_SELECTOR, 'article[data-journey="anonymous-to-identified"]')
+        return found[0].text if found else ""
+
+    WebDriverWait(browser, 15, poll_frequency=0.5).until(
+        lambda d: f"converted {len(logged_in)}" in identification(d))
+    assert f"entered {VISITORS}" in identification(browser)
+    shipped = {p.stem for p in (PROJECT_ROOT / "rules" / "journeys").glob("*.yaml")}
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#journeys article.journey")) >= len(shipped)
 
     # keyboard: the goal is chosen with the keyboard and the graph follows
     browser.execute_script("document.getElementById('route-goal').focus()")

@@ -101,3 +101,17 @@ def test_duplicate_keys_and_yaml_limits_are_the_rule_loaders() -> None:
 def test_the_json_schema_file_is_current() -> None:
     written = json.loads((RULES_DIR / "journeys" / "schema.json").read_text())
     assert written == journey_file_json_schema()
+
+
+def test_a_journeys_goal_is_described_as_a_person_reads_it() -> None:
+    from orchestrator.core.journeys.loader import describe_condition
+
+    assert describe_condition({"field": "event.type", "in": ["login", "signup"]}) == \
+        "event.type in login, signup"
+    assert describe_condition({"any": [{"field": "event.type", "eq": "login"},
+                                       {"all": [{"field": "a", "gte": 3},
+                                                {"field": "b", "exists": False}]}]}) == \
+        "event.type = login or (a ≥ 3 and b is missing)"
+    # what has no plain form is shown as written
+    assert describe_condition({"count": {"event_type": "page_view"}, "gte": 3}) == \
+        '{"count":{"event_type":"page_view"},"gte":3}'

@@ -272,7 +272,7 @@ def _compile_journey(file: str, index: int, raw: Any, lookups: Mapping[str, Mapp
         entry_types=frozenset(spec.entry.event) if spec.entry.event else None,
         entry_condition=entry_condition, goal=goal, exit_when=exit_when, reentry=spec.reentry,
         reentry_after_ms=spec.reentry_after_s * 1000, max_entries=spec.max_entries, steps=steps,
-        goal_text=orjson.dumps(raw["goal"]).decode() if spec.goal is not None else None)
+        goal_text=describe_condition(raw["goal"]) if spec.goal is not None else None)
 
 
 def _compile_steps(file: str, spec: JourneySpec, lookups: Mapping[str, Mapping[str, Any]], condition: Any,
@@ -360,3 +360,32 @@ def _send_rule(file: str, journey_id: str, step_id: str, send: SendSpec,
         valid_until_ms=None, holdout_percent=0.0, expires_after_ms=send.expires_after_s * 1000,
         event_types=None, categories=None, condition=_always, render_payload=render,
         already_there=None)
+
+
+_OPERATORS = {"eq": "=", "ne": "≠", "gt": ">", "gte": "≥", "lt": "<", "lte": "≤", "in": "in",
+              "not_in": "not in", "exists": "exists", "contains": "contains"}
+
+
+def describe_condition(node: Any) -> str:
+    """A condition as a person reads it (``event.type in login, signup``); what has no plain
+    form is shown as its JSON."""
+    if isinstance(node, dict):
+        if "all" in node and len(node) == 1:
+            return " and ".join(_bracket(n) for n in node["all"])
+        if "any" in node and len(node) == 1:
+            return " or ".join(_bracket(n) for n in node["any"])
+        if "not" in node and len(node) == 1:
+            return f"not {_bracket(node['not'])}"
+        if "field" in node and len(node) == 2:
+            [(op, value)] = [(k, v) for k, v in node.items() if k != "field"]
+            if op in _OPERATORS:
+                if op == "exists":
+                    return f"{node['field']} {'exists' if value else 'is missing'}"
+                shown = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+                return f"{node['field']} {_OPERATORS[op]} {shown}"
+    return orjson.dumps(node).decode()
+
+
+def _bracket(node: Any) -> str:
+    text = describe_condition(node)
+    return f"({text})" if " and " in text or " or " in text else text
