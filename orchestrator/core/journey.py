@@ -8,11 +8,12 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 from orchestrator.core.actions import build_action_record
-from orchestrator.core.events import ClickstreamEvent, ContactCentreEvent, Event
+from orchestrator.core.events import ClickstreamEvent, ContactCentreEvent, Event, event_type
 from orchestrator.core.journeys.machine import ActionRequest
 from orchestrator.core.journeys.requests import arbitrate_requests
 from orchestrator.core.profile import Profile, apply_event, erased_before, erasure_marker, record_sent
 from orchestrator.core.rules import RuleSet, Suppressed, decide
+from orchestrator.core.rules.paths import RuleInputs
 from orchestrator.core.scoring import SettledLabel, StepResult
 
 #: The scores of a decision made without a scorer (shared, read-only: no allocation per event).
@@ -72,9 +73,16 @@ class EventJourneys(Protocol):
         """The journey set's version (journey action records carry it)."""
         ...
 
+    @property
+    def lookups(self) -> Mapping[str, Mapping[str, Any]]:
+        """The lookups the journeys' conditions read (the rule set's, in a worker)."""
+        ...
+
     def requests(self, event: Event, profile: Profile, scores: Mapping[str, float | None],
-                 score_labels: Mapping[str, int] | None) -> Sequence[ActionRequest]:
-        """Advance on ``event``; the action requests of the send steps reached."""
+                 score_labels: Mapping[str, int] | None,
+                 inputs: RuleInputs | None = None) -> Sequence[ActionRequest]:
+        """Advance on ``event``; the action requests of the send steps reached. ``inputs``: the
+        event's decision inputs, shared with the rules (counts computed once)."""
         ...
 
 
@@ -154,12 +162,22 @@ def process_event(event: Event, person_id: str, profile: Profile | None, trigger
     else:
         step = scorer.score(profile, event, late)
         scores, settled, labels = step.scores, step.settled, scorer.labels()
-    requests = journeys.requests(event, profile, scores, labels) if journeys is not None else ()
+    inputs = None
+    requests: Sequence[ActionRequest] = ()
+    if journeys is not None:
+        # One set of decision inputs for the journeys and the rules when they read the same
+        # lookups (they do in a worker): a count both ask for is computed once.
+        if journeys.lookups is rule_set.lookups:
+            inputs = RuleInputs(event=event, profile=profile, scores=scores,
+                                lookups=rule_set.lookups, score_labels=labels or {},
+                                type=event_type(event))
+        requests = journeys.requests(event, profile, scores, labels, inputs)
     if requests:
         assert journeys is not None
         return _with_journeys(event, profile, trigger, rule_set, scorer, journeys.version,
-                              requests, scores, settled, labels)
-    arbitration = decide(rule_set, event, profile, scores, trigger.decided_ts, labels)
+                              requests, scores, settled, labels, inputs)
+    arbitration = decide(rule_set, event, profile, scores, trigger.decided_ts, labels,
+                         inputs=inputs)
     outcome = JourneyOutcome(profile=profile, suppressed=arbitration.suppressed, scores=scores,
                              settled=settled)
     decisions = [*arbitration.chosen, *arbitration.held_out]
@@ -178,12 +196,12 @@ def process_event(event: Event, person_id: str, profile: Profile | None, trigger
 def _with_journeys(event: Event, profile: Profile, trigger: Trigger, rule_set: RuleSet,
                    scorer: EventScorer | None, version: str, requests: Sequence[ActionRequest],
                    scores: Mapping[str, float | None], settled: Sequence[SettledLabel],
-                   labels: Mapping[str, int] | None) -> JourneyOutcome:
+                   labels: Mapping[str, int] | None, inputs: RuleInputs | None) -> JourneyOutcome:
     """The event's decision when journeys asked for actions: theirs and the rules' together."""
     decided = arbitrate_requests(
         requests, profile, version=version, lookups=rule_set.lookups,
         now_ms=trigger.decided_ts, kafka_ts=trigger.record_kafka_ts, rule_set=rule_set,
         trigger_event=event, scores=scores, score_labels=labels,
-        model_versions=scorer.versions() if scorer is not None else None)
+        model_versions=scorer.versions() if scorer is not None else None, inputs=inputs)
     return JourneyOutcome(profile=profile, actions=decided.actions, suppressed=decided.suppressed,
                           held_out=decided.held_out, scores=scores, settled=settled)

@@ -334,15 +334,22 @@ def fire_due(journeys: JourneySet, state: JourneyState | None, person_id: str, p
 
 def on_event(journeys: JourneySet, state: JourneyState | None, person_id: str, event: Event,
              profile: Profile, scores: Mapping[str, float | None] | None = None,
-             score_labels: Mapping[str, int] | None = None) -> JourneyOutcome:
+             score_labels: Mapping[str, int] | None = None,
+             inputs: RuleInputs | None = None) -> JourneyOutcome:
     """Advance the person's journeys on ``event`` (already applied to ``profile``).
 
     In order: timers due at or before the event fire; an erasure request ends every journey
     (the outcome's state is None); for each active journey, in id order, the goal (converted,
     the person leaves), ``exit_when`` (leaves), or the event a ``wait_for`` step waits for;
     then the journeys this event can enter. ``scores`` are the intent scores at the event (as
-    rules see them).
+    rules see them); ``inputs``, when given, are the event's decision inputs already built
+    (the rules read the same ones).
     """
+    kind = inputs.type if inputs is not None and inputs.type else event_type(event)
+    if (state is None or not state.active) and kind != "erasure_requested" \
+            and not journeys.entered_by(kind):
+        # Most events: a person in no journey, an event no journey starts with.
+        return JourneyOutcome(state=state if state is not None else JourneyState())
     run = _Run(journeys, state if state is not None else JourneyState(), person_id, profile)
     run.fire_due(event.ts)
     if isinstance(event, ClickstreamEvent | ContactCentreEvent) and event.type == "erasure_requested":
@@ -350,8 +357,9 @@ def on_event(journeys: JourneySet, state: JourneyState | None, person_id: str, e
             run.leave(journey_id, run.state.active[journey_id], event.ts, "erased")
         run.out.state = None
         return run.out
-    ctx = RuleInputs(event=event, profile=profile, scores=scores or {}, lookups=journeys.lookups,
-                  score_labels=score_labels or {}, type=event_type(event))
+    ctx = inputs if inputs is not None else RuleInputs(
+        event=event, profile=profile, scores=scores or {}, lookups=journeys.lookups,
+        score_labels=score_labels or {}, type=kind)
     run.event(event, ctx)
     return run.out
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from orchestrator.core.events import Event
 from orchestrator.core.journeys.journeyset import JourneySet
 from orchestrator.core.journeys.machine import ActionRequest, JourneyOutcome, JourneyState, on_event
 from orchestrator.core.profile import Profile
+from orchestrator.core.rules.paths import RuleInputs
 
 
 @dataclass(slots=True)
@@ -33,10 +35,15 @@ class PersonJourneys:
     def version(self) -> str:
         return self.journeys.version
 
+    @property
+    def lookups(self) -> Mapping[str, Mapping[str, Any]]:
+        return self.journeys.lookups
+
     def requests(self, event: Event, profile: Profile, scores: Mapping[str, float | None],
-                 score_labels: Mapping[str, int] | None) -> Sequence[ActionRequest]:
+                 score_labels: Mapping[str, int] | None,
+                 inputs: RuleInputs | None = None) -> Sequence[ActionRequest]:
         """Advance the person's journeys on ``event`` (already applied to ``profile``); return
         the action requests of the steps reached, to be arbitrated with the rules."""
         self.outcome = on_event(self.journeys, self.state, self.person_id, event, profile,
-                                scores, score_labels)
+                                scores, score_labels, inputs)
         return self.outcome.requests

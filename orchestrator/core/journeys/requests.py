@@ -23,6 +23,23 @@ from orchestrator.core.events import Event
 from orchestrator.core.journeys.machine import ActionRequest, TimerFiring
 from orchestrator.core.profile import Profile, record_sent
 from orchestrator.core.rules import RuleSet, Suppressed, decide
+from orchestrator.core.rules.paths import RuleInputs
+
+#: (journey set version, id of its lookups) -> a rule set without rules, for timers' decisions.
+_EMPTY_RULE_SETS: dict[tuple[str, int], RuleSet] = {}
+
+
+def _no_rules(version: str, lookups: Mapping[str, Mapping[str, Any]]) -> RuleSet:
+    """A rule set of no rules with the journeys' lookups: a timer's sends compete only among
+    themselves (kept per journey set, not built per decision)."""
+    key = (version, id(lookups))
+    found = _EMPTY_RULE_SETS.get(key)
+    if found is None or found.lookups is not lookups:
+        if len(_EMPTY_RULE_SETS) > 16:
+            _EMPTY_RULE_SETS.clear()
+        found = _EMPTY_RULE_SETS[key] = RuleSet(version=version, rules=(),
+                                                documents=MappingProxyType({}), lookups=lookups)
+    return found
 
 
 @dataclass(slots=True)
@@ -48,7 +65,8 @@ def arbitrate_requests(requests: Iterable[ActionRequest], profile: Profile, *, v
                        trigger_event: Event | None = None,
                        scores: Mapping[str, float | None] | None = None,
                        score_labels: Mapping[str, int] | None = None,
-                       model_versions: Mapping[str, str] | None = None) -> JourneyActions:
+                       model_versions: Mapping[str, str] | None = None,
+                       inputs: RuleInputs | None = None) -> JourneyActions:
     """Arbitrate ``requests`` per trigger and build the action records of the winners.
 
     Requests of one trigger (an event, or one timer firing) are decided together; on the event
@@ -57,7 +75,8 @@ def arbitrate_requests(requests: Iterable[ActionRequest], profile: Profile, *, v
     decisions are recorded in the profile (``record_sent``), so caps count them. ``scores`` are
     the event's; a timer firing sees the profile's latest. ``now_ms`` is the decision time
     (None: the trigger's own time, as a replay decides); ``model_versions`` go on the records
-    decided on the event (as the rules' records carry them).
+    decided on the event (as the rules' records carry them); ``inputs`` are the event's
+    decision inputs when the caller built them already.
     """
     out = JourneyActions()
     groups: dict[int, list[ActionRequest]] = {}
@@ -74,12 +93,11 @@ def arbitrate_requests(requests: Iterable[ActionRequest], profile: Profile, *, v
         decided_ts = trigger.ts if now_ms is None else now_ms
         by_rule = {r.rule.id: r for r in group}
         rules = tuple(r.rule for r in group)
-        if rule_set is not None and not timer:
-            rules += rule_set.rules
-        arbitration = decide(RuleSet(version=version, rules=rules, documents=MappingProxyType({}),
-                                     lookups=lookups),
+        on_event = rule_set is not None and not timer
+        arbitration = decide(rule_set if on_event else _no_rules(version, lookups),  # type: ignore[arg-type]
                              trigger, profile, profile.scores if timer else (scores or {}),
-                             decided_ts, None if timer else score_labels)
+                             decided_ts, None if timer else score_labels, extra_rules=rules,
+                             inputs=inputs if on_event else None)
         out.suppressed += arbitration.suppressed
         for decision in [*arbitration.chosen, *arbitration.held_out]:
             request = by_rule.get(decision.rule)  # None: a rule's decision on the event

@@ -159,22 +159,27 @@ def _rank(candidate: tuple[Decision, Rule]) -> tuple[float, int, bool, str]:
 
 def decide(rule_set: RuleSet, event: Event, profile: Profile,
            scores: Mapping[str, float | None], now_ms: int,
-           score_labels: Mapping[str, int] | None = None) -> Arbitration:
+           score_labels: Mapping[str, int] | None = None, *,
+           extra_rules: tuple[Rule, ...] = (), inputs: RuleInputs | None = None) -> Arbitration:
     """Arbitrate the rules of ``rule_set`` for ``event``; call after ``apply_event``.
 
     ``scores`` maps intent names to probabilities, None for a model not trusted yet;
     ``score_labels`` how many labels each model has learned from; ``now_ms`` is the decision time
     that validity windows are judged at. Cooldowns, caps, counts and "since" run on the event's
-    own time.
+    own time. ``extra_rules`` (journeys' send steps) compete with the rule set's for the event;
+    ``inputs``, when given, are this event's decision inputs already built (with ``rule_set``'s
+    lookups), so that what one reader computed (counts) is not computed again.
     """
     type_ = event_type(event)
-    ctx = RuleInputs(event=event, profile=profile, scores=scores, lookups=rule_set.lookups, type=type_,
-                  score_labels=score_labels or {})
+    ctx = inputs if inputs is not None else RuleInputs(
+        event=event, profile=profile, scores=scores, lookups=rule_set.lookups, type=type_,
+        score_labels=score_labels or {})
     page = getattr(event, "page", None)
     category = page.category if page is not None else None
     candidates: dict[str, list[tuple[Decision, Rule]]] = {}
     suppressed: list[Suppressed] = []
-    for rule in rule_set.rules_for(type_, category):
+    rules = rule_set.rules_for(type_, category)
+    for rule in (rules + extra_rules) if extra_rules else rules:
         if not rule.valid_at(now_ms) or not rule.condition(ctx):
             continue
         propensity = _propensity(rule, scores)
