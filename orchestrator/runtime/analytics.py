@@ -23,7 +23,6 @@ from typing import Any
 
 import faust
 import orjson
-from aiohttp import web
 from faust.web import Request, View
 from prometheus_client import CollectorRegistry, Counter
 
@@ -40,7 +39,7 @@ from orchestrator.core.events import Event
 from orchestrator.core.profile import Profile
 from orchestrator.core.routes import RouteMiner, event_activity, route_condition, summarise
 from orchestrator.core.rules import RuleSet
-from orchestrator.runtime.console import asset_response
+from orchestrator.runtime.console import add_page
 from orchestrator.runtime.web_guard import refusal
 from orchestrator.runtime.web_security import WebSecurity
 
@@ -160,21 +159,7 @@ def add_analytics_views(app: faust.App, *, analytics: WorkerAnalytics,
                         worker: str, security: WebSecurity) -> None:
     """Add ``/analytics/rules``, ``/routes``, ``/owner`` and ``/owner/{name}``."""
 
-    def asset(name: str) -> web.Response:
-        try:
-            return asset_response(name)
-        except KeyError:
-            return web.Response(text="not found", status=404)
-
-    @app.page("/owner")
-    class Owner(View):
-        async def get(self, request: Request) -> web.Response:
-            return asset("owner.html")
-
-    @app.page("/owner/{name}")
-    class OwnerFile(View):
-        async def get(self, request: Request, name: str) -> web.Response:
-            return asset(name)
+    add_page(app, "/owner", "owner.html")
 
     @app.page("/analytics/rules")
     class RuleAnalytics(View):

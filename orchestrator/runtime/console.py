@@ -72,6 +72,28 @@ def asset_response(name: str) -> web.Response:
     return web.Response(body=body, content_type=content_type, charset=charset, headers=PAGE_HEADERS)
 
 
+def add_page(app: faust.App, path: str, html: str) -> None:
+    """Serve ``orchestrator/web/<html>`` at ``path`` and the pages' files under ``path/``: plain
+    files with the pages' security headers, open like ``/health`` (their data needs a token)."""
+
+    def asset(name: str) -> web.Response:
+        try:
+            return asset_response(name)
+        except KeyError:
+            return web.Response(text="not found", status=404)
+
+    class Page(View):
+        async def get(self, request: Request) -> web.Response:
+            return asset(html)
+
+    class PageFile(View):
+        async def get(self, request: Request, name: str) -> web.Response:
+            return asset(name)
+
+    app.page(path)(Page)
+    app.page(path + "/{name}")(PageFile)
+
+
 def sse_event(kind: str, payload: bytes) -> bytes:
     """One server-sent event; ``payload`` is compact JSON (one line, as orjson writes it)."""
     return b"event: " + kind.encode() + b"\ndata: " + payload + b"\n\n"
@@ -96,22 +118,7 @@ def add_console(app: faust.App, *, lookup: ContextLookup, publisher: ContextPubl
                 metrics: EngineMetrics, security: WebSecurity) -> None:
     """Add ``/console``, its files under ``/console/``, and ``/context/{id}/events``."""
     streams = 0
-
-    def asset(name: str) -> web.Response:
-        try:
-            return asset_response(name)
-        except KeyError:
-            return web.Response(text="not found", status=404)
-
-    @app.page("/console")
-    class Console(View):
-        async def get(self, request: Request) -> web.Response:
-            return asset("console.html")
-
-    @app.page("/console/{name}")
-    class ConsoleFile(View):
-        async def get(self, request: Request, name: str) -> web.Response:
-            return asset(name)
+    add_page(app, "/console", "console.html")
 
     async def follow(request: web.Request, response: web.StreamResponse, requested_id: str) -> None:
         shown: Any = None
