@@ -183,10 +183,8 @@ class LocalBroker:
             return
         self.data.mkdir(parents=True, exist_ok=True)
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
-        self.run_tool("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.config),
-                      "--ignore-formatted",
-                      *(arg for credential in self.scram_credentials
-                        for arg in ("--add-scram", credential)))
+        self.run_tool("kafka.tools.StorageTool",
+                      *format_arguments(cluster_id, self.config, self.scram_credentials))
 
     def run_tool(self, main_class: str, *args: str) -> str:
         """Run one of the broker's own tools (the class behind a ``kafka-*.sh`` script, e.g.
@@ -208,6 +206,14 @@ class LocalBroker:
             return int(self.pid_file.read_text().strip())
         except (FileNotFoundError, ValueError):
             return None
+
+
+def format_arguments(cluster_id: str, config: Path, scram_credentials: Sequence[str] = ()
+                     ) -> list[str]:
+    """``kafka-storage format`` arguments. The cluster id is joined to its option with ``=``: a
+    random id may start with ``-`` (one in 64), which the tool would take for an option."""
+    return ["format", f"--cluster-id={cluster_id}", "--config", str(config), "--ignore-formatted",
+            *(arg for credential in scram_credentials for arg in ("--add-scram", credential))]
 
 
 def override_properties(text: str, overrides: Mapping[str, str]) -> str:
