@@ -27,7 +27,7 @@ the broker really does not hold is taken as a gap.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Coroutine, Generator, Hashable
+from collections.abc import Awaitable, Coroutine, Generator, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -152,12 +152,14 @@ class FetchRewinds:
             self._rewinds.pop(tp, None)
 
 
-def first_skipped(fetched: Any, handed_over: set[int], last_handed_over: int | None) -> int | None:
-    """The first offset of a fetch that was never handed over and lies after the last record
-    handed over (None: nothing was skipped): where the partition must be fetched from next."""
+def first_skipped(fetched: Sequence[int], last_handed_over: int | None) -> int | None:
+    """The first offset of a fetch (in offset order) after the last record handed over (None:
+    nothing was skipped): where the partition must be fetched from next. Records are handed
+    over in offset order, so what lies after the last one handed over was not."""
+    if not fetched or (last_handed_over is not None and fetched[-1] <= last_handed_over):
+        return None  # the usual case: the whole fetch went through
     floor = -1 if last_handed_over is None else last_handed_over
-    skipped = [o for o in fetched if o > floor and o not in handed_over]
-    return min(skipped) if skipped else None
+    return next(o for o in fetched if o > floor)
 
 
 class _ReadOffsets(dict):  # type: ignore[type-arg]
@@ -198,9 +200,8 @@ class FastHandoverConsumer(InlineFirstStep, faust_aiokafka.Consumer):
         super().__init__(*args, **kwargs)
         self.rewinds = FetchRewinds()
         self._read_offset = _ReadOffsets(self.rewinds)
-        #: The fetch being handed over: partition -> its offsets; and what of it was handed over.
-        self._fetched: dict[Any, list[int]] = {}
-        self._handed_over: dict[Any, set[int]] = {}
+        #: The fetch being handed over: partition -> its records (aiokafka's), in offset order.
+        self._fetched: dict[Any, list[Any]] = {}
         self._rewound: set[Any] = set()  # partitions sought back during this fetch
         deliver = self.callback
 
@@ -212,17 +213,13 @@ class FastHandoverConsumer(InlineFirstStep, faust_aiokafka.Consumer):
             if admission.real_gap is not None:
                 start, end = admission.real_gap
                 await faust_aiokafka.Consumer._add_gap(self, tp, start, end)
-            handed = self._handed_over.get(tp)
-            if handed is not None:
-                handed.add(message.offset)
             return await deliver(message)
 
         self.callback = admitted
 
     async def _wait_next_records(self, timeout: float) -> Any:
         records, active = await super()._wait_next_records(timeout)
-        self._fetched = {tp: [r.offset for r in rs] for tp, rs in (records or {}).items()}
-        self._handed_over = {tp: set() for tp in self._fetched}
+        self._fetched = records or {}
         self._rewound = set()
         return records, active
 
@@ -233,19 +230,20 @@ class FastHandoverConsumer(InlineFirstStep, faust_aiokafka.Consumer):
 
     async def _fetch_again_what_was_dropped(self) -> None:
         if not self.flow_active:  # a rebalance: every partition is sought to its commit anyway
-            self._fetched, self._handed_over = {}, {}
+            self._fetched = {}
             return
         assignment = self.assignment()
         for tp, fetched in self._fetched.items():
             if tp in self._rewound or tp not in assignment or not self.app.topics.acks_enabled_for(tp.topic):
                 continue
             last = dict.get(self._read_offset, tp)
-            start = first_skipped(fetched, self._handed_over.get(tp, set()), last)
+            if not fetched or (last is not None and fetched[-1].offset <= last):
+                continue  # the usual case: the whole fetch went through
+            start = first_skipped([r.offset for r in fetched], last)
             if start is not None:
-                self._note_rewind(tp, start, max(fetched) + 1)
+                self._note_rewind(tp, start, fetched[-1].offset + 1)
                 await self._seek(tp, start)  # the read offset stays: the last handed over
         self._fetched = {}
-        self._handed_over = {}
 
     async def _add_gap(self, tp: Any, offset_from: int, offset_to: int) -> None:
         # Faust calls this with the first offset missing and the offset of the record that
@@ -253,7 +251,7 @@ class FastHandoverConsumer(InlineFirstStep, faust_aiokafka.Consumer):
         if tp in self._rewound:
             return  # the rest of the fetch that jumped: held back, it comes again
         fetched = self._fetched.get(tp, ())
-        if any(offset_from <= o < offset_to for o in fetched):
+        if any(offset_from <= r.offset < offset_to for r in fetched):
             self.rewinds.jumped(tp, offset_from, offset_to)
             self._rewound.add(tp)
             self._note_rewind(tp, offset_from, offset_to)

@@ -61,10 +61,10 @@ def test_a_revoked_partition_forgets_its_rewind() -> None:
 
 
 def test_the_first_skipped_record_of_a_fetch_is_where_the_partition_is_fetched_from_next() -> None:
-    assert first_skipped([5, 6, 7, 8], {5, 6}, 6) == 7
-    assert first_skipped([5, 6, 7, 8], {5, 6, 7, 8}, 8) is None
-    assert first_skipped([3, 4, 5], set(), 4) == 5  # 3 and 4 were handed over before (a refetch)
-    assert first_skipped([0, 1], set(), None) == 0
+    assert first_skipped([5, 6, 7, 8], 6) == 7
+    assert first_skipped([5, 6, 7, 8], 8) is None
+    assert first_skipped([3, 4, 5], 4) == 5  # 3 and 4 were handed over before (a refetch)
+    assert first_skipped([0, 1], None) == 0
 
 
 def _committable(acked: set[int], committed: int) -> int:
@@ -100,7 +100,6 @@ def test_no_commit_passes_a_record_that_exists_and_was_never_handed_over(
         if drops:  # Faust drops a run of the fetched records on their way to the loop
             at, length = drops.pop(0)
             yielded = fetched[:at] + fetched[at + length:]
-        handed: set[int] = set()
         rewound = False
         for offset in yielded:
             if read is None or offset >= read:
@@ -114,12 +113,11 @@ def test_no_commit_passes_a_record_that_exists_and_was_never_handed_over(
                 if admission.deliver:
                     if admission.real_gap is not None:
                         gaps.update(range(admission.real_gap[0], admission.real_gap[1] + 1))
-                    handed.add(offset)
                     delivered.append(offset)
                 if not rewinds.rewinding(TP):
                     read = offset
         if not rewound:
-            start = first_skipped(fetched, handed, read)
+            start = first_skipped(fetched, read)
             if start is not None:
                 position = start
         commit = _committable(set(delivered) | gaps, 100)
