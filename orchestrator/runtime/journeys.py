@@ -12,8 +12,11 @@ the event path and on a partition's tick; it carries out what the pure core deci
   event inside ``process_event``, their requests arbitrated together with the rules.
 - **Timers**: a heap per partition of (due time, person), built from the table the first time
   the partition is touched after it was assigned (a restart or a rebalance loses no timer) and
-  dropped when it is revoked. The partition's tick pops what the partition's clock has passed
-  (:meth:`JourneyShell.due`) and fires it (:meth:`JourneyShell.fire`). An entry is only a hint:
+  dropped when it is revoked. The partition's tick pops what the partition's clock has passed,
+  a bounded number of people at a time (:meth:`JourneyShell.due`), and fires it
+  (:meth:`JourneyShell.fire`); when more are due, a follow-up tick goes to the back of the
+  partition, behind the records waiting, so a burst of timers is interleaved with ordinary
+  records instead of holding them up. An entry is only a hint:
   firing goes by the person's stored state, so a stale, cancelled or duplicate entry does nothing.
 - **The clock**: the partition's event time (the newest ``ts`` applied there), advanced to the
   worker's wall clock while the partition's input topics are caught up (no lag). So live, a
@@ -27,7 +30,7 @@ from __future__ import annotations
 
 import heapq
 import time
-from collections.abc import Callable, Iterable, Iterator, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -99,12 +102,6 @@ class TimerIndex:
 
     def add(self, partition: int, due_ts: int, person_id: str) -> None:
         heapq.heappush(self.heaps.setdefault(partition, []), (due_ts, person_id))
-
-    def pop_due(self, partition: int, until_ts: int) -> Iterator[tuple[int, str]]:
-        """Entries due at or before ``until_ts``, oldest first, removed as they are yielded."""
-        heap = self.heaps.get(partition)
-        while heap and heap[0][0] <= until_ts:
-            yield heapq.heappop(heap)
 
     def pending(self, partition: int) -> int:
         return len(self.heaps.get(partition, ()))
@@ -252,8 +249,15 @@ class JourneyShell:
 
     def __init__(self, journeys: JourneySet, table: MutableMapping[str, bytes], partitions: int,
                  registry: CollectorRegistry, *, clock_ms: Callable[[], int] = wall_ms,
-                 caught_up: Callable[[int], bool] = lambda partition: True) -> None:
+                 caught_up: Callable[[int], bool] = lambda partition: True,
+                 firings_per_tick: int = 8) -> None:
         self.journeys = journeys
+        #: At most this many people's timers fire per tick of a partition (see :meth:`due`).
+        self.firings_per_tick = firings_per_tick
+        #: Partitions with a follow-up tick sent and not yet handled.
+        self.follow_up_sent: set[int] = set()
+        #: Sends a tick to a partition (set by :func:`add_journeys`; None: no follow-up ticks).
+        self.send_tick: Callable[[int], Awaitable[None]] | None = None
         self.store = JourneyStore(table)
         self.partitions = partitions
         self.clock_ms = clock_ms
@@ -367,17 +371,28 @@ class JourneyShell:
         return max(watermark, now_ms) if self.caught_up(partition) else watermark
 
     def due(self, partition: int, now_ms: int) -> list[tuple[int, str]]:
-        """(due time, person) of the partition's timers its clock has passed, oldest first; a
-        person is named once (their :meth:`fire` fires all that is due)."""
+        """(due time, person) of the partition's timers its clock has passed, oldest first, at
+        most :attr:`firings_per_tick` people; a person is named once (their :meth:`fire` fires
+        all that is due). What is left stays in the index: :meth:`more_due` says so."""
         self.ensure(partition)
         until = self.clock(partition, now_ms)
         seen: set[str] = set()
         out = []
-        for due_ts, person_id in self.timers.pop_due(partition, until):
-            if person_id not in seen:
-                seen.add(person_id)
-                out.append((due_ts, person_id))
+        limit = self.firings_per_tick
+        heap = self.timers.heaps.get(partition)
+        while heap and heap[0][0] <= until:
+            if heap[0][1] not in seen:
+                if len(out) == limit:
+                    break  # the rest fire on the next tick, after the records waiting now
+                seen.add(heap[0][1])
+                out.append(heap[0])
+            heapq.heappop(heap)
         return out
+
+    def more_due(self, partition: int, now_ms: int) -> bool:
+        """Whether timers the partition's clock has passed are still waiting to fire."""
+        due = self.timers.next_due(partition)
+        return due is not None and due <= self.clock(partition, now_ms)
 
     def fire(self, person_id: str, partition: int, profile: Profile | None, due_ts: int,
              until_ts: int, rule_set: RuleSet, now_ms: int) -> JourneyActions | None:
@@ -481,8 +496,14 @@ def add_journeys(app: Any, settings: Any, processor: Any, registry: CollectorReg
                 return False
         return True
 
-    shell = JourneyShell(journeys, table, settings.partitions, registry, caught_up=caught_up)
+    shell = JourneyShell(journeys, table, settings.partitions, registry, caught_up=caught_up,
+                         firings_per_tick=settings.journey_firings_per_tick)
     processor.journeys = shell
+
+    async def send_tick(partition: int) -> None:
+        await app.producer.send(person_events, None, JOURNEY_TICK, partition, None, None)
+
+    shell.send_tick = send_tick
 
     def assigned() -> list[int]:
         consumer = app.consumer
@@ -499,7 +520,7 @@ def add_journeys(app: Any, settings: Any, processor: Any, registry: CollectorReg
         if not shell.journeys.journeys or app.rebalancing or not app.started:
             return
         for partition in assigned():
-            await app.producer.send(person_events, None, JOURNEY_TICK, partition, None, None)
+            await send_tick(partition)
 
     @app.page("/journeys")
     class Journeys(View):

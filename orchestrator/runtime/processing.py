@@ -294,6 +294,7 @@ class JourneyProcessor:
     async def _fire_timers(self, partition: int, now: int) -> None:
         journeys = self.journeys
         assert journeys is not None
+        journeys.follow_up_sent.discard(partition)
         until = journeys.clock(partition, now)
         for due_ts, person_id in journeys.due(partition, now):
             profile = self.people.get(person_id)
@@ -304,6 +305,13 @@ class JourneyProcessor:
                                      journeys.analytics.timer_action_delay)
             self.people.put(person_id, profile, partition)  # its sends count for the caps
             self.context.changed(profile, now)
+        if (journeys.send_tick is not None and partition not in journeys.follow_up_sent
+                and journeys.more_due(partition, now)):
+            # More are due than one tick fires: the rest fire on a tick queued behind the
+            # partition's waiting records, so that an ordinary event waits for a few firings
+            # at most, not for the whole burst.
+            journeys.follow_up_sent.add(partition)
+            await journeys.send_tick(partition)
 
     async def _on_unlink(self, unlink: Unlink, partition: int, key: bytes | None, now: int) -> None:
         visitor_id = key.decode()  # type: ignore[union-attr]

@@ -109,6 +109,11 @@ class Settings(BaseSettings):
     journey_tick_ms: int = Field(
         250, ge=20, le=10_000,
         description="how often each partition's due journey timers are looked at")
+    journey_firings_per_tick: int = Field(
+        8, ge=1, le=10_000,
+        description="at most this many people's due timers fire per partition per tick; when "
+                    "more are due, a follow-up tick is queued behind the records waiting, so "
+                    "ordinary events never wait behind a whole burst of timers")
     max_record_bytes: int = Field(65_536, ge=256,
                                   description="larger records are dead-lettered; at most "
                                               f"{MAX_RECORD_BYTES_LIMIT} (what can be forwarded)")

@@ -59,7 +59,7 @@ class World:
     part played by the test (records handed in, the state written after each)."""
 
     def __init__(self, journeys: dict[str, bytes] | None = None,
-                 profiles: dict[str, bytes] | None = None) -> None:
+                 profiles: dict[str, bytes] | None = None, firings_per_tick: int = 8) -> None:
         settings = load_settings()
         rules = load_rules(settings.rules_dir)
         self.now = NOW
@@ -69,7 +69,14 @@ class World:
         metrics = EngineMetrics()
         self.shell = JourneyShell(
             load_journey_set({"journeys/follow-up.yaml": FOLLOW_UP}, rules.lookups),
-            self.journey_table, PARTITIONS, metrics.registry)
+            self.journey_table, PARTITIONS, metrics.registry, firings_per_tick=firings_per_tick)
+        #: Partitions the shell asked for a follow-up tick, in order.
+        self.follow_up_ticks: list[int] = []
+
+        async def send_tick(partition: int) -> None:
+            self.follow_up_ticks.append(partition)
+
+        self.shell.send_tick = send_tick
         self.processor = JourneyProcessor(
             profiles=self.profiles, emitter=self.emitter, rule_set=rules,
             sources=settings.input_topics, dead_letter_topic="dead-letter",
@@ -119,6 +126,43 @@ async def test_an_entry_sends_the_first_step_with_the_step_id_as_action_id_and_k
     position = decode_journey_state(stored).active["pricing-follow-up"]
     assert position[1] == "wait-for-checkout" and position[4] == NOW - 7 * SECOND
     assert len(stored) + len("v-long-person-identifier-0001") <= 300
+
+
+async def test_a_burst_of_due_timers_fires_a_bounded_slice_per_tick_and_queues_one_follow_up_tick(
+        ) -> None:
+    world = World(firings_per_tick=8)
+    people = [f"v-{n}" for n in range(200) if partition_of(f"v-{n}", PARTITIONS) == 0][:20]
+    entered = NOW - 10 * SECOND
+    for n, person in enumerate(people):
+        await world.view(person, f"e{n}", "pricing", entered)
+    due = entered + 3 * SECOND
+
+    def reminded() -> int:
+        return sum(a["action"] == "pricing_reminder" for a in world.actions())
+
+    await world.tick(people[0], due + 100)
+    assert reminded() == 8
+    assert world.follow_up_ticks == [0]
+    await world.tick(people[0], due + 110)  # the follow-up: 8 more, and still more are due
+    assert reminded() == 16 and world.follow_up_ticks == [0, 0]
+    await world.tick(people[0], due + 120)  # the follow-up: the last 4, nothing left to ask for
+    assert reminded() == 20 and world.follow_up_ticks == [0, 0]
+    assert {a["person_id"] for a in world.actions() if a["action"] == "pricing_reminder"} == set(people)
+
+
+async def test_a_follow_up_tick_is_not_asked_for_twice_before_one_is_handled() -> None:
+    world = World(firings_per_tick=1)
+    people = [f"v-{n}" for n in range(200) if partition_of(f"v-{n}", PARTITIONS) == 1][:3]
+    entered = NOW - 10 * SECOND
+    for n, person in enumerate(people):
+        await world.view(person, f"e{n}", "pricing", entered)
+    await world.tick(people[0], entered + 3 * SECOND + 100)
+    assert world.follow_up_ticks == [1]
+    assert world.shell.follow_up_sent == {1}
+    await world.tick(people[0], entered + 3 * SECOND + 150)
+    await world.tick(people[0], entered + 3 * SECOND + 200)
+    assert world.follow_up_ticks == [1, 1]  # one per tick handled while more were due
+    assert world.shell.follow_up_sent == set()
 
 
 async def test_a_wait_that_times_out_fires_from_the_tick_once_however_often_it_ticks() -> None:
