@@ -29,7 +29,7 @@ from orchestrator.runtime.faust_internals import (
     committed_offsets,
     partition_dbs,
     record_in_hand,
-    set_fetch_max_wait,
+    set_fetch_limits,
 )
 from orchestrator.runtime.journeys import JourneyShell, add_journeys, empty_journey_set
 from orchestrator.runtime.kafka_security import faust_credentials
@@ -330,8 +330,8 @@ def build_app(settings: Settings, rule_set: RuleSet, emitter: Emitter | None = N
         _schedule_label_sweeps(app, settings, intent_models)
 
     @app.on_partitions_assigned.connect
-    async def shorten_fetch_wait(app: faust.App, assigned: Any, **kwargs: Any) -> None:
-        set_fetch_max_wait(app, settings.consumer_fetch_max_wait_ms)
+    async def set_fetch_wait(app: faust.App, assigned: Any, **kwargs: Any) -> None:
+        set_fetch_limits(app, settings.consumer_fetch_max_wait_ms, settings.consumer_fetch_min_bytes)
 
     @app.on_partitions_revoked.connect
     async def forget_held_state(app: faust.App, revoked: Any, **kwargs: Any) -> None:

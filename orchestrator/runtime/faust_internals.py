@@ -36,26 +36,32 @@ def record_in_hand(record: Any) -> Iterator[None]:
         faust_streams._current_event.reset(token)
 
 
-def set_fetch_max_wait(app: faust.App, wait_ms: int) -> bool:
-    """Shorten how long the broker may hold a fetch of partitions that have no new records.
+def set_fetch_limits(app: faust.App, max_wait_ms: int, min_bytes: int) -> bool:
+    """Set how long the broker may hold a fetch (``fetch_max_wait_ms``) and how much it waits
+    for (``fetch_min_bytes``).
 
     aiokafka sends one fetch at a time to a broker, and leaves out partitions whose records are
     still buffered; a partition drained meanwhile waits for the fetch in flight to return. When
     that fetch holds only idle partitions (the contact-centre, feedback and person-events topics
     of a website's traffic), the broker keeps it for ``fetch_max_wait_ms``, which Faust fixes at
     1,500 ms (``faust/transport/drivers/aiokafka.py``) with no setting: a worker that falls a
-    little behind then waits 1.5 s per fetch round and stays behind. No public API reaches the
-    value (Faust has no ``consumer_fetch_max_wait_ms`` setting and does not expose its
-    ``AIOKafkaConsumer``), so it is set on aiokafka's fetcher, which reads it for every fetch it
-    builds. Returns False, with a warning, when that fetcher is not where it was.
+    little behind then waits 1.5 s per fetch round and stays behind. With aiokafka's
+    ``fetch_min_bytes`` of 1 the broker answers a fetch as soon as one record is there, so at a
+    few hundred records per second nearly every record costs a fetch round trip of its own (a
+    request naming every assigned partition, and a wake-up of the event loop). No public API
+    reaches either value (Faust does not expose its ``AIOKafkaConsumer``), so they are set on
+    aiokafka's fetcher, which reads them for every fetch it builds. Returns False, with a
+    warning, when that fetcher is not where it was.
     """
     thread = getattr(app.consumer, "_thread", None)
     consumer = getattr(thread, "_consumer", None)
     fetcher = getattr(consumer, "_fetcher", None)
-    if fetcher is None or not hasattr(fetcher, "_fetch_max_wait_ms"):
-        log.warning("could not shorten the consumer's fetch wait (Faust or aiokafka changed)")
+    if fetcher is None or not hasattr(fetcher, "_fetch_max_wait_ms") \
+            or not hasattr(fetcher, "_fetch_min_bytes"):
+        log.warning("could not set the consumer's fetch limits (Faust or aiokafka changed)")
         return False
-    fetcher._fetch_max_wait_ms = wait_ms
+    fetcher._fetch_max_wait_ms = max_wait_ms
+    fetcher._fetch_min_bytes = min_bytes
     return True
 
 

@@ -130,6 +130,10 @@ class Settings(BaseSettings):
     consumer_fetch_max_wait_ms: int = Field(
         20, ge=1, le=1500,
         description="how long the broker may hold a fetch of partitions without new records")
+    consumer_fetch_min_bytes: int = Field(
+        1, ge=1, le=1_048_576,
+        description="how many bytes of records the broker waits for (at most "
+                    "consumer_fetch_max_wait_ms) before it answers a fetch")
     state_flush_ms: int = Field(
         100, ge=1, le=10_000,
         description="a partition's changed profiles and links are written to the tables (and "
