@@ -456,7 +456,8 @@ def add_journeys(app: Any, settings: Any, processor: Any, registry: CollectorReg
                  journeys: JourneySet, table_options: dict[str, Any] | None,
                  security: Any) -> JourneyShell:
     """Wire journeys into the worker: the ``journeys`` table, the shell the processor calls, a
-    tick per assigned person-events partition every ``journey_tick_ms``, the active-people
+    tick per assigned person-events partition every ``journey_tick_ms`` (the partitions' ticks
+    spread evenly over that time), the active-people
     gauge and ``GET /journeys`` (operators, as ``/rules``)."""
     from faust.web import Request, Response, View
 
@@ -513,13 +514,24 @@ def add_journeys(app: Any, settings: Any, processor: Any, registry: CollectorReg
 
     registry.register(JourneyCollector(shell.analytics, assigned))
 
-    @app.timer(interval=settings.journey_tick_ms / 1000)
+    turn = iter(range(0))
+    owned: set[int] = set()
+
+    @app.timer(interval=settings.journey_tick_ms / 1000 / settings.partitions)
     async def tick_journey_timers() -> None:
         # Through the partition itself, so that timers fire in the agent (table writes) and in
-        # order with the partition's records.
+        # order with the partition's records. One partition per turn, round the partitions once
+        # per journey_tick_ms: the partitions' firings are spread over the tick instead of all
+        # falling in one burst that ordinary records of every partition wait behind.
+        nonlocal turn, owned
         if not shell.journeys.journeys or app.rebalancing or not app.started:
             return
-        for partition in assigned():
+        partition = next(turn, None)
+        if partition is None:
+            turn = iter(range(settings.partitions))
+            owned = set(assigned())
+            partition = next(turn)
+        if partition in owned:
             await send_tick(partition)
 
     @app.page("/journeys")
