@@ -31,6 +31,7 @@ from orchestrator.runtime.faust_internals import (
     record_in_hand,
     set_fetch_limits,
 )
+from orchestrator.runtime.faust_monitor import LightMonitor
 from orchestrator.runtime.journeys import JourneyShell, add_journeys, empty_journey_set
 from orchestrator.runtime.kafka_security import faust_credentials
 from orchestrator.runtime.metrics import EngineMetrics, PartitionLag, RuntimeCollector
@@ -228,6 +229,9 @@ def build_app(settings: Settings, rule_set: RuleSet, emitter: Emitter | None = N
         broker_commit_every=1000,
         broker_commit_interval=1.0,
         table_cleanup_interval=30.0,
+        # Faust's default sensor keeps latency deques and averages on every record; the
+        # worker's Prometheus metrics replace it (runtime/faust_monitor.py).
+        Monitor=LightMonitor,
     )
     table_options = {"driver": "rocksdict"} if settings.store == "rocksdb" else None
     profiles = app.Table(

@@ -71,7 +71,7 @@ class Settings(BaseSettings):
         None, description="internal: records re-keyed to their person (at and after login); "
                           "default <app_id>-person-events")
     context_flush_ms: int = Field(
-        100, ge=10, le=60_000,
+        250, ge=10, le=60_000,
         description="changes to a person's context are coalesced and published this often")
     # Comma-separated in the environment: ORCHESTRATOR_CHANNELS=web,contact-centre,email
     channels: Annotated[tuple[str, ...], NoDecode] = ("web", "contact-centre")
@@ -135,11 +135,11 @@ class Settings(BaseSettings):
         description="how many bytes of records the broker waits for (at most "
                     "consumer_fetch_max_wait_ms) before it answers a fetch")
     state_flush_ms: int = Field(
-        100, ge=1, le=10_000,
+        1000, ge=1, le=10_000,
         description="a partition's changed profiles and links are written to the tables (and "
                     "its records acknowledged) at most this long after the first change")
     state_flush_records: int = Field(
-        500, ge=1, le=100_000,
+        5000, ge=1, le=100_000,
         description="... or once this many records of the partition were handled")
     scoring: bool = Field(True, description="score intents with online models (off: no scores)")
     intents_file: Path | None = Field(

@@ -22,6 +22,7 @@ copied as written, with the text inside lists and mappings rendered too.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
@@ -57,6 +58,12 @@ def _default(text: str) -> Filter:
     return lambda value: text if value is MISSING else value
 
 
+@lru_cache(maxsize=4096)
+def _urlencode(text: str) -> str:
+    # Pages repeat (a site has far fewer URLs than visits) and quote() is slow pure Python.
+    return quote(text, safe="")
+
+
 def _filter(spec: str) -> Filter:
     name, colon, arg = spec.partition(":")
     name = name.strip()
@@ -69,7 +76,7 @@ def _filter(spec: str) -> Filter:
     if colon:
         raise TemplateError(f"the filter {name} takes no argument")
     if name == "urlencode":
-        return _on_text(lambda s: quote(s, safe=""))
+        return _on_text(_urlencode)
     return _on_text(str.lower if name == "lower" else str.upper)
 
 
