@@ -66,8 +66,11 @@ def open_case(profile: Profile) -> str | None:
     A case is open from ``case_opened`` until a ``case_resolved`` with the same reason; the
     contract has no case id, so the reason names the case.
     """
+    contacts = profile.recent_contacts
+    if not contacts:  # a web visitor who never called: most people, and rules ask per event
+        return None
     resolved: set[str | None] = set()
-    for contact in reversed(profile.recent_contacts):
+    for contact in reversed(contacts):
         if contact["type"] == "case_resolved":
             resolved.add(contact["reason"])
         elif contact["type"] == "case_opened" and contact["reason"] not in resolved:

@@ -166,6 +166,15 @@ class JourneyAnalytics:
         self._figures: dict[str, _JourneyFigures] = {}
         #: partition -> journey -> people active in it (built with the partition's timer index).
         self.active: dict[int, dict[str, int]] = {}
+        # Labelled children by (metric, labels): ``labels()`` takes a lock and builds a key.
+        self._children: dict[tuple[Any, ...], Any] = {}
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def count(self, partition: int, facts: Iterable[Fact]) -> None:
         active = self.active.setdefault(partition, {})
@@ -180,20 +189,20 @@ class JourneyAnalytics:
                     step = figures.steps[fact.step or ""] = _StepFigures()
                 step.reached += 1
                 step.total_from_previous_ms += fact.since_previous_ms
-                self.steps.labels(fact.journey, fact.step).inc()
-                self.step_interval.labels(fact.journey).observe(fact.since_previous_ms / 1000)
+                self._child(self.steps, fact.journey, fact.step or "").inc()
+                self._child(self.step_interval, fact.journey).observe(fact.since_previous_ms / 1000)
             elif kind == "entered":
                 figures.entered += 1
                 active[fact.journey] = active.get(fact.journey, 0) + 1
-                self.entered.labels(fact.journey).inc()
+                self._child(self.entered, fact.journey).inc()
             elif kind == "converted":
                 figures.converted += 1
-                self.converted.labels(fact.journey).inc()
+                self._child(self.converted, fact.journey).inc()
             elif kind == "exited":
                 reason = fact.reason or "completed"
                 figures.exited[reason] = figures.exited.get(reason, 0) + 1
                 active[fact.journey] = max(0, active.get(fact.journey, 0) - 1)
-                self.exited.labels(fact.journey, reason).inc()
+                self._child(self.exited, fact.journey, reason).inc()
 
     def as_json(self, journeys: JourneySet, partitions: list[int], worker: str) -> dict[str, Any]:
         """The body of ``GET /journeys`` (a contract: a page elsewhere reads it)."""

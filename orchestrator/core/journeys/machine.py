@@ -248,13 +248,7 @@ class _Run:
         self.arrive(journey, position, journey.steps[0].id, ts, ctx)
 
     def may_enter(self, journey: Journey, ts: int) -> bool:
-        past = self.state.past.get(journey.id)
-        if past is None:
-            return True
-        entries, last_exit = past
-        if entries >= journey.max_entries or journey.reentry == "never":
-            return False
-        return ts - last_exit >= journey.reentry_after_ms
+        return _reentry_allows(self.state, journey, ts)
 
     # ------------------------------------------------------------ timers
 
@@ -350,6 +344,13 @@ def on_event(journeys: JourneySet, state: JourneyState | None, person_id: str, e
             and not journeys.entered_by(kind):
         # Most events: a person in no journey, an event no journey starts with.
         return JourneyOutcome(state=state if state is not None else JourneyState())
+    ctx = inputs if inputs is not None else RuleInputs(
+        event=event, profile=profile, scores=scores or {}, lookups=journeys.lookups,
+        score_labels=score_labels or {}, type=kind)
+    if (state is None or not state.active) and kind != "erasure_requested" \
+            and not _may_enter_any(journeys, state, kind, event.ts, ctx):
+        # A person in no journey whose event enters none (most page views): nothing to run.
+        return JourneyOutcome(state=state if state is not None else JourneyState())
     run = _Run(journeys, state if state is not None else JourneyState(), person_id, profile)
     run.fire_due(event.ts)
     if isinstance(event, ClickstreamEvent | ContactCentreEvent) and event.type == "erasure_requested":
@@ -357,11 +358,32 @@ def on_event(journeys: JourneySet, state: JourneyState | None, person_id: str, e
             run.leave(journey_id, run.state.active[journey_id], event.ts, "erased")
         run.out.state = None
         return run.out
-    ctx = inputs if inputs is not None else RuleInputs(
-        event=event, profile=profile, scores=scores or {}, lookups=journeys.lookups,
-        score_labels=score_labels or {}, type=kind)
     run.event(event, ctx)
     return run.out
+
+
+def _may_enter_any(journeys: JourneySet, state: JourneyState | None, kind: str, ts: int,
+                   ctx: RuleInputs) -> bool:
+    """Whether a person with no active journey enters one on this event: the entry checks of
+    :meth:`_Run.event`, without building its working set (conditions are pure, so the full run
+    that follows a yes evaluates them again to the same result)."""
+    for journey in journeys.entered_by(kind):
+        if journey.entry_condition is not None and not journey.entry_condition(ctx):
+            continue
+        if state is None or _reentry_allows(state, journey, ts):
+            return True
+    return False
+
+
+def _reentry_allows(state: JourneyState, journey: Journey, ts: int) -> bool:
+    """Whether the person's past entries of ``journey`` allow an entry at ``ts``."""
+    past = state.past.get(journey.id)
+    if past is None:
+        return True
+    entries, last_exit = past
+    if entries >= journey.max_entries or journey.reentry == "never":
+        return False
+    return ts - last_exit >= journey.reentry_after_ms
 
 
 def leave_all(journeys: JourneySet, state: JourneyState | None, person_id: str, ts: int,

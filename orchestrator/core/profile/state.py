@@ -195,9 +195,10 @@ class SessionLog:
 
     def current(self) -> tuple[str, Session] | None:
         """The session with the newest activity (ties: the later start, then the key)."""
-        if not self.by_key:
-            return None
-        return max(self.by_key.items(), key=lambda item: (item[1].last, item[1].start, item[0]))
+        by_key = self.by_key
+        if len(by_key) < 2:  # most people have one session: no max over one
+            return next(iter(by_key.items()), None)
+        return max(by_key.items(), key=lambda item: (item[1].last, item[1].start, item[0]))
 
     def at(self, ts: int) -> str | None:
         """The kept session a moment belongs to; the smallest key on a tie."""
