@@ -44,13 +44,16 @@ class CustomerContext(TypedDict):
 
 def context_record(profile: Profile, updated_ts: int,
                    model_versions: dict[str, str] | None = None) -> CustomerContext:
-    """The customer-context record of ``profile`` (plain JSON-able data)."""
+    """The customer-context record of ``profile`` (plain JSON-able data, sharing nothing
+    mutable with the profile)."""
     current = queries.current_session(profile)
     versions = model_versions or {}
+    visitors = profile.visitors
     return {
         "person_id": profile.person_id,
         "customer_id": profile.customer_id,
-        "visitor_ids": queries.visitor_ids_newest_first(profile),
+        "visitor_ids": (list(visitors) if len(visitors) < 2
+                        else queries.visitor_ids_newest_first(profile)),
         "logged_in": profile.logged_in,
         "stage": journey_stage(profile),
         "consent": queries.consent(profile).to_dict(),
