@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import textwrap
 from typing import Any
 
@@ -116,6 +117,20 @@ def test_the_sliding_window_keeps_its_memory_bounded_and_its_counts_recent() -> 
     assert len(miner.closed) <= 50  # the window moved on
     routes = miner.routes(min_cases=1)["purchase"]
     assert routes.converted == 0
+
+
+def test_the_window_adds_nothing_to_the_garbage_collectors_work() -> None:
+    # A worker's window holds up to hundreds of thousands of cases; as tracked objects they
+    # made every full collection of the worker pause for ~100 ms (docs/hot-path.md).
+    miner = RouteMiner(max_open=100, max_closed=1000)
+    for n in range(300):
+        miner.add(page(f"v{n}", "products", T0 + n * SECOND))
+        miner.add(web(f"v{n}", "add_to_cart", T0 + n * SECOND))
+    miner.add(page("later", "products", T0 + 3600 * SECOND))
+    gc.collect()  # the collector stops tracking a tuple of untracked things when it sees one:
+    gc.collect()  # first the labels and times, then the case that holds them
+    assert miner.closed and miner.open
+    assert not any(gc.is_tracked(case) for case in [*miner.closed, *miner.open.values()])
 
 
 def test_the_incremental_miner_gives_the_batchs_answer_on_ordered_input() -> None:

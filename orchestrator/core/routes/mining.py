@@ -33,8 +33,8 @@ from __future__ import annotations
 import statistics
 from collections import Counter, deque
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass
+from typing import Any, NamedTuple
 
 from orchestrator.core.events import (
     CLICKSTREAM_TYPES,
@@ -108,16 +108,18 @@ class GoalRoutes:
         return asdict(self)
 
 
-@dataclass(slots=True)
-class _Case:
-    start: int
-    last: int
-    labels: list[str] = field(default_factory=list)
-    times: list[int] = field(default_factory=list)
+# The miner keeps its cases as plain tuples of numbers and strings, replaced (not changed) on
+# each activity: the garbage collector stops tracking a plain tuple of untracked things once it
+# has seen it (not a subclass such as a NamedTuple), so a window of a hundred thousand cases adds
+# nothing to the worker's full collections (as objects holding lists it added ~100 ms to each).
+#: An open case: (start, last, labels, times).
+_Open = tuple[int, int, tuple[str, ...], tuple[int, ...]]
+#: A closed case as kept: (end, labels, times), the fields of :class:`ClosedCase`.
+_Closed = tuple[int, tuple[str, ...], tuple[int, ...]]
+_START, _LAST, _LABELS, _TIMES = range(4)
 
 
-@dataclass(frozen=True, slots=True)
-class ClosedCase:
+class ClosedCase(NamedTuple):
     """One finished case: its activities and their times (event time, ms)."""
 
     end: int
@@ -218,9 +220,9 @@ class RouteMiner:
         self.gap_ms, self.max_route, self.collapse = gap_ms, max_route, collapse_repeats
         self.max_open, self.max_links = max_open, max_links
         self.window_ms, self.max_closed = window_ms, max_closed
-        self.open: dict[str, _Case] = {}  # ordered by last activity (least recent first)
+        self.open: dict[str, _Open] = {}  # ordered by last activity (least recent first)
         self.links: dict[str, str] = {}
-        self.closed: deque[ClosedCase] = deque()
+        self.closed: deque[_Closed] = deque()
         self.clock = 0
         self.skipped = 0
 
@@ -243,18 +245,17 @@ class RouteMiner:
             self.links = {v: c for v, c in self.links.items() if c != person and v != visitor}
             return
         case = self.open.pop(person, None)
-        if case is not None and ts - case.last > self.gap_ms:
+        if case is not None and ts - case[_LAST] > self.gap_ms:
             self._close(case)
             case = None
         if case is None:
-            case = _Case(start=ts, last=ts)
-        self.open[person] = case  # to the end: the most recently active
-        case.last = max(case.last, ts)
-        if not (self.collapse and case.labels and case.labels[-1] == label):
-            case.labels.append(label)
-            case.times.append(ts)
-            if len(case.labels) > self.max_route:
-                del case.labels[0], case.times[0]
+            case = (ts, ts, (), ())
+        start, last, labels, times = case
+        if not (self.collapse and labels and labels[-1] == label):
+            labels, times = (*labels, label), (*times, ts)
+            if len(labels) > self.max_route:
+                labels, times = labels[1:], times[1:]
+        self.open[person] = (start, max(last, ts), labels, times)  # to the end: most recent
         self._expire()
 
     def _person(self, visitor: str | None, customer: str | None) -> str:
@@ -271,20 +272,20 @@ class RouteMiner:
                 self.open[customer] = _joined(mine, carried) if mine else carried
         return customer
 
-    def _close(self, case: _Case) -> None:
-        self.closed.append(ClosedCase(case.last, tuple(case.labels), tuple(case.times)))
+    def _close(self, case: _Open) -> None:
+        self.closed.append((case[_LAST], case[_LABELS], case[_TIMES]))
 
     def _expire(self) -> None:
         while self.open:
             person = next(iter(self.open))
             case = self.open[person]
-            if self.clock - case.last <= self.gap_ms and len(self.open) <= self.max_open:
+            if self.clock - case[_LAST] <= self.gap_ms and len(self.open) <= self.max_open:
                 break
             del self.open[person]
             self._close(case)
         closed = self.closed
         while closed and ((self.max_closed is not None and len(closed) > self.max_closed)
-                          or (self.window_ms is not None and closed[0].end < self.clock - self.window_ms)):
+                          or (self.window_ms is not None and closed[0][0] < self.clock - self.window_ms)):
             closed.popleft()
 
     def close_all(self) -> None:
@@ -295,8 +296,8 @@ class RouteMiner:
 
     def cases(self) -> list[ClosedCase]:
         """The closed cases of the window and a snapshot of the open ones."""
-        return [*self.closed, *(ClosedCase(c.last, tuple(c.labels), tuple(c.times))
-                                for c in self.open.values())]
+        return [*map(ClosedCase._make, self.closed),
+                *(ClosedCase(c[_LAST], c[_LABELS], c[_TIMES]) for c in self.open.values())]
 
     def routes(self, goals: Mapping[str, frozenset[str]] = GOALS, *, top: int = 10,
                min_cases: int = 5, max_ngram: int = MAX_NGRAM) -> dict[str, GoalRoutes]:
@@ -304,10 +305,10 @@ class RouteMiner:
         return summarise(self.cases(), goals, top=top, min_cases=min_cases, max_ngram=max_ngram)
 
 
-def _joined(mine: _Case, carried: _Case) -> _Case:
-    pairs = sorted(zip(mine.times + carried.times, mine.labels + carried.labels, strict=True))
-    return _Case(start=min(mine.start, carried.start), last=max(mine.last, carried.last),
-                 labels=[label for _, label in pairs], times=[t for t, _ in pairs])
+def _joined(mine: _Open, carried: _Open) -> _Open:
+    pairs = sorted(zip(mine[_TIMES] + carried[_TIMES], mine[_LABELS] + carried[_LABELS], strict=True))
+    return (min(mine[_START], carried[_START]), max(mine[_LAST], carried[_LAST]),
+            tuple(label for _, label in pairs), tuple(t for t, _ in pairs))
 
 
 def summarise(cases: Iterable[ClosedCase], goals: Mapping[str, frozenset[str]] = GOALS, *,
