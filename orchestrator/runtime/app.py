@@ -10,7 +10,7 @@ import asyncio
 import gc
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +33,7 @@ from orchestrator.runtime.faust_internals import (
     set_fetch_limits,
 )
 from orchestrator.runtime.faust_monitor import LightMonitor
+from orchestrator.runtime.fetch_pacing import FetchLimits, FetchPacing
 from orchestrator.runtime.journeys import JourneyShell, add_journeys, empty_journey_set
 from orchestrator.runtime.kafka_security import faust_credentials
 from orchestrator.runtime.metrics import EngineMetrics, PartitionLag, RuntimeCollector
@@ -65,6 +66,8 @@ class OrchestratorApp(faust.App):
 
     #: Called by the consumer at each fetch rewind (runtime/faust_consumer.py).
     on_fetch_rewind: Callable[[Any, int, int], None] | None = None
+    #: Called by the consumer with each fetch's records, by topic partition.
+    on_fetched: Callable[[Mapping[Any, Any]], None] | None = None
 
     def _new_transport(self) -> Any:
         # The consumer hands fetched records to the streams without four tasks per record
@@ -352,9 +355,7 @@ def build_app(settings: Settings, rule_set: RuleSet, emitter: Emitter | None = N
     if intent_models is not None:
         _schedule_label_sweeps(app, settings, intent_models)
 
-    @app.on_partitions_assigned.connect
-    async def set_fetch_wait(app: faust.App, assigned: Any, **kwargs: Any) -> None:
-        set_fetch_limits(app, settings.consumer_fetch_max_wait_ms, settings.consumer_fetch_min_bytes)
+    _pace_fetches(app, settings)
 
     @app.on_partitions_revoked.connect
     async def forget_held_state(app: faust.App, revoked: Any, **kwargs: Any) -> None:
@@ -385,6 +386,37 @@ def build_app(settings: Settings, rule_set: RuleSet, emitter: Emitter | None = N
                   identity=identity, context=context, models=models,
                   intent_models=intent_models, journeys=journey_shell,
                   analytics=analytics)
+
+
+def _pace_fetches(app: OrchestratorApp, settings: Settings) -> None:
+    """Batched fetches while input records flow, prompt ones while idle (runtime/fetch_pacing.py):
+    the limits are set on the consumer's fetcher when partitions are assigned and whenever the
+    pacing changes its answer after a fetch."""
+    pacing = FetchPacing(
+        busy=FetchLimits(settings.consumer_fetch_max_wait_ms, settings.consumer_fetch_min_bytes),
+        idle=FetchLimits(settings.consumer_idle_fetch_max_wait_ms, 1),
+        idle_after_s=settings.consumer_idle_after_ms / 1000)
+    inputs = frozenset(settings.input_topics)
+    applied: list[FetchLimits | None] = [None]
+    clock = time.monotonic
+
+    def apply(limits: FetchLimits) -> None:
+        if limits != applied[0] and set_fetch_limits(app, *limits):
+            applied[0] = limits
+
+    def on_fetched(records: Mapping[Any, Any]) -> None:
+        count = 0
+        for tp, fetched in records.items():
+            if tp.topic in inputs:
+                count += len(fetched)
+        apply(pacing.after_fetch(count, clock()))
+
+    app.on_fetched = on_fetched
+
+    @app.on_partitions_assigned.connect
+    async def set_fetch_wait(app: faust.App, assigned: Any, **kwargs: Any) -> None:
+        applied[0] = None  # a new assignment may come with a new fetcher
+        apply(pacing.after_fetch(0, clock()))
 
 
 def _schedule_label_sweeps(app: faust.App, settings: Settings,

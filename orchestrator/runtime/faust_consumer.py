@@ -221,6 +221,9 @@ class FastHandoverConsumer(InlineFirstStep, faust_aiokafka.Consumer):
         records, active = await super()._wait_next_records(timeout)
         self._fetched = records or {}
         self._rewound = set()
+        on_fetched = getattr(self.app, "on_fetched", None)
+        if on_fetched is not None:
+            on_fetched(self._fetched)  # the app paces the next fetches (runtime/fetch_pacing.py)
         return records, active
 
     async def getmany(self, timeout: float) -> Any:

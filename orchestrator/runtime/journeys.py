@@ -404,6 +404,12 @@ class JourneyShell:
             heapq.heappop(heap)
         return out
 
+    def needs_tick(self, partition: int, now_ms: int) -> bool:
+        """Whether a tick of the partition would do anything: its timer index is not built yet
+        (the tick builds it), or a timer is due by its clock. Quiet partitions are not ticked:
+        a tick is a record produced and fetched again."""
+        return not self.timers.built(partition) or self.more_due(partition, now_ms)
+
     def more_due(self, partition: int, now_ms: int) -> bool:
         """Whether timers the partition's clock has passed are still waiting to fire."""
         due = self.timers.next_due(partition)
@@ -537,7 +543,8 @@ def add_journeys(app: Any, settings: Any, processor: Any, registry: CollectorReg
         # Through the partition itself, so that timers fire in the agent (table writes) and in
         # order with the partition's records. One partition per turn, round the partitions once
         # per journey_tick_ms: the partitions' firings are spread over the tick instead of all
-        # falling in one burst that ordinary records of every partition wait behind.
+        # falling in one burst that ordinary records of every partition wait behind. A partition
+        # with nothing due is not ticked (an idle worker sends no ticks).
         nonlocal turn, owned
         if not shell.journeys.journeys or app.rebalancing or not app.started:
             return
@@ -546,7 +553,7 @@ def add_journeys(app: Any, settings: Any, processor: Any, registry: CollectorReg
             turn = iter(range(settings.partitions))
             owned = set(assigned())
             partition = next(turn)
-        if partition in owned:
+        if partition in owned and shell.needs_tick(partition, shell.clock_ms()):
             await send_tick(partition)
 
     @app.page("/journeys")

@@ -8,9 +8,11 @@ from types import SimpleNamespace
 import faust
 from faust.types import TP, Message
 
+from orchestrator.runtime.app import Engine
 from orchestrator.runtime.faust_internals import partition_dbs
 from orchestrator.runtime.partitioning import partition_of
 from orchestrator.runtime.scoring import partition_keys
+from orchestrator.runtime.settings import load_settings
 
 PARTITIONS = 4
 
@@ -52,3 +54,18 @@ def test_partition_keys_of_an_in_memory_table_filter_its_keys_by_partition() -> 
     assert partition_dbs(table) is None
     assert sorted(partition_keys(table, 1, PARTITIONS)) == sorted(
         key for key in table if partition_of(key, PARTITIONS) == 1)
+
+
+def test_the_worker_paces_the_consumers_fetches_by_its_input_records(
+        engine: Engine) -> None:
+    fetcher = SimpleNamespace(_fetch_max_wait_ms=1500, _fetch_min_bytes=1)
+    app = engine.app
+    app.consumer = SimpleNamespace(_thread=SimpleNamespace(_consumer=SimpleNamespace(_fetcher=fetcher)))
+    settings = load_settings()  # the engine fixture's: the defaults
+    clickstream, person_events = TP(settings.topic_clickstream, 0), TP(settings.person_events_topic, 0)
+    app.on_fetched({person_events: [object()]})  # a tick or a hop: not input traffic
+    assert (fetcher._fetch_max_wait_ms, fetcher._fetch_min_bytes) == (
+        settings.consumer_idle_fetch_max_wait_ms, 1)
+    app.on_fetched({clickstream: [object(), object()]})
+    assert (fetcher._fetch_max_wait_ms, fetcher._fetch_min_bytes) == (
+        settings.consumer_fetch_max_wait_ms, settings.consumer_fetch_min_bytes)

@@ -170,6 +170,18 @@ async def test_while_input_records_wait_a_tick_fires_a_quarter_of_its_slice(
     assert reminded() == 10
 
 
+async def test_a_partition_is_ticked_only_to_build_its_timers_or_when_one_is_due() -> None:
+    world = World()
+    entered = NOW - 10 * SECOND
+    partition = partition_of("v-1", PARTITIONS)
+    assert world.shell.needs_tick(partition, entered)  # assigned: its timer index is not built
+    await world.view("v-1", "e1", "pricing", entered)  # waits 3 s
+    assert not world.shell.needs_tick(partition, entered + 2 * SECOND)
+    assert world.shell.needs_tick(partition, entered + 3 * SECOND)
+    await world.tick("v-1", entered + 3 * SECOND)
+    assert not world.shell.needs_tick(partition, entered + 4 * SECOND)  # fired: nothing waits
+
+
 async def test_a_follow_up_tick_is_not_asked_for_twice_before_one_is_handled() -> None:
     world = World(firings_per_tick=1)
     people = [f"v-{n}" for n in range(200) if partition_of(f"v-{n}", PARTITIONS) == 1][:3]
