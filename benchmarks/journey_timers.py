@@ -22,8 +22,9 @@ sender); a timer's lateness is the moment its ``bench_reminder`` is read minus i
 Timers that never fire within the run are counted as missing. The worker's own
 ``orchestrator_journey_timer_lateness_seconds`` (due -> fired) is read from ``/metrics`` too.
 
-    nice -n 5 .venv/bin/python benchmarks/journey_timers.py [--people 10000] [--entry-rate 1000]
+    .venv/bin/python benchmarks/journey_timers.py [--people 10000] [--entry-rate 1000]
         [--wait 30] [--rate 500] [--duration 40] [--warm-up 5]
+        [--engine-env KEY=VALUE ...]
 
 Writes benchmarks/results/journey_timers.json (``--output`` to change it).
 """
@@ -55,6 +56,7 @@ from event_to_action import (  # noqa: E402
     delete_topics_of,
     http_get,
     machine,
+    parse_env,
     start_engine,
     summary,
 )
@@ -187,7 +189,7 @@ def worker_lateness(port: int) -> dict[str, float]:
 
 async def run(name: str, args: argparse.Namespace, run_id: str, journeys: bool) -> dict[str, Any]:
     tag = f"{run_id}-{name}"
-    env = {"ORCHESTRATOR_JOURNEYS": "true" if journeys else "false"}
+    env = {**args.engine_env, "ORCHESTRATOR_JOURNEYS": "true" if journeys else "false"}
     if journeys:
         env["ORCHESTRATOR_RULES_DIR"] = str(rules_dir(args.wait))
     system = await start_engine(tag, 1, env)
@@ -241,8 +243,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="seconds of ordinary traffic before measuring")
     parser.add_argument("--drain", type=float, default=30.0,
                         help="seconds to wait for the last actions after the traffic")
+    parser.add_argument("--engine-env", action="append", default=[], metavar="KEY=VALUE",
+                        help="a worker setting for both runs (repeatable), recorded in the JSON")
     parser.add_argument("--output", type=Path, default=RESULTS / "journey_timers.json")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.engine_env = parse_env(args.engine_env)
+    return args
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:

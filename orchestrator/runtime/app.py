@@ -389,13 +389,14 @@ def build_app(settings: Settings, rule_set: RuleSet, emitter: Emitter | None = N
 
 
 def _pace_fetches(app: OrchestratorApp, settings: Settings) -> None:
-    """Batched fetches while input records flow, prompt ones while idle (runtime/fetch_pacing.py):
-    the limits are set on the consumer's fetcher when partitions are assigned and whenever the
-    pacing changes its answer after a fetch."""
+    """Prompt fetches at light load, batched ones from ``consumer_batch_from_rate`` input records
+    per second (runtime/fetch_pacing.py): the limits are set on the consumer's fetcher when
+    partitions are assigned and whenever the pacing changes its answer after a fetch."""
     pacing = FetchPacing(
-        busy=FetchLimits(settings.consumer_fetch_max_wait_ms, settings.consumer_fetch_min_bytes),
-        idle=FetchLimits(settings.consumer_idle_fetch_max_wait_ms, 1),
-        idle_after_s=settings.consumer_idle_after_ms / 1000)
+        prompt=FetchLimits(settings.consumer_fetch_max_wait_ms, settings.consumer_fetch_min_bytes),
+        batched=FetchLimits(settings.consumer_batch_fetch_max_wait_ms,
+                            settings.consumer_batch_fetch_min_bytes),
+        batch_from_rate=settings.consumer_batch_from_rate)
     inputs = frozenset(settings.input_topics)
     applied: list[FetchLimits | None] = [None]
     clock = time.monotonic

@@ -1,29 +1,37 @@
-"""How long the broker may hold a fetch: batched while records flow, long while the worker idles.
+"""How long the broker may hold a fetch: prompt at light load, batched under heavy load.
 
 Two costs pull against each other (``docs/hot-path.md``, "Fetch rounds"):
 
-- **Under traffic** a fetch that the broker answers as soon as one record is there
-  (``fetch_min_bytes`` 1) brings one or two records: at a few hundred records per second most
-  records then cost a fetch round of their own -- a request naming every assigned partition,
-  its response decoded in Python, a hand-over between the consumer's thread and the agent's.
-  Asking for a few kilobytes, with a short wait as the bound (``CONSUMER_FETCH_MIN_BYTES``,
-  ``CONSUMER_FETCH_MAX_WAIT_MS``), lets each fetch carry a batch for a few milliseconds of
-  latency. The wait must stay short: aiokafka leaves partitions whose records are still
-  buffered out of the fetch in flight, so a busy partition can wait for that fetch to return.
-- **While idle** the same short wait would make the consumer fetch two hundred times a second
-  for nothing. With no input records for ``idle_after_s``, a fetch waits up to
-  ``CONSUMER_IDLE_FETCH_MAX_WAIT_MS`` (20) for a single byte: the first record of new traffic
-  ends it at once, and the fetches after it are busy ones. The idle wait cannot be long either:
-  the fetch built right after the first records came (before they were handed over) leaves
-  their partition out, and that partition's next record waits for it.
+- A fetch the broker answers as soon as one record is there (``fetch_min_bytes`` 1) brings one
+  or two records. At a few hundred records per second that is the lowest latency, and the
+  worker has CPU to spare for a fetch round per record. At a thousand and more, those rounds --
+  a request naming every assigned partition, its response decoded in Python, a hand-over
+  between the consumer's thread and the agent's -- take a fifth of the worker's CPU, and the
+  worker saturates early.
+- Asking for a few kilobytes with a short bound on the wait (``CONSUMER_BATCH_FETCH_MIN_BYTES``,
+  ``CONSUMER_BATCH_FETCH_MAX_WAIT_MS``) makes each fetch carry a batch, for a few milliseconds of
+  latency per fetch: a logged-in visitor's record is fetched twice (its hop), so at light load
+  that is paid twice for nothing.
 
-:class:`FetchPacing` decides; the worker applies its answer to the consumer's fetcher
-(``faust_internals.set_fetch_limits``) when it changes.
+So the consumer fetches promptly (``CONSUMER_FETCH_MIN_BYTES`` 1, at most
+``CONSUMER_FETCH_MAX_WAIT_MS``) until the input rate reaches ``CONSUMER_BATCH_FROM_RATE`` records
+per second, and in batches from there on (back below 80 % of that rate). An idle worker fetches
+promptly too: the first record of new traffic ends a fetch at once. No wait may be long: aiokafka
+leaves partitions whose records are still buffered out of the fetch in flight, so a busy
+partition's next records can wait for that fetch to return.
+
+:class:`FetchPacing` decides from the input records of each fetch; the worker applies its
+answer to the consumer's fetcher (``faust_internals.set_fetch_limits``) when it changes.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
+
+#: The rate is measured over windows of this many seconds.
+RATE_WINDOW_S = 1.0
+#: Batched fetches stop below this share of the rate that started them (no flapping).
+HYSTERESIS = 0.8
 
 
 class FetchLimits(NamedTuple):
@@ -32,27 +40,38 @@ class FetchLimits(NamedTuple):
 
 
 class FetchPacing:
-    """The fetch limits for the next fetch, from when input records last came.
+    """The fetch limits for the next fetch, from the input rate of the last full second.
 
-    >>> pacing = FetchPacing(busy=FetchLimits(5, 16384), idle=FetchLimits(20, 1), idle_after_s=1.0)
-    >>> pacing.after_fetch(records=3, now=10.0)
+    >>> pacing = FetchPacing(prompt=FetchLimits(20, 1), batched=FetchLimits(5, 16384),
+    ...                      batch_from_rate=500)
+    >>> pacing.after_fetch(records=300, now=10.0)   # the first window starts
+    FetchLimits(max_wait_ms=20, min_bytes=1)
+    >>> pacing.after_fetch(records=400, now=11.0)   # 700 records in that second
     FetchLimits(max_wait_ms=5, min_bytes=16384)
-    >>> pacing.after_fetch(records=0, now=10.5)
-    FetchLimits(max_wait_ms=5, min_bytes=16384)
-    >>> pacing.after_fetch(records=0, now=11.5)
+    >>> pacing.after_fetch(records=0, now=13.5)     # none for 2.5 s
     FetchLimits(max_wait_ms=20, min_bytes=1)
     """
 
-    __slots__ = ("_last_records", "busy", "idle", "idle_after_s")
+    __slots__ = ("_batching", "_count", "_window_start", "batch_from_rate", "batched", "prompt")
 
-    def __init__(self, busy: FetchLimits, idle: FetchLimits, idle_after_s: float) -> None:
-        self.busy, self.idle, self.idle_after_s = busy, idle, idle_after_s
-        self._last_records: float | None = None
+    def __init__(self, prompt: FetchLimits, batched: FetchLimits, batch_from_rate: float) -> None:
+        self.prompt, self.batched, self.batch_from_rate = prompt, batched, batch_from_rate
+        self._window_start: float | None = None
+        self._count = 0
+        self._batching = False
 
     def after_fetch(self, records: int, now: float) -> FetchLimits:
-        """The limits for the next fetch, given the input records this one brought at ``now``
-        (monotonic seconds). A worker that has seen no record yet counts as idle."""
-        if records:
-            self._last_records = now
-        last = self._last_records
-        return self.busy if last is not None and now - last < self.idle_after_s else self.idle
+        """The limits for the next fetch, given the input records a fetch brought at ``now``
+        (monotonic seconds). The mode changes at most once per :data:`RATE_WINDOW_S`."""
+        start = self._window_start
+        if start is None:
+            self._window_start, self._count = now, records
+        else:
+            self._count += records
+            elapsed = now - start
+            if elapsed >= RATE_WINDOW_S:
+                rate = self._count / elapsed
+                threshold = self.batch_from_rate * (HYSTERESIS if self._batching else 1.0)
+                self._batching = rate >= threshold
+                self._window_start, self._count = now, 0
+        return self.batched if self._batching else self.prompt

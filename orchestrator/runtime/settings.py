@@ -128,20 +128,23 @@ class Settings(BaseSettings):
         262_144, ge=16_384, le=1_000_000,
         description="largest batch of records the producer sends to one partition at once")
     consumer_fetch_max_wait_ms: int = Field(
-        5, ge=1, le=1500,
-        description="while input records flow: how long the broker may hold a fetch to gather "
-                    "consumer_fetch_min_bytes")
-    consumer_fetch_min_bytes: int = Field(
-        16_384, ge=1, le=1_048_576,
-        description="while input records flow: how many bytes of records the broker waits for "
-                    "(at most consumer_fetch_max_wait_ms) before it answers a fetch")
-    consumer_idle_fetch_max_wait_ms: int = Field(
         20, ge=1, le=1500,
-        description="after consumer_idle_after_ms without input records: how long a fetch may "
-                    "wait for its first byte")
-    consumer_idle_after_ms: int = Field(
-        1000, ge=10, le=600_000,
-        description="how long without input records makes the consumer's fetches idle ones")
+        description="below consumer_batch_from_rate: how long the broker may hold a fetch of "
+                    "partitions without new records")
+    consumer_fetch_min_bytes: int = Field(
+        1, ge=1, le=1_048_576,
+        description="below consumer_batch_from_rate: how many bytes of records the broker waits "
+                    "for (at most consumer_fetch_max_wait_ms) before it answers a fetch")
+    consumer_batch_from_rate: float = Field(
+        500.0, ge=0,
+        description="input records per second from which fetches gather batches (0: always)")
+    consumer_batch_fetch_max_wait_ms: int = Field(
+        5, ge=1, le=1500,
+        description="from consumer_batch_from_rate: how long the broker may hold a fetch to "
+                    "gather consumer_batch_fetch_min_bytes")
+    consumer_batch_fetch_min_bytes: int = Field(
+        16_384, ge=1, le=1_048_576,
+        description="from consumer_batch_from_rate: how many bytes of records a fetch gathers")
     state_flush_ms: int = Field(
         1000, ge=1, le=10_000,
         description="a partition's changed profiles and links are written to the tables (and "

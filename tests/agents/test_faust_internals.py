@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -56,16 +57,22 @@ def test_partition_keys_of_an_in_memory_table_filter_its_keys_by_partition() -> 
         key for key in table if partition_of(key, PARTITIONS) == 1)
 
 
-def test_the_worker_paces_the_consumers_fetches_by_its_input_records(
-        engine: Engine) -> None:
+def test_the_worker_batches_fetches_once_its_input_rate_is_high(engine: Engine) -> None:
     fetcher = SimpleNamespace(_fetch_max_wait_ms=1500, _fetch_min_bytes=1)
     app = engine.app
     app.consumer = SimpleNamespace(_thread=SimpleNamespace(_consumer=SimpleNamespace(_fetcher=fetcher)))
     settings = load_settings()  # the engine fixture's: the defaults
     clickstream, person_events = TP(settings.topic_clickstream, 0), TP(settings.person_events_topic, 0)
-    app.on_fetched({person_events: [object()]})  # a tick or a hop: not input traffic
-    assert (fetcher._fetch_max_wait_ms, fetcher._fetch_min_bytes) == (
-        settings.consumer_idle_fetch_max_wait_ms, 1)
-    app.on_fetched({clickstream: [object(), object()]})
+    app.on_fetched({})
     assert (fetcher._fetch_max_wait_ms, fetcher._fetch_min_bytes) == (
         settings.consumer_fetch_max_wait_ms, settings.consumer_fetch_min_bytes)
+    many = int(settings.consumer_batch_from_rate * 2)
+    app.on_fetched({person_events: [object()] * many})  # ticks and hops: not input traffic
+    time.sleep(1.0)
+    app.on_fetched({})
+    assert fetcher._fetch_min_bytes == settings.consumer_fetch_min_bytes
+    app.on_fetched({clickstream: [object()] * many})
+    time.sleep(1.0)
+    app.on_fetched({})
+    assert (fetcher._fetch_max_wait_ms, fetcher._fetch_min_bytes) == (
+        settings.consumer_batch_fetch_max_wait_ms, settings.consumer_batch_fetch_min_bytes)

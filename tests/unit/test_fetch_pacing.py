@@ -1,4 +1,4 @@
-"""Fetch pacing: batched fetches while input records flow, prompt ones while idle."""
+"""Fetch pacing: prompt fetches at light load, batched ones under heavy load."""
 
 from __future__ import annotations
 
@@ -7,32 +7,49 @@ from hypothesis import strategies as st
 
 from orchestrator.runtime.fetch_pacing import FetchLimits, FetchPacing
 
-BUSY, IDLE = FetchLimits(5, 16_384), FetchLimits(20, 1)
+PROMPT, BATCHED = FetchLimits(20, 1), FetchLimits(5, 16_384)
 
 
-def pacing() -> FetchPacing:
-    return FetchPacing(busy=BUSY, idle=IDLE, idle_after_s=1.0)
+def pacing(rate: float = 500) -> FetchPacing:
+    return FetchPacing(prompt=PROMPT, batched=BATCHED, batch_from_rate=rate)
 
 
 def test_a_worker_that_has_seen_no_record_fetches_promptly() -> None:
-    assert pacing().after_fetch(0, now=100.0) == IDLE
+    assert pacing().after_fetch(0, now=100.0) == PROMPT
 
 
-def test_records_make_the_next_fetches_batched_until_none_came_for_the_idle_time() -> None:
+def test_a_second_at_the_rate_makes_fetches_batched_until_the_rate_falls_below_its_share() -> None:
     p = pacing()
-    assert p.after_fetch(1, now=100.0) == BUSY
-    assert p.after_fetch(0, now=100.9) == BUSY
-    assert p.after_fetch(0, now=101.0) == IDLE
-    assert p.after_fetch(2, now=101.1) == BUSY
+    p.after_fetch(0, now=100.0)
+    assert p.after_fetch(499, now=101.0) == PROMPT  # 499/s: not yet
+    assert p.after_fetch(500, now=102.0) == BATCHED
+    assert p.after_fetch(420, now=103.0) == BATCHED  # above 80 % of the rate: still batched
+    assert p.after_fetch(390, now=104.0) == PROMPT
 
 
-@given(st.lists(st.tuples(st.integers(0, 3), st.floats(0, 5)), max_size=30))
-def test_the_answer_is_busy_exactly_when_records_came_within_the_idle_time(
+def test_the_mode_changes_only_when_a_window_of_a_second_ends() -> None:
+    p = pacing()
+    p.after_fetch(0, now=100.0)
+    assert p.after_fetch(5000, now=100.5) == PROMPT
+    assert p.after_fetch(0, now=101.0) == BATCHED
+
+
+def test_a_rate_of_zero_batches_always() -> None:
+    p = pacing(rate=0)
+    p.after_fetch(0, now=100.0)
+    assert p.after_fetch(0, now=101.0) == BATCHED
+
+
+@given(st.lists(st.tuples(st.integers(0, 2000), st.floats(0.01, 3)), max_size=40))
+def test_batched_exactly_when_the_last_full_window_reached_the_rate(
         fetches: list[tuple[int, float]]) -> None:
-    p, now, last = pacing(), 0.0, None
+    p, now = pacing(), 0.0
+    p.after_fetch(0, now)
+    start, count, batching = now, 0, False
     for records, gap in fetches:
         now += gap
-        if records:
-            last = now
-        expected = BUSY if last is not None and now - last < 1.0 else IDLE
-        assert p.after_fetch(records, now) == expected
+        count += records
+        if now - start >= 1.0:
+            batching = count / (now - start) >= (400 if batching else 500)
+            start, count = now, 0
+        assert p.after_fetch(records, now) == (BATCHED if batching else PROMPT)
