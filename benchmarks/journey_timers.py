@@ -53,6 +53,7 @@ sys.path.insert(0, str(ROOT))
 
 from event_to_action import (  # noqa: E402
     BOOTSTRAP,
+    ProcessSampler,
     delete_topics_of,
     http_get,
     machine,
@@ -212,8 +213,11 @@ async def run(name: str, args: argparse.Namespace, run_id: str, journeys: bool) 
             result["entry_s"] = round(await paced(producer, clickstream, args.people,
                                                   args.entry_rate, entry(tag)), 2)
         # Timers fall due from ``wait`` after the first entry on: the ordinary traffic covers that.
-        result["ordinary_s"] = round(await paced(producer, clickstream, int(args.rate * args.duration),
-                                                 args.rate, ordinary(tag)), 2)
+        with ProcessSampler(system.pids()[0]) as sampler:
+            result["ordinary_s"] = round(await paced(producer, clickstream,
+                                                     int(args.rate * args.duration), args.rate,
+                                                     ordinary(tag)), 2)
+        result["worker_during_ordinary"] = sampler.figures()
         deadline = time.monotonic() + args.drain
         while time.monotonic() < deadline and (
                 measurer.ordinary.get_total_count() < int(args.rate * args.duration)
@@ -273,7 +277,8 @@ def main(argv: list[str] | None = None) -> None:
     args.output.write_text(json.dumps(result, indent=2) + "\n")
     for row in result["runs"]:
         print(row["name"], "ordinary", row["ordinary_latency_ms"],
-              "timers", row.get("timer_lateness_ms"), "missing", row.get("timers_missing"))
+              "timers", row.get("timer_lateness_ms"), "missing", row.get("timers_missing"),
+              "worker", row.get("worker_during_ordinary"))
     print("ordinary p99 on/off:", result["ordinary_p99_ratio_on_off"], "->", args.output)
 
 

@@ -389,15 +389,17 @@ def build_app(settings: Settings, rule_set: RuleSet, emitter: Emitter | None = N
 
 
 def _pace_fetches(app: OrchestratorApp, settings: Settings) -> None:
-    """Prompt fetches at light load, batched ones from ``consumer_batch_from_rate`` input records
-    per second (runtime/fetch_pacing.py): the limits are set on the consumer's fetcher when
+    """Prompt fetches at light load, batched ones from ``consumer_batch_from_rate`` records per
+    second of the agent's topics (runtime/fetch_pacing.py): the limits are set on the consumer's fetcher when
     partitions are assigned and whenever the pacing changes its answer after a fetch."""
     pacing = FetchPacing(
         prompt=FetchLimits(settings.consumer_fetch_max_wait_ms, settings.consumer_fetch_min_bytes),
         batched=FetchLimits(settings.consumer_batch_fetch_max_wait_ms,
                             settings.consumer_batch_fetch_min_bytes),
         batch_from_rate=settings.consumer_batch_from_rate)
-    inputs = frozenset(settings.input_topics)
+    # Records the agent reads: the inputs and the person-events hops (every logged-in visitor's
+    # record is fetched twice), not the tables' changelogs.
+    agent_topics = frozenset((*settings.input_topics, settings.person_events_topic))
     applied: list[FetchLimits | None] = [None]
     clock = time.monotonic
 
@@ -408,7 +410,7 @@ def _pace_fetches(app: OrchestratorApp, settings: Settings) -> None:
     def on_fetched(records: Mapping[Any, Any]) -> None:
         count = 0
         for tp, fetched in records.items():
-            if tp.topic in inputs:
+            if tp.topic in agent_topics:
                 count += len(fetched)
         apply(pacing.after_fetch(count, clock()))
 

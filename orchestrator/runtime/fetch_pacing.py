@@ -14,11 +14,11 @@ Two costs pull against each other (``docs/hot-path.md``, "Fetch rounds"):
   that is paid twice for nothing.
 
 So the consumer fetches promptly (``CONSUMER_FETCH_MIN_BYTES`` 1, at most
-``CONSUMER_FETCH_MAX_WAIT_MS``) until the input rate reaches ``CONSUMER_BATCH_FROM_RATE`` records
-per second, and in batches from there on (back below 80 % of that rate). An idle worker fetches
-promptly too: the first record of new traffic ends a fetch at once. No wait may be long: aiokafka
-leaves partitions whose records are still buffered out of the fetch in flight, so a busy
-partition's next records can wait for that fetch to return.
+``CONSUMER_FETCH_MAX_WAIT_MS``) until the agent's records (inputs and person-events hops) reach
+``CONSUMER_BATCH_FROM_RATE`` per second, and in batches from there on (back below 80 % of that
+rate). An idle worker fetches promptly too: the first record of new traffic ends a fetch at
+once. No wait may be long: aiokafka leaves partitions whose records are still buffered out of
+the fetch in flight, so a busy partition's next records can wait for that fetch to return.
 
 :class:`FetchPacing` decides from the input records of each fetch; the worker applies its
 answer to the consumer's fetcher (``faust_internals.set_fetch_limits``) when it changes.
@@ -61,7 +61,7 @@ class FetchPacing:
         self._batching = False
 
     def after_fetch(self, records: int, now: float) -> FetchLimits:
-        """The limits for the next fetch, given the input records a fetch brought at ``now``
+        """The limits for the next fetch, given the records a fetch brought at ``now``
         (monotonic seconds). The mode changes at most once per :data:`RATE_WINDOW_S`."""
         start = self._window_start
         if start is None:

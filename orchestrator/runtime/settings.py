@@ -137,7 +137,8 @@ class Settings(BaseSettings):
                     "for (at most consumer_fetch_max_wait_ms) before it answers a fetch")
     consumer_batch_from_rate: float = Field(
         500.0, ge=0,
-        description="input records per second from which fetches gather batches (0: always)")
+        description="records per second of the agent's topics (inputs and person-events) from "
+                    "which fetches gather batches (0: always)")
     consumer_batch_fetch_max_wait_ms: int = Field(
         5, ge=1, le=1500,
         description="from consumer_batch_from_rate: how long the broker may hold a fetch to "

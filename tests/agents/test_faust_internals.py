@@ -62,16 +62,18 @@ def test_the_worker_batches_fetches_once_its_input_rate_is_high(engine: Engine) 
     app = engine.app
     app.consumer = SimpleNamespace(_thread=SimpleNamespace(_consumer=SimpleNamespace(_fetcher=fetcher)))
     settings = load_settings()  # the engine fixture's: the defaults
-    clickstream, person_events = TP(settings.topic_clickstream, 0), TP(settings.person_events_topic, 0)
+    clickstream = TP(settings.topic_clickstream, 0)
+    person_events = TP(engine.processor.person_events_topic, 0)  # named after the app id
+    changelog = TP(f"{app.conf.id}-profiles-changelog", 0)
     app.on_fetched({})
     assert (fetcher._fetch_max_wait_ms, fetcher._fetch_min_bytes) == (
         settings.consumer_fetch_max_wait_ms, settings.consumer_fetch_min_bytes)
-    many = int(settings.consumer_batch_from_rate * 2)
-    app.on_fetched({person_events: [object()] * many})  # ticks and hops: not input traffic
+    half = int(settings.consumer_batch_from_rate)  # twice the rate together, within a second
+    app.on_fetched({changelog: [object()] * 4 * half})  # a table's records: not the agent's
     time.sleep(1.0)
     app.on_fetched({})
     assert fetcher._fetch_min_bytes == settings.consumer_fetch_min_bytes
-    app.on_fetched({clickstream: [object()] * many})
+    app.on_fetched({clickstream: [object()] * half, person_events: [object()] * half})
     time.sleep(1.0)
     app.on_fetched({})
     assert (fetcher._fetch_max_wait_ms, fetcher._fetch_min_bytes) == (
