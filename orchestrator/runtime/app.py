@@ -282,6 +282,9 @@ def build_app(settings: Settings, rule_set: RuleSet, emitter: Emitter | None = N
                        partitions=settings.partitions)
 
     held = HeldRecords(settings.state_flush_records, settings.state_flush_ms / 1000)
+    # A flush writes its keys while every record waits (~60 µs a key): bounded, so that a burst
+    # of changed people (a wave of new visitors, timers firing) is written in slices.
+    flush_keys = settings.state_flush_keys
     journey_state = _JourneyState()
 
     async def write_partition(stream: Any, partition: int) -> None:
@@ -304,7 +307,8 @@ def build_app(settings: Settings, rule_set: RuleSet, emitter: Emitter | None = N
             await processor.handle(message.topic, partition, message.offset,
                                    int(message.timestamp * 1000), event.key, event.value)
             journey_state.busy = None
-            if held.add(partition, event, clock()):
+            if held.add(partition, event, clock()) \
+                    or processor.held_keys(partition) >= flush_keys:
                 await write_partition(stream, partition)
 
     async def write_quiet_partitions() -> None:

@@ -192,6 +192,13 @@ class JourneyProcessor:
             self._stage["save"].observe(time.perf_counter() - started)
         return written
 
+    def held_keys(self, partition: int) -> int:
+        """Keys of ``partition`` whose changes are held (what its flush would write)."""
+        held = self.people.held_count(partition) + self.links.held_count(partition)
+        if self.journeys is not None:
+            held += self.journeys.store.held_count(partition)
+        return held
+
     def held_partitions(self) -> set[int]:
         """Partitions with state not yet written to the tables."""
         held = {*self.people.held_partitions(), *self.links.held_partitions()}

@@ -153,6 +153,10 @@ class Settings(BaseSettings):
     state_flush_records: int = Field(
         5000, ge=1, le=100_000,
         description="... or once this many records of the partition were handled")
+    state_flush_keys: int = Field(
+        256, ge=1, le=100_000,
+        description="... or once this many of the partition's keys (people, links, journey "
+                    "states) are changed: bounds the pause a flush makes")
     scoring: bool = Field(True, description="score intents with online models (off: no scores)")
     intents_file: Path | None = Field(
         None, description="YAML list of intents (name, outcome_event_types, horizon_s, ...); "

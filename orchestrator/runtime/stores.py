@@ -85,6 +85,11 @@ class TableStore(Generic[T]):
                 table[key] = encode(value)  # type: ignore[arg-type]
         return len(keys)
 
+    def held_count(self, partition: int) -> int:
+        """Keys of ``partition`` changed since its last flush."""
+        keys = self._held_keys.get(partition)
+        return len(keys) if keys else 0
+
     def held_partitions(self) -> list[int]:
         return [partition for partition, keys in self._held_keys.items() if keys]
 

@@ -116,3 +116,22 @@ async def test_a_newer_change_wins_over_the_retry_of_an_older_one() -> None:
     await feed.flush()
 
     assert [value is None for _, _, value in emitter.sent] == [True, False]
+
+
+async def test_a_large_flush_lets_other_tasks_run_between_its_slices() -> None:
+    emitter = RecordingEmitter()
+    feed = publisher(emitter)
+    for n in range(100):
+        feed.changed(Profile(person_id=f"c{n}"), kafka_ts=NOW)
+    seen_during: list[int] = []
+
+    async def agent() -> None:  # stands for the agent, which runs whenever the flush yields
+        while len(emitter.sent) < 100:
+            seen_during.append(len(emitter.sent))
+            await asyncio.sleep(0)
+
+    other = asyncio.ensure_future(agent())
+    await asyncio.sleep(0)
+    assert await feed.flush() == 100
+    await other
+    assert any(0 < sent < 100 for sent in seen_during)

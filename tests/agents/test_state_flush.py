@@ -64,3 +64,23 @@ async def test_profiles_reach_the_table_once_per_flush_however_many_records_chan
         assert orjson.loads(engine.profiles["v-7"])["events_seen"] == 3
     # The login prompt of the third page did not wait for the flush: it was sent when decided.
     assert [a["trigger_event_id"] for a in emitter.on("actions.web")] == ["e2"]
+
+
+async def test_a_partition_is_written_once_it_holds_as_many_changed_keys_as_allowed(
+        unique: str) -> None:
+    settings = load_settings(store="memory", app_id=f"agents-{unique}", state_flush_records=1000,
+                             state_flush_ms=10_000, state_flush_keys=3)
+    engine = build_app(settings, load_rules(settings.rules_dir), emitter=RecordingEmitter())
+    engine.app.finalize()
+    engine.app.conf.store = "memory://"
+    visitors = [f"v-{n}" for n in range(3)]
+    async with engine.agent.test_context() as agent:
+        for n, visitor in enumerate(visitors[:2]):
+            await deliver(agent, "clickstream", visitor.encode(),
+                          page_view(f"e{n}", visitor, "/billing/faq", "billing"), offset=n)
+        assert await _until(lambda: engine.processor.held_keys(0) == 2)
+        assert all(engine.profiles.get(v) is None for v in visitors)  # two keys: held
+        await deliver(agent, "clickstream", b"v-2", page_view("e2", "v-2", "/billing/faq", "billing"),
+                      offset=2)
+        assert await _until(lambda: all(engine.profiles.get(v) is not None for v in visitors))
+        assert engine.processor.held_keys(0) == 0
