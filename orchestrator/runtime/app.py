@@ -345,12 +345,6 @@ def build_app(settings: Settings, rule_set: RuleSet, emitter: Emitter | None = N
     app.task(freeze_startup_objects)
 
     agent = app.agent(inputs, name="journey")(journey)
-    if journey_shell is not None:
-        def records_waiting() -> bool:
-            stream = journey_state.stream
-            return stream is not None and stream.channel.queue.qsize() > 0
-
-        journey_shell.records_waiting = records_waiting
 
     @app.task
     async def publish_context() -> None:

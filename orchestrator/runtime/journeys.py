@@ -267,8 +267,6 @@ class JourneyShell:
         self.follow_up_sent: set[int] = set()
         #: Sends a tick to a partition (set by :func:`add_journeys`; None: no follow-up ticks).
         self.send_tick: Callable[[int], Awaitable[None]] | None = None
-        #: Whether input records are waiting for the agent (set by the app; False: never).
-        self.records_waiting: Callable[[], bool] = lambda: False
         self.store = JourneyStore(table)
         self.partitions = partitions
         self.clock_ms = clock_ms
@@ -383,17 +381,13 @@ class JourneyShell:
 
     def due(self, partition: int, now_ms: int) -> list[tuple[int, str]]:
         """(due time, person) of the partition's timers its clock has passed, oldest first, at
-        most :attr:`firings_per_tick` people -- a quarter of that (at least one) while input
-        records are waiting, so that ordinary records are handled between a few firings, not
-        behind a batch of them; a person is named once (their :meth:`fire` fires all that is
-        due). What is left stays in the index: :meth:`more_due` says so."""
+        most :attr:`firings_per_tick` people; a person is named once (their :meth:`fire` fires
+        all that is due). What is left stays in the index: :meth:`more_due` says so."""
         self.ensure(partition)
         until = self.clock(partition, now_ms)
         seen: set[str] = set()
         out = []
         limit = self.firings_per_tick
-        if self.records_waiting():
-            limit = max(1, limit // 4)
         heap = self.timers.heaps.get(partition)
         while heap and heap[0][0] <= until:
             if heap[0][1] not in seen:

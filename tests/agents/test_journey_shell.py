@@ -150,26 +150,6 @@ async def test_a_burst_of_due_timers_fires_a_bounded_slice_per_tick_and_queues_o
     assert {a["person_id"] for a in world.actions() if a["action"] == "pricing_reminder"} == set(people)
 
 
-async def test_while_input_records_wait_a_tick_fires_a_quarter_of_its_slice(
-        ) -> None:
-    world = World(firings_per_tick=8)
-    people = [f"v-{n}" for n in range(200) if partition_of(f"v-{n}", PARTITIONS) == 0][:20]
-    entered = NOW - 10 * SECOND
-    for n, person in enumerate(people):
-        await world.view(person, f"e{n}", "pricing", entered)
-    due = entered + 3 * SECOND
-
-    def reminded() -> int:
-        return sum(a["action"] == "pricing_reminder" for a in world.actions())
-
-    world.shell.records_waiting = lambda: True
-    await world.tick(people[0], due + 100)
-    assert reminded() == 2 and world.follow_up_ticks == [0]
-    world.shell.records_waiting = lambda: False
-    await world.tick(people[0], due + 110)  # nothing waits: the whole slice
-    assert reminded() == 10
-
-
 async def test_a_partition_is_ticked_only_to_build_its_timers_or_when_one_is_due() -> None:
     world = World()
     entered = NOW - 10 * SECOND
