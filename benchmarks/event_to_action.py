@@ -934,6 +934,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--engine-env", action="append", default=[], metavar="KEY=VALUE",
                         help="added to every worker's environment (repeatable), e.g. "
                              "ORCHESTRATOR_PRODUCER_LINGER_MS=1")
+    parser.add_argument("--engine-tree", type=Path, default=None,
+                        help="workers import the engine from this source tree (e.g. a git "
+                             "worktree of an older commit), for a before/after on one machine")
     parser.add_argument("--linger-ms", type=float, default=0.0,
                         help="producer linger of the floor and the quix peer (the engine's "
                              "default is 0 too; change it with --engine-env)")
@@ -953,6 +956,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.engine_env = parse_env(args.engine_env)
     except argparse.ArgumentTypeError as exc:
         parser.error(str(exc))
+    if args.engine_tree is not None:
+        if not (args.engine_tree / "orchestrator" / "__init__.py").exists():
+            parser.error(f"--engine-tree {args.engine_tree} holds no orchestrator package")
+        args.engine_env.update({"PYTHONPATH": str(ROOT / "benchmarks" / "tree_import"),
+                                "ORCHESTRATOR_BENCH_TREE": str(args.engine_tree.resolve())})
     return args
 
 
@@ -989,6 +997,11 @@ def main(argv: list[str] | None = None) -> None:
             "systems": args.systems, "loads": args.loads, "rates": args.rates,
             "repeats": args.repeats, "duration_s": args.duration, "warm_up_s": args.warm_up,
             "engine_env": args.engine_env, "floor_and_quix_linger_ms": args.linger_ms,
+            "engine_tree": None if args.engine_tree is None else {
+                "path": str(args.engine_tree),
+                "git_commit": subprocess.run(["git", "rev-parse", "HEAD"], cwd=args.engine_tree,
+                                             capture_output=True, text=True,
+                                             check=False).stdout.strip()},
             "generator_linger_ms": args.generator_linger_ms, "partitions": PARTITIONS,
             "pool_size": f"max({POOL_MIN}, min({POOL_MAX}, rate / 4)) visitors or customers",
             "measurer_fetch_max_wait_ms": MEASURER_FETCH_MAX_WAIT_MS,
