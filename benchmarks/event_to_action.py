@@ -960,7 +960,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         if not (args.engine_tree / "orchestrator" / "__init__.py").exists():
             parser.error(f"--engine-tree {args.engine_tree} holds no orchestrator package")
         args.engine_env.update({"PYTHONPATH": str(ROOT / "benchmarks" / "tree_import"),
-                                "ORCHESTRATOR_BENCH_TREE": str(args.engine_tree.resolve())})
+                                "BENCH_ENGINE_TREE": str(args.engine_tree.resolve())})
     return args
 
 

@@ -1,16 +1,17 @@
 """Makes a worker import ``orchestrator`` from another source tree (event_to_action.py
 ``--engine-tree``): a before/after of two commits on the same machine in the same hour.
 
-Put this folder on ``PYTHONPATH`` and name the tree in ``ORCHESTRATOR_BENCH_TREE``. The project's
-editable install and the worker's working directory would both win over ``PYTHONPATH``, so the
-package is found here first, in front of every other finder.
+Put this folder on ``PYTHONPATH`` and name the tree in ``BENCH_ENGINE_TREE`` (not an
+``ORCHESTRATOR_`` name: the worker refuses unknown ones). The project's editable install and the
+worker's working directory would both win over ``PYTHONPATH``, so the package is found here
+first, in front of every other finder.
 """
 
 import importlib.machinery
 import os
 import sys
 
-_TREE = os.environ.get("ORCHESTRATOR_BENCH_TREE")
+_TREE = os.environ.get("BENCH_ENGINE_TREE")
 
 
 class _TreeFinder:
