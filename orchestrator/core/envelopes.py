@@ -59,6 +59,9 @@ class Carried:
     visitor_id: str
     #: The visitor's anonymous profile as stored (a mapping), None when the visitor had none.
     profile: dict[str, Any] | None
+    #: The visitor's journey state (``{"active": ..., "past": ...}``, as
+    #: ``JourneyState.to_dict`` gives it) handed over to the customer; None: none.
+    journeys: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +97,8 @@ def encode_envelope(envelope: Envelope) -> bytes:
     if isinstance(envelope, Carried):
         body["visitor_id"] = envelope.visitor_id
         body["profile"] = envelope.profile
+        if envelope.journeys is not None:
+            body["journeys"] = envelope.journeys
     return orjson.dumps(body)
 
 
@@ -134,7 +139,34 @@ def decode_envelope(value: bytes | None) -> Envelope:
     if profile is not None and not (isinstance(profile, dict)
                                     and isinstance(profile.get("person_id"), str)):
         raise EnvelopeError("carry envelope: 'profile' must be a stored profile or null")
-    return Carried(source, raw_key, kafka_ts, raw.encode(), visitor_id, profile)
+    journeys = body.get("journeys")
+    if journeys is not None:
+        problem = _journey_state_problem(journeys)
+        if problem is not None:
+            raise EnvelopeError(f"carry envelope: 'journeys' {problem}")
+    return Carried(source, raw_key, kafka_ts, raw.encode(), visitor_id, profile, journeys)
+
+
+def _journey_state_problem(value: Any) -> str | None:
+    """What is wrong with a carried journey state, or None: ``{"active": {journey: [entry,
+    step, entered ts, step ts, due ts or 0]}, "past": {journey: [entries, last exit ts]}}``."""
+    if not isinstance(value, dict) or set(value) - {"active", "past"}:
+        return "must be an object of 'active' and 'past'"
+    active, past = value.get("active", {}), value.get("past", {})
+    if not isinstance(active, dict) or not isinstance(past, dict):
+        return "'active' and 'past' must be objects"
+    for journey_id, position in active.items():
+        if not (isinstance(position, list) and len(position) == 5 and isinstance(position[1], str)
+                and all(_is_int(position[i]) for i in (0, 2, 3, 4))):
+            return f"active {journey_id!r} must be [entry, step, entered, reached, due]"
+    for journey_id, entry in past.items():
+        if not (isinstance(entry, list) and len(entry) == 2 and all(_is_int(v) for v in entry)):
+            return f"past {journey_id!r} must be [entries, last exit]"
+    return None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _int(body: dict[str, Any], name: str, kind: str, default: int | None = None) -> int:

@@ -50,8 +50,9 @@ from orchestrator.core.journeys import (
     PersonJourneys,
     arbitrate_requests,
     fire_due,
+    hand_over,
     leave_all,
-    on_event,
+    take_over,
 )
 from orchestrator.core.profile import Profile
 from orchestrator.core.rules import RuleSet
@@ -203,6 +204,10 @@ class JourneyAnalytics:
                 figures.exited[reason] = figures.exited.get(reason, 0) + 1
                 active[fact.journey] = max(0, active.get(fact.journey, 0) - 1)
                 self._child(self.exited, fact.journey, reason).inc()
+            elif kind == "handed_over":  # the person goes on as the customer, elsewhere
+                active[fact.journey] = max(0, active.get(fact.journey, 0) - 1)
+            elif kind == "taken_over":
+                active[fact.journey] = active.get(fact.journey, 0) + 1
 
     def as_json(self, journeys: JourneySet, partitions: list[int], worker: str) -> dict[str, Any]:
         """The body of ``GET /journeys`` (a contract: a page elsewhere reads it)."""
@@ -355,21 +360,27 @@ class JourneyShell:
         self.analytics.count(partition, outcome.facts)
         self.store.delete(person_id, partition)
 
-    def identified(self, person_id: str, partition: int, profile: Profile, event: Any) -> None:
-        """A visitor whose anonymous profile was carried into a customer's: their journeys see
-        the event that identified them (a goal on it converts), then end (``merged``); the
-        customer enters journeys under their own id. Requests of this last look are not sent:
-        the customer's partition decides on the same event."""
+    def state_of(self, person_id: str) -> JourneyState | None:
+        """The person's journey state (held or stored), None when they were never in one."""
+        return self.store.get(person_id)
+
+    def handed_over(self, person_id: str, partition: int, state: JourneyState | None,
+                    ts: int) -> None:
+        """A visitor's journey ``state`` went to the customer they logged in as, with their
+        anonymous profile (the carry was sent): it is no longer the visitor's."""
+        self.ensure(partition)
+        outcome = hand_over(state, ts)
+        self.analytics.count(partition, outcome.facts)
+        if state is not None:
+            self.store.delete(person_id, partition)
+
+    def take_over(self, person_id: str, partition: int, carried: JourneyState, ts: int) -> None:
+        """The customer takes over the journeys a visitor of theirs handed over at login (before
+        the identifying event is decided: a wait for the login ends on it, its goal converts)."""
         self.ensure(partition)
         state = self.store.get(person_id)
-        if state is None or not state.active:
-            return
-        outcome = on_event(self.journeys, state, person_id, event, profile)
-        facts = list(outcome.facts)
-        if outcome.state is not None:
-            facts += leave_all(self.journeys, outcome.state, person_id, event.ts, "merged").facts
-        self.analytics.count(partition, facts)
-        self.store.delete(person_id, partition)
+        self._keep(person_id, partition, take_over(self.journeys, state, person_id, carried, ts),
+                   state)
 
     # ------------------------------------------------------------ the tick
 

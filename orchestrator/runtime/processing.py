@@ -39,6 +39,7 @@ from orchestrator.core.envelopes import (
 from orchestrator.core.events import Accepted, DecodeLimits, Rejected, Source, decode_record, event_type
 from orchestrator.core.identity import Route, carry_into, route, visitors_to_unlink
 from orchestrator.core.journey import Trigger, process_event
+from orchestrator.core.journeys import JourneyState
 from orchestrator.core.profile import Profile, erased_before, erasure_marker, is_erasure_marker
 from orchestrator.core.rules import RuleSet
 from orchestrator.runtime.metrics import EngineMetrics
@@ -224,13 +225,15 @@ class JourneyProcessor:
         decided = route(accepted.source, record_key, accepted.event, link)
         if decided.carry:
             anonymous = self.people.get(record_key)
+            journeys = self.journeys
+            handing = journeys.state_of(record_key) if journeys is not None else None
             await self._carry(decided, record_key, partition, accepted.source, accepted.event.ts,
-                              kafka_ts, key, value)
-            if self.journeys is not None and anonymous is not None:
+                              kafka_ts, key, value, handing)
+            if journeys is not None and anonymous is not None:
                 if self.people.get(record_key) is None:  # carried into the customer's profile
-                    self.journeys.identified(record_key, partition, anonymous, accepted.event)
+                    journeys.handed_over(record_key, partition, handing, accepted.event.ts)
                 else:  # erased since: only the marker stays
-                    self.journeys.erase(record_key, partition, accepted.event.ts)
+                    journeys.erase(record_key, partition, accepted.event.ts)
         elif decided.here(record_key):
             self._store_link(decided, record_key, partition)
             await self._apply(decided.person_id, accepted, partition, kafka_ts, now)
@@ -247,8 +250,10 @@ class JourneyProcessor:
             self.metrics.identity.labels(decided.change).inc()
 
     async def _carry(self, decided: Route, visitor_id: str, partition: int, source: Source,
-                     event_ts: int, kafka_ts: int, key: bytes | None, value: bytes | None) -> None:
-        """Hand the visitor's anonymous profile and this record to the customer's partition.
+                     event_ts: int, kafka_ts: int, key: bytes | None, value: bytes | None,
+                     journeys: JourneyState | None = None) -> None:
+        """Hand the visitor's anonymous profile (and their ``journeys``) and this record to the
+        customer's partition.
 
         The forward is sent first; the link and the removal of the anonymous profile are held
         after it, so a failed send changes nothing here, and a crash before the flush replays
@@ -269,7 +274,8 @@ class JourneyProcessor:
             marker, carried = None, anonymous
         await self._forward(decided.person_id, Carried(
             source, key, kafka_ts, value or b"", visitor_id,
-            carried.to_dict() if carried is not None else None))
+            carried.to_dict() if carried is not None else None,
+            journeys.to_dict() if carried is not None and journeys is not None else None))
         self._store_link(decided, visitor_id, partition)
         if marker is not None:
             self.people.put(visitor_id, marker, partition)
@@ -342,8 +348,9 @@ class JourneyProcessor:
     async def _on_carried(self, carried: Carried, partition: int, key: bytes | None, now: int) -> None:
         accepted = self._decode_forwarded(carried, now)
         anonymous = Profile.from_dict(carried.profile) if carried.profile is not None else None
+        journeys = JourneyState.from_dict(carried.journeys) if carried.journeys is not None else None
         await self._apply(key.decode(), accepted, partition, carried.kafka_ts, now,  # type: ignore[union-attr]
-                          carried=(carried.visitor_id, anonymous))
+                          carried=(carried.visitor_id, anonymous), carried_journeys=journeys)
 
     def _decode_forwarded(self, forwarded: Forwarded | Carried, now: int) -> Accepted:
         decoded = decode_record(forwarded.source, forwarded.key, forwarded.value, now, self.limits)
@@ -354,7 +361,8 @@ class JourneyProcessor:
     # ------------------------------------------------------------ the person
 
     async def _apply(self, person_id: str, accepted: Accepted, partition: int, kafka_ts: int,
-                     now: int, carried: tuple[str, Profile | None] | None = None) -> None:
+                     now: int, carried: tuple[str, Profile | None] | None = None,
+                     carried_journeys: JourneyState | None = None) -> None:
         event = accepted.event
         profile = self.people.get(person_id)
         carried_changed = False
@@ -367,6 +375,9 @@ class JourneyProcessor:
         scorer = models.scorer_for(partition) if models is not None else None
         journeys = self.journeys if self.journeys is not None and self.journeys.running else None
         person = fired = None
+        if journeys is not None and carried_changed and carried_journeys is not None:
+            # The visitor's journeys go on as the customer's, once (with the carry's merge).
+            journeys.take_over(person_id, partition, carried_journeys, event.ts)
         if journeys is not None:  # the person's timers due by this event fire first
             person, fired = journeys.at_event(person_id, partition, profile, event.ts,
                                               self.rule_set, now)

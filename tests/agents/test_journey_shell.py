@@ -83,6 +83,7 @@ class World:
             action_topic=settings.action_topic, limits=DecodeLimits(), metrics=metrics,
             clock_ms=lambda: self.now, journeys=self.shell)
         self.offset = 0
+        self.hops_seen = 0
 
     async def view(self, person: str, event_id: str, category: str, ts: int,
                    url: str | None = None) -> None:
@@ -101,6 +102,19 @@ class World:
         self.offset += 1
         await handled(self.processor, "person-events", partition_of(person, PARTITIONS),
                       self.offset, at, None, TICK)
+
+    async def hand_on_hops(self) -> None:
+        """Hand the records sent to the person-events topic back to the processor, as the
+        broker would (a logged-in visitor's record reaching the customer's partition)."""
+        hops = [(key, value) for topic, key, value in self.emitter.sent[self.hops_seen:]
+                if topic == self.processor.person_events_topic]
+        self.hops_seen = len(self.emitter.sent)
+        for key, value in hops:
+            self.offset += 1
+            person = key.decode() if key is not None else ""
+            await handled(self.processor, self.processor.person_events_topic,
+                          partition_of(person, PARTITIONS), self.offset, value["kafka_ts"], key,
+                          orjson.dumps(value))
 
     def actions(self) -> list[dict[str, Any]]:
         return [value for topic, _, value in self.emitter.sent if topic.startswith("actions.")]
@@ -160,6 +174,26 @@ async def test_a_partition_is_ticked_only_to_build_its_timers_or_when_one_is_due
     assert world.shell.needs_tick(partition, entered + 3 * SECOND)
     await world.tick("v-1", entered + 3 * SECOND)
     assert not world.shell.needs_tick(partition, entered + 4 * SECOND)  # fired: nothing waits
+
+
+async def test_a_visitor_who_logs_in_during_a_wait_is_reminded_as_the_customer() -> None:
+    world = World()
+    entered = NOW - 10 * SECOND
+    await world.view("v-9", "e1", "pricing", entered)  # the prompt; 3 s for a checkout page
+    await world.send("clickstream", "v-9", event_id="e2", type="page_view", ts=entered + SECOND,
+                     visitor_id="v-9", customer_id="c-9", session_id="s-v-9",
+                     page={"url": "/account", "category": "account"})
+    await world.hand_on_hops()  # the carry reaches the customer's partition
+    assert world.state("v-9") is None
+    customer = world.state("c-9")
+    assert customer is not None
+    position = customer.active["pricing-follow-up"]
+    assert (position[1], position[4]) == ("wait-for-checkout", entered + 3 * SECOND)
+    assert sum(counts.get("pricing-follow-up", 0)
+               for counts in world.shell.analytics.active.values()) == 1
+    await world.tick("c-9", entered + 3 * SECOND + 100)
+    reminders = [a for a in world.actions() if a["action"] == "pricing_reminder"]
+    assert [r["person_id"] for r in reminders] == ["c-9"]
 
 
 async def test_a_follow_up_tick_is_not_asked_for_twice_before_one_is_handled() -> None:

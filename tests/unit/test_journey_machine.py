@@ -15,9 +15,11 @@ from orchestrator.core.journeys import (
     JourneySet,
     JourneyState,
     fire_due,
+    hand_over,
     load_journey_set,
     on_event,
     step_id,
+    take_over,
 )
 from orchestrator.core.profile import Profile, apply_event
 from orchestrator.core.rules.arbitration import in_holdout
@@ -116,6 +118,59 @@ def test_a_timer_fired_twice_or_after_its_step_was_left_changes_nothing() -> Non
     again = fire_due(js, first.state, "v1", profile, T0 + 20 * MINUTE)
     assert len(first.fired) == 1 and first.facts
     assert (again.fired, again.facts, again.requests, again.timers) == ([], [], [], [])
+
+
+def _waiting_for_login(person: str = "v1") -> JourneyState:
+    profile = Profile(person_id=person)
+    event = billing(1, T0, visitor=person)
+    apply_event(profile, event)
+    outcome = on_event(journeys(), None, person, event, profile)
+    assert outcome.state is not None
+    return outcome.state
+
+
+def test_a_visitor_hands_over_their_journeys_as_they_are_at_login() -> None:
+    state = _waiting_for_login()
+    out = hand_over(state, T0 + MINUTE)
+    assert out.state == state
+    assert [(f.kind, f.journey, f.step) for f in out.facts] == [
+        ("handed_over", "prompt-then-wait", "wait-login")]
+    assert hand_over(JourneyState(), T0).state is None
+
+
+def test_the_customer_goes_on_where_the_visitor_was_under_their_next_entry_and_own_step_ids() -> None:
+    carried = _waiting_for_login()
+    mine = JourneyState(past={"prompt-then-wait": [1, T0 - 10 * MINUTE]})  # once, long done
+    out = take_over(journeys(), mine, "c1", carried, T0 + MINUTE)
+    assert out.state is not None
+    position = out.state.active["prompt-then-wait"]
+    assert position[1:] == carried.active["prompt-then-wait"][1:]  # step, times, due as they were
+    assert position[0] == 2  # the customer's second entry
+    assert out.state.past["prompt-then-wait"] == [2, T0 - 10 * MINUTE]
+    [timer] = out.timers
+    assert (timer.person_id, timer.due_ts, timer.step_id) == (
+        "c1", T0 + 20 * MINUTE, step_id("c1", "prompt-then-wait", 2, "wait-login"))
+    assert [(f.kind, f.entry) for f in out.facts] == [("taken_over", 2)]
+
+
+def test_a_journey_the_customer_is_in_already_keeps_theirs_and_the_visitors_ends_merged() -> None:
+    carried = _waiting_for_login()
+    mine = _waiting_for_login("c1")
+    out = take_over(journeys(), mine, "c1", carried, T0 + MINUTE)
+    assert out.state is not None
+    assert out.state.active == mine.active and not out.timers
+    assert out.state.past["prompt-then-wait"][0] == 2  # both entries count for re-entry
+    assert [(f.kind, f.reason) for f in out.facts] == [("exited", "merged")]
+
+
+def test_after_the_take_over_the_login_ends_the_wait_on_the_customers_side() -> None:
+    customer = Profile(person_id="c1")
+    state = take_over(journeys(), None, "c1", _waiting_for_login(), T0 + 5 * MINUTE).state
+    event = login(1, T0 + 5 * MINUTE)
+    apply_event(customer, event)
+    out = on_event(journeys(), state, "c1", event, customer)
+    assert [r.rule.action for r in out.requests] == ["welcome_back"]
+    assert out.cancelled == [step_id("c1", "prompt-then-wait", 1, "wait-login")]
 
 
 def test_the_goal_converts_and_ends_the_journey_with_its_timer() -> None:

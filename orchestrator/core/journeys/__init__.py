@@ -22,9 +22,11 @@ from orchestrator.core.journeys.machine import (
     Timer,
     TimerFiring,
     fire_due,
+    hand_over,
     leave_all,
     on_event,
     step_id,
+    take_over,
 )
 from orchestrator.core.journeys.model import journey_file_json_schema
 from orchestrator.core.journeys.person import PersonJourneys
@@ -48,10 +50,12 @@ __all__ = [
     "TimerFiring",
     "arbitrate_requests",
     "fire_due",
+    "hand_over",
     "journey_file_json_schema",
     "leave_all",
     "load_journey_directory",
     "load_journey_set",
     "on_event",
     "step_id",
+    "take_over",
 ]

@@ -133,10 +133,11 @@ class ActionRequest:
 @dataclass(frozen=True, slots=True)
 class Fact:
     """One analytics fact. ``kind``: ``entered``, ``reached`` (a step), ``converted`` (the goal
-    held), ``exited`` (with ``reason``, one of :data:`EXIT_REASONS`). ``since_previous_ms`` is
-    the time since the previous step was reached (entry for the first), ``since_entry_ms`` since
-    entry; ``path`` says which way a wait_for (``event``/``timeout``), branch (``then``/``else``)
-    or split (``treatment``/``holdout``) went."""
+    held), ``exited`` (with ``reason``, one of :data:`EXIT_REASONS`), ``handed_over`` and
+    ``taken_over`` (a position moving from a visitor to the customer they logged in as).
+    ``since_previous_ms`` is the time since the previous step was reached (entry for the first),
+    ``since_entry_ms`` since entry; ``path`` says which way a wait_for (``event``/``timeout``),
+    branch (``then``/``else``) or split (``treatment``/``holdout``) went."""
 
     kind: str
     journey: str
@@ -384,6 +385,65 @@ def _reentry_allows(state: JourneyState, journey: Journey, ts: int) -> bool:
     if entries >= journey.max_entries or journey.reentry == "never":
         return False
     return ts - last_exit >= journey.reentry_after_ms
+
+
+def hand_over(state: JourneyState | None, ts: int) -> JourneyOutcome:
+    """A visitor logs in as a customer: their journey state travels to the customer as it is
+    (:func:`take_over` on the customer's side, before the identifying event is decided there, so
+    that a wait for the login ends and a goal on it converts where the person now lives). The
+    outcome's state is what travels (None: no journey to hand over) and its facts say
+    ``handed_over`` for each active position; the visitor's own state is done with.
+
+    >>> out = hand_over(JourneyState(active={"cart": [1, "pause", 10, 10, 70]},
+    ...                              past={"cart": [1, 0]}), ts=20)
+    >>> out.state.active, [(f.kind, f.journey) for f in out.facts]
+    ({'cart': [1, 'pause', 10, 10, 70]}, [('handed_over', 'cart')])
+    """
+    if state is None or not (state.active or state.past):
+        return JourneyOutcome(state=None)
+    return JourneyOutcome(state=state, facts=[
+        Fact("handed_over", journey_id, position[ENTRY], ts, position[STEP])
+        for journey_id, position in sorted(state.active.items())])
+
+
+def take_over(journeys: JourneySet, state: JourneyState | None, person_id: str,
+              carried: JourneyState, ts: int) -> JourneyOutcome:
+    """The customer ``person_id`` takes over the journeys a visitor of theirs handed over at
+    login (:func:`hand_over`), at ``ts``. A journey the customer is not in goes on where the
+    visitor was -- its timer now the customer's, under the customer's next entry number (step
+    ids, and so action ids, stay unique per person); one the customer is in already keeps the
+    customer's position, and the visitor's ends (``merged``). The visitor's entries count for
+    the customer's re-entry rules (entries add up, the later last exit holds).
+
+    >>> carried = JourneyState(active={"cart": [1, "pause", 10, 10, 70]}, past={"cart": [1, 0]})
+    >>> out = take_over(JourneySet("v", (), {}, {}), JourneyState(past={"cart": [2, 5]}), "c-1",
+    ...                 carried, ts=20)
+    >>> out.state.active, out.state.past, [(t.entry, t.due_ts) for t in out.timers]
+    ({'cart': [3, 'pause', 10, 10, 70]}, {'cart': [3, 5]}, [(3, 70)])
+    """
+    run = _Run(journeys, state if state is not None else JourneyState(), person_id,
+               Profile(person_id=person_id))
+    mine = run.state
+    for journey_id in sorted(set(carried.past) | set(carried.active)):
+        entries, last_exit = mine.past.get(journey_id, (0, 0))
+        theirs, their_exit = carried.past.get(journey_id, (0, 0))
+        mine.past[journey_id] = [entries + theirs, max(last_exit, their_exit)]
+        position = carried.active.get(journey_id)
+        if position is None:
+            continue
+        position = list(position)
+        if journey_id in mine.active:
+            mine.past[journey_id][1] = max(mine.past[journey_id][1], ts)
+            run.out.facts.append(Fact("exited", journey_id, position[ENTRY], ts, position[STEP],
+                                      ts - position[AT], ts - position[ENTERED], reason="merged"))
+            continue
+        position[ENTRY] = entries + theirs
+        mine.active[journey_id] = position
+        run.out.facts.append(Fact("taken_over", journey_id, position[ENTRY], ts, position[STEP]))
+        if position[DUE]:
+            run.out.timers.append(Timer(person_id, journey_id, position[ENTRY], position[STEP],
+                                        run.sid(journey_id, position), position[DUE]))
+    return run.out
 
 
 def leave_all(journeys: JourneySet, state: JourneyState | None, person_id: str, ts: int,
