@@ -9,6 +9,7 @@ import orjson
 
 from orchestrator.core.events import DecodeLimits
 from orchestrator.core.profile import Profile
+from orchestrator.core.profile.pending import entries
 from orchestrator.core.scoring import IntentSpec
 from orchestrator.runtime.metrics import EngineMetrics
 from orchestrator.runtime.partitioning import partition_of
@@ -94,7 +95,7 @@ async def test_scores_and_model_versions_are_in_the_action_record_and_the_profil
                                 "purchase_intent": f"purchase_intent@p{partition}.v0"}
     profile = shell.profile("v1")
     assert profile.scores == prompt["scores"]
-    assert set(profile.pending) == {"login_propensity", "purchase_intent"}
+    assert {name for name, _, _ in entries(profile.pending)} == {"login_propensity", "purchase_intent"}
 
 
 async def test_an_untrusted_model_scores_none_so_score_rules_do_not_fire() -> None:

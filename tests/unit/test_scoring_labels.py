@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from orchestrator.core.profile.pending import entries, pending_of
 from orchestrator.core.scoring.features import LOGGED_IN, N_FEATURES, pack
 from orchestrator.core.scoring.intents import IntentSpec
 from orchestrator.core.scoring.labels import (
@@ -37,6 +38,10 @@ def vector(value: float = 0.25, logged_in: bool = False) -> list[float]:
 
 
 VECTOR = vector()
+
+
+def intents(pending: dict) -> set[str]:
+    return {name for name, _, _ in entries(pending)}
 
 
 def test_an_outcome_inside_the_horizon_labels_the_snapshot_positive_and_removes_it() -> None:
@@ -79,7 +84,7 @@ def test_a_reordered_outcome_older_than_a_snapshot_does_not_label_it() -> None:
     snapshot(pending, [BUY], T0 + 20 * MINUTE, VECTOR)
     settled = settle_on_event(pending, SPECS, "purchase", T0 + 10 * MINUTE)
     assert [s.snapshot_ts for s in settled] == [T0]
-    assert [snap[0] for snap in pending["buy"]] == [T0 + 20 * MINUTE]
+    assert [ts for ts, _ in pending_of(pending, "buy")] == [T0 + 20 * MINUTE]
 
 
 def test_a_replayed_outcome_settles_nothing_the_second_time() -> None:
@@ -98,14 +103,14 @@ def test_other_event_types_settle_nothing_and_an_outcome_settles_only_its_intent
     snapshot(pending, [LOGIN], T0, VECTOR)
     assert settle_on_event(pending, SPECS, "page_view", T0 + MINUTE) == []
     assert [s.intent for s in settle_on_event(pending, SPECS, "signup", T0 + MINUTE)] == ["login"]
-    assert list(pending) == ["buy"]
+    assert intents(pending) == {"buy"}
 
 
 def test_an_anonymous_only_intent_takes_no_snapshot_of_a_logged_in_person() -> None:
     pending: dict = {}
     assert not snapshot(pending, [LOGIN], T0, vector(logged_in=True))
     assert snapshot(pending, [BUY], T0, vector(logged_in=True))
-    assert list(pending) == ["buy"]
+    assert intents(pending) == {"buy"}
 
 
 def test_pending_survives_json_and_an_intent_no_longer_configured_is_dropped() -> None:
@@ -118,10 +123,10 @@ def test_pending_survives_json_and_an_intent_no_longer_configured_is_dropped() -
     assert pending == {}  # "login" was not in the specs: dropped unlabelled
 
 
-def test_a_moment_is_offered_to_every_intent_that_applies_with_one_packed_vector() -> None:
+def test_a_moment_kept_by_several_intents_is_stored_once_with_their_names() -> None:
     pending: dict = {}
     assert snapshot(pending, SPECS, T0, VECTOR) == ["buy", "login"]
-    assert pending["buy"][0][1] is pending["login"][0][1]  # packed once
+    assert pending == {"_intents": ["buy", "login"], "_moments": [[T0, 0b11, pack(VECTOR)]]}
     assert snapshot(pending, SPECS, T0, VECTOR) == []  # already pending
 
 
@@ -145,7 +150,7 @@ def test_at_most_max_pending_kept_the_smallest_priorities_whatever_the_order(
         pending: dict = {}
         for t in order:
             snapshot(pending, [spec], T0 + t, VECTOR)
-        results.append([snap[0] for snap in pending.get("buy", [])])
+        results.append([ts for ts, _ in pending_of(pending, "buy")])
     kept = results[0]
     assert kept == results[1]  # the same sample whatever the arrival order
     assert kept == sorted(kept) and len(kept) == min(bound, len(times))
@@ -155,10 +160,10 @@ def test_at_most_max_pending_kept_the_smallest_priorities_whatever_the_order(
 def test_a_list_over_the_bound_after_a_merge_is_trimmed_to_the_smallest_priorities() -> None:
     spec = BUY.model_copy(update={"max_pending": 3})
     times = [T0 + n * MINUTE for n in range(6)]
-    pending = {"buy": [[t, pack(VECTOR)] for t in times]}  # two merged profiles' snapshots
+    pending = {"_intents": ["buy"], "_moments": [[t, 1, pack(VECTOR)] for t in times]}  # merged
     snapshot(pending, [spec], T0 + HOUR, VECTOR)
     best = sorted([*times, T0 + HOUR], key=lambda ts: (priority(ts), ts))[:3]
-    assert [snap[0] for snap in pending["buy"]] == sorted(best)
+    assert [ts for ts, _ in pending_of(pending, "buy")] == sorted(best)
 
 
 @settings(max_examples=200, deadline=None)
@@ -178,7 +183,7 @@ def test_every_snapshot_is_settled_at_most_once_and_positives_are_inside_their_w
             settled += settle_expired(pending, (spec,), T0 + t)
         else:
             settled += settle_on_event(pending, (spec,), action, T0 + t)
-    remaining = [snap[0] for snap in pending.get("buy", [])]
+    remaining = [ts for ts, _ in pending_of(pending, "buy")]
     labelled = [s.snapshot_ts for s in settled]
     assert len(labelled) + len(remaining) == len(set(labelled) | set(remaining))  # at most once
     assert set(labelled) | set(remaining) <= taken
@@ -188,3 +193,15 @@ def test_every_snapshot_is_settled_at_most_once_and_positives_are_inside_their_w
             assert s.snapshot_ts <= s.settled_ts <= s.snapshot_ts + BUY.horizon_ms
         else:
             assert s.settled_ts > s.snapshot_ts + BUY.horizon_ms
+
+
+def test_moments_stored_in_the_earlier_layout_settle_as_they_would_have() -> None:
+    packed_list = [int(p) for p in pack(VECTOR).split(",")]
+    pending = {"buy": [[T0, packed_list], [T0 + 10 * MINUTE, packed_list]],
+               "login": [[T0, packed_list]]}  # one list per intent, the vector in each
+    settled = settle_on_event(pending, SPECS, "purchase", T0 + 5 * MINUTE)
+    assert settled == [SettledLabel("buy", pack(VECTOR), True, T0, T0 + 5 * MINUTE)]
+    assert pending == {"_intents": ["buy", "login"],
+                       "_moments": [[T0, 0b10, pack(VECTOR)], [T0 + 10 * MINUTE, 0b01, pack(VECTOR)]]}
+    assert {s.intent for s in settle_expired(pending, SPECS, T0 + 2 * HOUR)} == {"buy", "login"}
+    assert pending == {}

@@ -9,6 +9,7 @@ import orjson
 import pytest
 from river import tree
 
+from orchestrator.core.profile.pending import pending_of
 from orchestrator.core.scoring import MODEL_NAMES
 from orchestrator.core.scoring.features import LOGGED_IN, N_FEATURES, pack, unpack
 from orchestrator.core.scoring.intents import DEFAULT_INTENTS, IntentSpec
@@ -190,13 +191,12 @@ def test_step_settles_learns_from_the_queue_scores_then_offers_the_moment() -> N
     pending: dict = {}
     first = scorer.step(pending, "page_view", T0, vector(False))
     assert first.scores == {"buy": 0.5} and first.settled == []
-    assert [snap[0] for snap in pending["buy"]] == [T0]
-    assert pending["buy"][0][1] == pack(vector(False))  # exactly what was scored
+    assert pending_of(pending, "buy") == [(T0, pack(vector(False)))]  # exactly what was scored
     bought = scorer.step(pending, "purchase", T0 + 60_000, vector(False))
     assert [(s.label, s.snapshot_ts) for s in bought.settled] == [(True, T0)]
     assert bought.learned == bought.settled and bought.predictions == [0.5]
     assert scorer.versions() == {"buy": "buy.v1"}
-    assert [snap[0] for snap in pending["buy"]] == [T0 + 60_000]
+    assert [ts for ts, _ in pending_of(pending, "buy")] == [T0 + 60_000]
     later = T0 + 2 * 3_600_000
     late = scorer.step(pending, "page_view", later, vector(False), late=True)
     assert [(s.label, s.snapshot_ts) for s in late.settled] == [(False, T0 + 60_000)]

@@ -259,22 +259,28 @@ def as_dict(features: Sequence[float]) -> dict[str, float]:
     return {name: v for name, v in zip(FEATURE_NAMES, features, strict=True) if v}
 
 
-def pack(features: Sequence[float]) -> list[int]:
-    """The stored form of a vector: its non-zero features as ``[index, thousandths, ...]``.
+def pack(features: Sequence[float]) -> str:
+    """The stored form of a vector: its non-zero features as comma-separated
+    ``index,thousandths`` pairs (``""`` for all zeros).
 
-    Lossless on vectors of :func:`extract_features` (already quantised).
+    Lossless on vectors of :func:`extract_features` (already quantised). A string, not a list:
+    a profile holding a few of them is decoded and encoded at every event, and one string is
+    far cheaper to decode than the ~50 integers it holds (see docs/intent-scoring.md).
 
     >>> pack([0.0, 0.123, 1.0])
-    [1, 123, 2, 1000]
+    '1,123,2,1000'
     """
-    out: list[int] = []
-    for i, v in enumerate(features):
-        if v:
-            out += (i, round(v * PACK_SCALE))
-    return out
+    return ",".join([f"{i},{round(v * PACK_SCALE)}" for i, v in enumerate(features) if v])
 
 
-def unpack(packed: Sequence[int]) -> dict[str, float]:
+def _pairs(packed: str | Sequence[int]) -> list[int]:
+    # The integers of a packed vector (a list of them is accepted too: the previous layout).
+    if isinstance(packed, str):
+        return list(map(int, packed.split(","))) if packed else []
+    return list(packed)
+
+
+def unpack(packed: str | Sequence[int]) -> dict[str, float]:
     """The River input for a packed vector: the same dict :func:`as_dict` gave when it was
     scored (the same floats, bit for bit). Indexes outside the features are ignored.
 
@@ -283,14 +289,16 @@ def unpack(packed: Sequence[int]) -> dict[str, float]:
     """
     names = FEATURE_NAMES
     n = len(names)
-    return {names[i]: q / PACK_SCALE for i, q in zip(packed[::2], packed[1::2], strict=False)
+    ints = _pairs(packed)
+    return {names[i]: q / PACK_SCALE for i, q in zip(ints[::2], ints[1::2], strict=False)
             if 0 <= i < n and q}
 
 
-def dense(packed: Sequence[int]) -> list[float]:
+def dense(packed: str | Sequence[int]) -> list[float]:
     """A packed vector as the full list of :data:`N_FEATURES` floats (for batch models)."""
     out = [0.0] * N_FEATURES
-    for i, q in zip(packed[::2], packed[1::2], strict=False):
+    ints = _pairs(packed)
+    for i, q in zip(ints[::2], ints[1::2], strict=False):
         if 0 <= i < N_FEATURES:
             out[i] = q / PACK_SCALE
     return out

@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 
 from orchestrator.core.events import event_type
 from orchestrator.core.profile import note_scores
-from orchestrator.core.scoring.features import FEATURE_NAMES, extract_features, pack, unpack
+from orchestrator.core.scoring.features import FEATURE_NAMES, extract_features, unpack
 from orchestrator.core.scoring.intents import DEFAULT_INTENTS, IntentSpec
 from orchestrator.core.scoring.labels import (
     Pending,
@@ -132,7 +132,7 @@ class IntentScorer:
             learned, predictions = self.learn_queued(budget)
         scores = self.score_all(features)
         if not late and scores and priority(event_ts) < self._max_rate:
-            snapshot(pending, self.specs, event_ts, features, packed=pack(features))
+            snapshot(pending, self.specs, event_ts, features)
         return StepResult(scores, settled, predictions, learned)
 
     def versions(self) -> dict[str, str]:

@@ -1,0 +1,182 @@
+"""The intent models' pending snapshots as a profile stores them: each sampled moment once.
+
+The scoring core (:mod:`orchestrator.core.scoring.labels`) keeps a bounded sample of a person's
+moments -- the feature vector scored at an event -- until each intent that keeps it learns its
+label. The same moment is usually kept by several intents (they share one sample priority), so
+it is stored once, with the intents it is pending for. The stored layout (**layout 2**)::
+
+    {"_intents": ["purchase_intent", "churn_risk", ...],
+     "_moments": [[1780003600000, 3, "3,120,14,693,..."], ...]}
+
+- ``_intents``: the intent names the masks refer to: bit ``i`` of a mask is ``_intents[i]``;
+- ``_moments``: ``[ts, mask, packed]`` per moment, sorted by ``(ts, packed)``: the event time
+  (epoch ms) the vector was scored at, the intents it is still pending for (never 0), and the
+  vector as :func:`orchestrator.core.scoring.features.pack` writes it (its non-zero features as
+  comma-separated ``index,thousandths`` pairs). A string rather than a JSON list: the profile is
+  decoded and encoded at every event of the person, and one string per moment costs a fraction
+  of the ~50 integers of a list (docs/intent-scoring.md, "Labels at decision points");
+- nothing pending: ``{}``.
+
+**Layout 1** (before): ``{intent: [[ts, [index, thousandths, ...]], ...]}``, the same vector once
+per intent. It is still read: :func:`moments_of` converts it in place the first time the scoring
+core or a merge touches it; until then a stored profile is written back byte for byte. The two
+are told apart by their keys: a name starting with ``_`` is not a valid intent name.
+
+What a pending dict *means* is a set of ``(intent, ts, packed)`` entries (:func:`entries`), the
+same in both layouts. :func:`join` (used by ``merge_profiles``) is the union of those sets and
+writes it in one canonical form, so merging is commutative, associative and idempotent whatever
+the layouts and the order of the moments in the inputs.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable
+from typing import Any
+
+#: The keys of layout 2 (not valid intent names, so never the keys of layout 1).
+INTENTS = "_intents"
+MOMENTS = "_moments"
+
+Moment = list[Any]  # [ts, mask, packed]
+Entry = tuple[str, int, str]  # (intent, ts, packed)
+
+
+def _moment_key(moment: Moment) -> tuple[int, str]:
+    return moment[0], moment[2]
+
+
+def packed_text(packed: str | Iterable[int]) -> str:
+    """A packed vector as layout 2 stores it (layout 1 stored the list of integers).
+
+    >>> packed_text([3, 120, 14, 693]), packed_text("3,120")
+    ('3,120,14,693', '3,120')
+    """
+    if isinstance(packed, str):
+        return packed
+    return ",".join(map(str, packed))
+
+
+def moments_of(pending: dict[str, Any]) -> tuple[list[str], list[Moment]] | None:
+    """The intent table and the moments of ``pending`` (layout 2, mutable in place), or None when
+    nothing is pending. A layout-1 dict (or one holding both, e.g. written by an older worker
+    after a newer one) is converted in place first."""
+    moments = pending.get(MOMENTS)
+    if moments is None or len(pending) != 2:
+        if not pending:
+            return None
+        _upgrade(pending)
+        moments = pending.get(MOMENTS)
+        if moments is None:
+            return None
+    if not moments:
+        pending.clear()
+        return None
+    return pending[INTENTS], moments
+
+
+def start(pending: dict[str, Any]) -> tuple[list[str], list[Moment]]:
+    """The intent table and moments of ``pending``, made empty ones when nothing is pending
+    (for adding a moment; :func:`prune` empties ``pending`` again if none is added)."""
+    laid = moments_of(pending)
+    if laid is None:
+        table: list[str] = []
+        moments: list[Moment] = []
+        pending[INTENTS] = table
+        pending[MOMENTS] = moments
+        return table, moments
+    return laid
+
+
+def moment_at(moments: list[Moment], ts: int, packed: str) -> Moment:
+    """The moment ``(ts, packed)`` of ``moments``, inserted in order with an empty mask if absent."""
+    key = (ts, packed)
+    at = bisect.bisect_left(moments, key, key=_moment_key)
+    if at < len(moments) and moments[at][0] == ts and moments[at][2] == packed:
+        return moments[at]
+    moment: Moment = [ts, 0, packed]
+    moments.insert(at, moment)
+    return moment
+
+
+def prune(pending: dict[str, Any]) -> None:
+    """Drop the moments no intent keeps any more; ``pending`` becomes ``{}`` when none is left."""
+    moments = pending.get(MOMENTS)
+    if moments is None:
+        return
+    kept = [m for m in moments if m[1]]
+    if kept:
+        if len(kept) != len(moments):
+            moments[:] = kept
+    else:
+        pending.clear()
+
+
+def pending_of(pending: dict[str, Any], intent: str) -> list[tuple[int, str]]:
+    """The moments pending for ``intent``: ``(ts, packed)`` sorted by time (either layout; not
+    mutated)."""
+    return sorted((ts, packed) for name, ts, packed in entries(pending) if name == intent)
+
+
+def entries(pending: dict[str, Any]) -> set[Entry]:
+    """What ``pending`` holds, as ``(intent, ts, packed)`` (either layout; not mutated)."""
+    out: set[Entry] = set()
+    table = pending.get(INTENTS) or []
+    for ts, mask, packed in pending.get(MOMENTS) or []:
+        for i, name in enumerate(table):
+            if mask >> i & 1:
+                out.add((name, ts, packed_text(packed)))
+    for name, snapshots in pending.items():
+        if name not in (INTENTS, MOMENTS):
+            out.update((name, ts, packed_text(packed)) for ts, packed in snapshots)
+    return out
+
+
+def from_entries(found: Iterable[Entry]) -> dict[str, Any]:
+    """The canonical layout-2 dict of a set of entries: intents sorted by name, moments by
+    ``(ts, packed)``; ``{}`` for none."""
+    found = set(found)
+    if not found:
+        return {}
+    table = sorted({name for name, _, _ in found})
+    bits = {name: 1 << i for i, name in enumerate(table)}
+    masks: dict[tuple[int, str], int] = {}
+    for name, ts, packed in found:
+        masks[(ts, packed)] = masks.get((ts, packed), 0) | bits[name]
+    moments = [[ts, mask, packed] for (ts, packed), mask in sorted(masks.items())]
+    return {INTENTS: table, MOMENTS: moments}
+
+
+def join(target: dict[str, Any], other: dict[str, Any]) -> None:
+    """Merge ``other`` into ``target`` in place: the union of their entries, in canonical form.
+
+    Commutative, associative and idempotent in what is pending, and the written form depends
+    only on that (not on the layouts or the order of the inputs). A moment pending in either
+    profile stays pending, as when the snapshots of two profiles were appended per intent.
+    """
+    merged = from_entries(entries(target) | entries(other))
+    target.clear()
+    target.update(merged)
+
+
+def _upgrade(pending: dict[str, Any]) -> None:
+    # Layout-1 entries (keys that are intent names) become moments of layout 2; moments already
+    # in layout 2 keep their place. Not canonical (the intents keep the order met), which only
+    # join needs.
+    old = [(name, snapshots) for name, snapshots in pending.items() if name not in (INTENTS, MOMENTS)]
+    table, moments = pending.get(INTENTS), pending.get(MOMENTS)
+    if table is None or moments is None:
+        table, moments = [], []
+    for name, _ in old:
+        del pending[name]
+    for name, snapshots in old:
+        if name not in table:
+            table.append(name)
+        bit = 1 << table.index(name)
+        for ts, packed in snapshots:
+            moment_at(moments, ts, packed_text(packed))[1] |= bit
+    if moments:
+        pending[INTENTS] = table
+        pending[MOMENTS] = moments
+    else:
+        pending.clear()
