@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import math
 import pickle
+import random
 
 import orjson
 import pytest
-from river import tree
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from river import linear_model, optim, tree
 
 from orchestrator.core.profile.pending import pending_of
 from orchestrator.core.scoring import MODEL_NAMES
-from orchestrator.core.scoring.features import LOGGED_IN, N_FEATURES, pack, unpack
+from orchestrator.core.scoring.features import (
+    LOGGED_IN,
+    N_FEATURES,
+    PACK_SCALE,
+    as_dict,
+    pack,
+    unpack,
+)
 from orchestrator.core.scoring.intents import DEFAULT_INTENTS, IntentSpec
 from orchestrator.core.scoring.labels import SettledLabel
 from orchestrator.core.scoring.model import (
@@ -168,6 +178,48 @@ def test_a_classifier_given_by_hand_is_refused_a_checkpoint() -> None:
     model = IntentModel(SPEC, tree.HoeffdingTreeClassifier())
     with pytest.raises(CheckpointError, match="cannot be checkpointed"):
         model.to_bytes()
+
+
+# ------------------------------------------------------------------ the served probability
+
+def random_vector(rnd: random.Random, nonzero: int) -> list[float]:
+    """A vector like extract_features gives: quantised, mostly zeros."""
+    v = [0.0] * N_FEATURES
+    for i in rnd.sample(range(N_FEATURES), nonzero):
+        v[i] = rnd.randint(1, 3 * PACK_SCALE) / PACK_SCALE
+    return v
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.sampled_from(MODEL_NAMES), st.integers(0, 2**32), st.integers(0, 300))
+def test_the_probability_served_is_river_s_bit_for_bit_while_it_learns_and_after_a_restore(
+        model_name: str, seed: int, n_labels: int) -> None:
+    rnd = random.Random(seed)
+    model = IntentModel(SPEC.model_copy(update={"model": model_name}))
+    for _ in range(n_labels):
+        v = random_vector(rnd, rnd.randint(0, 40))
+        model.learn(as_dict(v), rnd.random() < 0.2, rnd.choice([1.0, 1.0, 2.5]))
+    restored = IntentModel.from_bytes(model.to_bytes(), model.spec)
+    for _ in range(20):
+        v = random_vector(rnd, rnd.randint(0, 40))
+        river = model.classifier.predict_proba_one(as_dict(v))[True]
+        assert model.probability(as_dict(v)) == river
+        assert restored.probability(as_dict(v)) == river
+
+
+def test_a_classifier_other_than_river_s_logistic_regression_is_scored_by_its_predict_proba_one(
+) -> None:
+    rnd = random.Random(7)
+    hand = IntentModel(SPEC, tree.HoeffdingTreeClassifier(grace_period=5))
+    penalised = IntentModel(SPEC, linear_model.LogisticRegression(optimizer=optim.SGD(0.1), l2=0.01))
+    for _ in range(60):
+        v = random_vector(rnd, 10)
+        hand.learn(as_dict(v), rnd.random() < 0.5)
+        penalised.learn(as_dict(v), rnd.random() < 0.5)
+    for _ in range(20):
+        v = random_vector(rnd, 10)
+        assert hand.probability(as_dict(v)) == hand.classifier.predict_proba_one(as_dict(v)).get(True, 0.0)
+        assert penalised.probability(as_dict(v)) == penalised.classifier.predict_proba_one(as_dict(v))[True]
 
 
 # ------------------------------------------------------------------ the scorer

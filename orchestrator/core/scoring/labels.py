@@ -131,29 +131,31 @@ def snapshot(pending: Pending, specs: Iterable[IntentSpec], ts: int, features: S
     kept: list[str] = []
     laid = None
     moment = None
+    at_ts = 0  # the intents that have a moment at ts pending already
     for spec in specs:
         if u >= spec.sample_rate or not applies(spec, features):
             continue
         if laid is None:
             laid = start(pending)
+            for m in laid[1]:
+                if m[0] == ts:
+                    at_ts |= m[1]
         table, moments = laid
         name = spec.name
         bit = _bit(table, name)
-        mine = [m for m in moments if m[1] & bit] if bit else []
-        if mine:
-            if any(m[0] == ts for m in mine):
+        if bit:
+            if at_ts & bit:
                 continue
             bound = spec.max_pending
-            while len(mine) > bound:  # over the bound after a merge of two profiles
-                worst = max(mine, key=_priority_of)
-                mine.remove(worst)
-                worst[1] &= ~bit
+            mine = [m for m in moments if m[1] & bit]
             if len(mine) >= bound:
-                worst = max(mine, key=_priority_of)
-                if _priority_of(worst) <= (u, ts):
+                mine.sort(key=_priority_of)
+                while len(mine) > bound:  # over the bound after a merge of two profiles
+                    mine.pop()[1] &= ~bit
+                if _priority_of(mine[-1]) <= (u, ts):
                     continue
-                worst[1] &= ~bit
-        if not bit:
+                mine[-1][1] &= ~bit
+        else:
             table.append(name)
             bit = 1 << (len(table) - 1)
         if moment is None:
@@ -203,6 +205,7 @@ def settle_on_event(pending: Pending, specs: Iterable[IntentSpec], event_type: s
 
 class _SpecIndex(NamedTuple):
     by_name: dict[str, IntentSpec]
+    horizons: dict[str, int]  # ms
     shortest_ms: int
 
 
@@ -210,7 +213,7 @@ _INDEXES: dict[int, tuple[Any, _SpecIndex]] = {}
 
 
 def _index(specs: Iterable[IntentSpec]) -> _SpecIndex:
-    # The specs by name and the shortest horizon, remembered per specs object: the scorer and the
+    # The specs by name and their horizons, remembered per specs object: the scorer and the
     # sweeps pass the same tuple at every call, and this runs at every event of a person with
     # something pending.
     found = _INDEXES.get(id(specs))
@@ -218,12 +221,29 @@ def _index(specs: Iterable[IntentSpec]) -> _SpecIndex:
         return found[1]
     listed = tuple(specs)
     index = _SpecIndex({spec.name: spec for spec in listed},
+                       {spec.name: spec.horizon_ms for spec in listed},
                        min((spec.horizon_ms for spec in listed), default=0))
     if isinstance(specs, tuple):
         if len(_INDEXES) >= 64:
             _INDEXES.clear()
         _INDEXES[id(specs)] = (specs, index)  # the object is held, so its id is not reused
     return index
+
+
+def _any_due(moments: list[Any], known: list[tuple[int, str, int]], watermark_ts: int) -> bool:
+    # Whether any intent's earliest moment (the first with its bit: moments are sorted by
+    # time) has passed its horizon.
+    for bit, _, horizon in known:
+        for m in moments:
+            if m[1] & bit:
+                if m[0] + horizon < watermark_ts:
+                    return True
+                break
+    return False
+
+
+def _by_intent_then_time(item: tuple[int, str, list[Any]]) -> tuple[int, int]:
+    return item[0], item[2][0]
 
 
 def settle_expired(pending: Pending, specs: Iterable[IntentSpec],
@@ -243,30 +263,41 @@ def settle_expired(pending: Pending, specs: Iterable[IntentSpec],
         return settled
     table, moments = laid
     index = _index(specs)
-    by_name = index.by_name
-    if moments[0][0] + index.shortest_ms >= watermark_ts and all(n in by_name for n in table):
-        return settled  # the common case at an event: nothing is due
-    changed = False
+    horizons = index.horizons
+    # The intents of the table by bit, with their horizon; an intent not configured any more
+    # has none, and its bit is cleared below.
+    known: list[tuple[int, str, int]] = []
+    unknown = 0
     for i, name in enumerate(table):
-        bit = 1 << i
-        spec = by_name.get(name)
-        if spec is None:
-            for m in moments:
-                if m[1] & bit:
-                    m[1] &= ~bit
-                    changed = True
-            continue
-        horizon = spec.horizon_ms
-        expired = [m for m in moments if m[1] & bit and m[0] + horizon < watermark_ts]
-        if not expired:
-            continue
-        weight = sample_weight(spec, [m for m in moments if m[1] & bit])
-        for m in expired:
-            settled.append(SettledLabel(name, m[2], False, m[0], watermark_ts, weight))
-            m[1] &= ~bit
-        changed = True
-    if changed:
-        prune(pending)
+        horizon = horizons.get(name)
+        if horizon is None:
+            unknown |= 1 << i
+        else:
+            known.append((1 << i, name, horizon))
+    if not unknown and not _any_due(moments, known, watermark_ts):
+        return settled  # the common case at an event
+    expired: list[tuple[int, str, list[Any]]] = []
+    deadline = watermark_ts - index.shortest_ms
+    for m in moments:  # sorted by time: nothing is due after the first moment inside every horizon
+        ts = m[0]
+        if ts >= deadline:
+            break
+        mask = m[1]
+        for bit, name, horizon in known:
+            if mask & bit and ts + horizon < watermark_ts:
+                expired.append((bit, name, m))
+    if unknown:
+        for m in moments:
+            m[1] &= ~unknown
+    expired.sort(key=_by_intent_then_time)
+    weights: dict[int, float] = {}
+    for bit, name, _ in expired:  # weights of the intent's moments before any is settled
+        if bit not in weights:
+            weights[bit] = sample_weight(index.by_name[name], [o for o in moments if o[1] & bit])
+    for bit, name, m in expired:
+        settled.append(SettledLabel(name, m[2], False, m[0], watermark_ts, weights[bit]))
+        m[1] &= ~bit
+    prune(pending)
     return settled
 
 
