@@ -58,6 +58,7 @@ from machine_info import describe_machine  # noqa: E402
 from river import ensemble, forest, tree  # noqa: E402
 
 from orchestrator.core.events import event_type  # noqa: E402
+from orchestrator.core.profile.pending import entries  # noqa: E402
 from orchestrator.core.rules import load_rule_directory  # noqa: E402
 from orchestrator.core.scoring import (  # noqa: E402
     DEFAULT_INTENTS,
@@ -86,14 +87,23 @@ def machine() -> dict[str, Any]:
 # ------------------------------------------------------------------ the run
 
 class TimedProfileScorer(ProfileScorer):
-    """ProfileScorer that times features + step and keeps, per event, what evaluation needs."""
+    """ProfileScorer that times features + step and keeps, per event, what evaluation needs.
 
-    __slots__ = ("feature_ns", "raw", "served", "step_ns", "vectors")
+    Two clocks per part: ``time.thread_time_ns`` (CPU time of this thread: what the work costs,
+    not counting the time the machine gave to other processes -- this machine is shared) and
+    ``time.perf_counter_ns`` (wall time)."""
+
+    __slots__ = ("feature_cpu_ns", "feature_ns", "learned", "raw", "served", "step_cpu_ns", "step_ns",
+                 "vectors")
 
     def __init__(self, scorer: IntentScorer) -> None:
         super().__init__(scorer)
         self.feature_ns: list[int] = []
         self.step_ns: list[int] = []
+        self.feature_cpu_ns: list[int] = []
+        self.step_cpu_ns: list[int] = []
+        #: per event: labels the step learned (from the queue)
+        self.learned: list[int] = []
         self.vectors: list[array.array] = []
         #: per event: {intent: model probability} for the intents that applied
         self.raw: list[dict[str, float]] = []
@@ -101,14 +111,18 @@ class TimedProfileScorer(ProfileScorer):
         self.served: list[dict[str, float | None]] = []
 
     def score(self, profile: Any, event: Any, late: bool) -> StepResult:
-        t0 = time.perf_counter_ns()
+        wall, cpu = time.perf_counter_ns, time.thread_time_ns
+        c0, t0 = cpu(), wall()
         vector = extract_features(profile, event, event.ts)
-        t1 = time.perf_counter_ns()
+        t1, c1 = wall(), cpu()
         result = self.intent_scorer.step(profile.pending, event_type(event), event.ts, vector,
                                          late=late)
-        t2 = time.perf_counter_ns()
+        t2, c2 = wall(), cpu()
         self.feature_ns.append(t1 - t0)
         self.step_ns.append(t2 - t1)
+        self.feature_cpu_ns.append(c1 - c0)
+        self.step_cpu_ns.append(c2 - c1)
+        self.learned.append(len(result.learned))
         if not late:
             profile.scores, profile.scored_ts = result.scores, event.ts
         x = as_dict(vector)  # not timed: evaluation only
@@ -183,11 +197,22 @@ def run(records: list[InputRecord], specs: tuple[IntentSpec, ...], *,
             if n % 50 == 0 and "person_id" in out:
                 stored = replay.profiles.get(out["person_id"])
                 if stored:
-                    sizes.append(len(orjson.dumps(orjson.loads(stored)["pending"])))
+                    pending = orjson.loads(stored)["pending"]
+                    sizes.append((len(orjson.dumps(pending)), len(orjson.dumps(as_layout_1(pending))),
+                                  len(stored)))
     finally:
         gc.enable()
     return {"scorer": scorer, "scoring": scoring, "index": index, "sweep_ns": sweep_ns,
             "swept": swept, "pending_sizes": sizes, "replay": replay}
+
+
+def as_layout_1(pending: dict[str, Any]) -> dict[str, Any]:
+    """The same pending moments in the layout written before (a list per intent, the vector
+    as a list of integers in each): for the size comparison."""
+    out: dict[str, Any] = {}
+    for name, ts, packed in sorted(entries(pending)):
+        out.setdefault(name, []).append([ts, [int(p) for p in packed.split(",")] if packed else []])
+    return out
 
 
 # ------------------------------------------------------------------ ground truth
@@ -324,6 +349,12 @@ def quality(records: list[InputRecord], people: list[str], sessions: list[str | 
     return out
 
 
+def sizes_of(values: list[int]) -> dict[str, int]:
+    ordered = sorted(values)
+    return {"mean": round(statistics.fmean(ordered)), "p50": ordered[len(ordered) // 2],
+            "p99": ordered[int(0.99 * len(ordered))], "max": ordered[-1]}
+
+
 def summary_us(values_ns: list[int]) -> dict[str, float]:
     ordered = sorted(values_ns)
 
@@ -338,8 +369,12 @@ def summary_us(values_ns: list[int]) -> dict[str, float]:
 def cost(result: dict[str, Any], n_records: int) -> dict[str, Any]:
     scoring: TimedProfileScorer = result["scoring"]
     per_event = [f + s for f, s in zip(scoring.feature_ns, scoring.step_ns, strict=True)]
-    return {"per_event": summary_us(per_event), "features": summary_us(scoring.feature_ns),
+    per_event_cpu = [f + s for f, s in zip(scoring.feature_cpu_ns, scoring.step_cpu_ns, strict=True)]
+    return {"per_event_cpu": summary_us(per_event_cpu), "features_cpu": summary_us(scoring.feature_cpu_ns),
+            "step_cpu": summary_us(scoring.step_cpu_ns),
+            "per_event": summary_us(per_event), "features": summary_us(scoring.feature_ns),
             "step": summary_us(scoring.step_ns), "events_scored": len(per_event),
+            "steps_that_learned": sum(1 for n in scoring.learned if n),
             "sweep_total_ms": round(result["sweep_ns"] / 1e6, 1), "sweep_labels": result["swept"],
             "sweep_us_per_event_amortised": round(result["sweep_ns"] / 1000 / n_records, 2),
             # Of the sweep, the scoring core's own part: learning the labels it settled (the
@@ -348,6 +383,29 @@ def cost(result: dict[str, Any], n_records: int) -> dict[str, Any]:
                                                  / max(1, result["scorer"].sweep_learned), 1),
             "sweep_learning_us_per_event_amortised": round(result["scorer"].sweep_learn_ns / 1000
                                                            / n_records, 2)}
+
+
+def cost_runs(records: list[InputRecord], runs: int) -> dict[str, Any]:
+    """The per-event cost of ``runs`` more replays of the same records (quality not evaluated):
+    each run's percentiles, and per percentile the median and the range over the runs."""
+    each = []
+    for n in range(runs):
+        result = run(records, DEFAULT_INTENTS)
+        c = cost(result, len(records))
+        each.append({"per_event_cpu": c["per_event_cpu"], "features_cpu": c["features_cpu"],
+                     "step_cpu": c["step_cpu"], "per_event": c["per_event"],
+                     "load_average_after": [round(x, 2) for x in os.getloadavg()]})
+        pe = c["per_event_cpu"]
+        print(f"  cost run {n + 1}/{runs}: CPU per event mean {pe['mean_us']} µs, p50 {pe['p50_us']}, "
+              f"p99 {pe['p99_us']}, p99.9 {pe['p999_us']}; wall p99 {c['per_event']['p99_us']}; "
+              f"load {each[-1]['load_average_after']}", flush=True)
+    spread: dict[str, Any] = {}
+    for part in ("per_event_cpu", "features_cpu", "step_cpu", "per_event"):
+        spread[part] = {key: {"median": round(statistics.median(e[part][key] for e in each), 1),
+                              "min": min(e[part][key] for e in each),
+                              "max": max(e[part][key] for e in each)}
+                        for key in ("mean_us", "p50_us", "p95_us", "p99_us", "p999_us")}
+    return {"runs": each, "spread": spread}
 
 
 def checkpoint_cost(scorer: IntentScorer, repeat: int = 20) -> dict[str, Any]:
@@ -411,13 +469,15 @@ def compare(records: list[InputRecord], people: list[str], sessions: list[str | 
                   for k, v in q.items()},
                **{f"{k}_progressive_auc": v.get("progressive_auc_test_optimistic") for k, v in q.items()},
                **{f"{k}_labels": v.get("labels_learned") for k, v in q.items()},
-               "per_event_p50_us": c["per_event"]["p50_us"], "per_event_p99_us": c["per_event"]["p99_us"],
-               "per_event_mean_us": c["per_event"]["mean_us"], "wall_s": round(time.perf_counter() - t0, 1)}
+               "per_event_cpu_p50_us": c["per_event_cpu"]["p50_us"],
+               "per_event_cpu_p99_us": c["per_event_cpu"]["p99_us"],
+               "per_event_cpu_mean_us": c["per_event_cpu"]["mean_us"],
+               "wall_s": round(time.perf_counter() - t0, 1)}
         rows.append(row)
         aucs = "  ".join(f"{k[:8]} {v.get('online_served_auc_test')}/"
                          f"{v.get('online_served_auc_test_last_page')}" for k, v in q.items())
-        print(f"  {name:<30} {aucs}  µs p50 {c['per_event']['p50_us']:6.1f} p99 "
-              f"{c['per_event']['p99_us']:6.1f} mean {c['per_event']['mean_us']:6.1f}", flush=True)
+        print(f"  {name:<30} {aucs}  CPU µs p50 {c['per_event_cpu']['p50_us']:6.1f} p99 "
+              f"{c['per_event_cpu']['p99_us']:6.1f} mean {c['per_event_cpu']['mean_us']:6.1f}", flush=True)
     return rows
 
 
@@ -452,13 +512,13 @@ def plot(output: dict[str, Any], path: Path) -> None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=6.5, loc="lower right")
     axes[0].set_ylabel("ROC AUC (every event) / trusted share")
-    c = output["cost"]["per_event"]
+    c = output["cost"]["per_event_cpu"]
     ax = axes[-1]
     per_event = np.sort(np.array(output["_per_event_ns"])) / 1000
     ax.plot(per_event, np.linspace(0, 1, len(per_event)))
     ax.axvline(100, color="tab:red", linestyle="--", label="target p99 100 µs")
     ax.set_xscale("log")
-    ax.set_xlabel("µs per event (features + step, all intents)")
+    ax.set_xlabel("CPU µs per event (features + step, all intents)")
     ax.set_title(f"cost: p50 {c['p50_us']:.0f} µs, p99 {c['p99_us']:.0f} µs", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
@@ -480,6 +540,8 @@ def main() -> None:
     parser.add_argument("--compare", action="store_true", help="also compare models and sample settings")
     parser.add_argument("--compare-people", type=int, default=1200)
     parser.add_argument("--compare-only", action="store_true", help="skip the main run")
+    parser.add_argument("--cost-runs", type=int, default=3,
+                        help="extra replays of the population timed for the spread of the per-event cost")
     args = parser.parse_args()
 
     info = machine()
@@ -501,29 +563,32 @@ def main() -> None:
                   f"progressive {q['progressive_auc_test_optimistic']}  trusted "
                   f"{q['served_trusted_share_test']}", flush=True)
         c = cost(result, len(records))
-        sizes = sorted(result["pending_sizes"])
         scorer: IntentScorer = result["scorer"]
         finals = [len(orjson.dumps(orjson.loads(b)["pending"])) for b in result["replay"].profiles.values()]
-        finals.sort()
         output |= {"events": len(records), "start_ts": records[0].ts, "intents": intents, "cost": c,
                    "checkpoint": checkpoint_cost(scorer),
                    "storage": {"features": N_FEATURES,
-                               "pending_bytes_sampled": {"mean": round(statistics.fmean(sizes)),
-                                                         "p99": sizes[int(0.99 * len(sizes))],
-                                                         "max": sizes[-1]},
-                               "pending_bytes_at_end": {"mean": round(statistics.fmean(finals)),
-                                                        "p99": finals[int(0.99 * len(finals))],
-                                                        "max": finals[-1]}},
+                               "pending_bytes_sampled": sizes_of([s[0] for s in result["pending_sizes"]]),
+                               "pending_bytes_sampled_as_layout_1": sizes_of(
+                                   [s[1] for s in result["pending_sizes"]]),
+                               "profile_bytes_sampled": sizes_of([s[2] for s in result["pending_sizes"]]),
+                               "pending_bytes_at_end": sizes_of(finals)},
                    "final_quality": scorer.quality()}
-        pe = c["per_event"]
-        print(f"cost per event, all intents (features + step): mean {pe['mean_us']} µs, p50 {pe['p50_us']}, "
-              f"p99 {pe['p99_us']}, p99.9 {pe['p999_us']}; features p50 {c['features']['p50_us']} p99 "
-              f"{c['features']['p99_us']}; step p50 {c['step']['p50_us']} p99 {c['step']['p99_us']}; "
+        pe = c["per_event_cpu"]
+        print(f"cost per event, all intents (features + step), CPU: mean {pe['mean_us']} µs, p50 "
+              f"{pe['p50_us']}, p99 {pe['p99_us']}, p99.9 {pe['p999_us']}; features p50 "
+              f"{c['features_cpu']['p50_us']} p99 {c['features_cpu']['p99_us']}; step p50 "
+              f"{c['step_cpu']['p50_us']} p99 {c['step_cpu']['p99_us']}; "
+              f"wall p99 {c['per_event']['p99_us']}; steps that learned {c['steps_that_learned']:,}; "
               f"sweeps {c['sweep_us_per_event_amortised']} µs/event", flush=True)
         print(f"checkpoint: {output['checkpoint']}")
         print(f"pending per person (JSON bytes): {output['storage']}")
         scoring: TimedProfileScorer = result["scoring"]
-        output["_per_event_ns"] = [f + s for f, s in zip(scoring.feature_ns, scoring.step_ns, strict=True)]
+        output["_per_event_ns"] = [f + s for f, s in zip(scoring.feature_cpu_ns, scoring.step_cpu_ns,
+                                                         strict=True)]
+        if args.cost_runs:
+            del result, scoring, scorer
+            output["cost_runs"] = cost_runs(records, args.cost_runs)
     if args.compare or args.compare_only:
         print(f"alternatives ({args.compare_people:,} people; served AUC test every event / last page):",
               flush=True)
