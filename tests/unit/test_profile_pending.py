@@ -15,6 +15,7 @@ from orchestrator.core.profile.pending import (
     from_entries,
     join,
     moments_of,
+    outcomes_seen_of,
     pending_of,
 )
 from orchestrator.runtime.stores import decode_profile, encode_profile
@@ -27,40 +28,48 @@ Entry = tuple[str, int, str]
 entry = st.tuples(st.sampled_from(["churn_risk", "contact_need", "login_propensity", "buy"]),
                   st.sampled_from([T0, T0 + 1, T0 + 60_000]),
                   st.sampled_from(["", "3,120", "3,120,14,693", "0,1"]))
-entry_sets = st.sets(entry, max_size=12)
+#: entries, each with whether its outcome has been seen
+entry_maps = st.dictionaries(entry, st.booleans(), max_size=12)
 
 
-def layout_1(found: set[Entry]) -> dict:
-    """The earlier layout of the same entries: per intent, ``[ts, [ints]]`` in time order."""
+def layout_1(found: dict[Entry, bool]) -> dict:
+    """The earlier layout of the same entries (it had no outcome seen: the flags are dropped)."""
     out: dict = {}
     for name, ts, packed in sorted(found):
         out.setdefault(name, []).append([ts, [int(p) for p in packed.split(",")] if packed else []])
     return out
 
 
-def either_layout(data: st.DataObject, found: set[Entry]) -> dict:
-    """The entries in layout 1, in layout 2, or split between both (an older worker wrote some)."""
+def unseen(found: dict[Entry, bool]) -> dict[Entry, bool]:
+    return dict.fromkeys(found, False)
+
+
+def either_layout(data: st.DataObject, found: dict[Entry, bool]) -> tuple[dict, dict[Entry, bool]]:
+    """The entries in layout 1, in layout 2, or split between both (an older worker wrote some),
+    and what that holds (layout 1 knows of no outcome seen)."""
     kind = data.draw(st.sampled_from(["1", "2", "mixed"]))
     if kind == "1":
-        return layout_1(found)
+        return layout_1(found), unseen(found)
     if kind == "2":
-        return from_entries(found)
+        return from_entries(found), found
     older = {e for e in found if data.draw(st.booleans())}
-    return {**layout_1(older), **from_entries(found - older)}
+    newer = {e: seen for e, seen in found.items() if e not in older}
+    return {**layout_1(dict.fromkeys(older, False)), **from_entries(newer)}, {
+        **dict.fromkeys(older, False), **newer}
 
 
-@given(entry_sets)
-def test_the_layout_holds_exactly_the_entries_it_was_made_of(found: set[Entry]) -> None:
+@given(entry_maps)
+def test_the_layout_holds_exactly_the_entries_it_was_made_of(found: dict[Entry, bool]) -> None:
     assert entries(from_entries(found)) == found
-    assert entries(layout_1(found)) == found
+    assert entries(layout_1(found)) == unseen(found)
 
 
-@given(entry_sets, st.data())
+@given(entry_maps, st.data())
 def test_reading_the_earlier_layout_converts_it_in_place_to_the_same_entries(
-        found: set[Entry], data: st.DataObject) -> None:
-    pending = either_layout(data, found)
+        found: dict[Entry, bool], data: st.DataObject) -> None:
+    pending, holds = either_layout(data, found)
     laid = moments_of(pending)
-    assert entries(pending) == found
+    assert entries(pending) == holds
     if not found:
         assert laid is None and pending == {}
         return
@@ -71,19 +80,21 @@ def test_reading_the_earlier_layout_converts_it_in_place_to_the_same_entries(
     assert all(m[1] for m in moments)
 
 
-@given(entry_sets, entry_sets, st.data())
+@given(entry_maps, entry_maps, st.data())
 def test_merge_is_the_union_commutative_and_in_one_form_whatever_the_layouts(
-        a: set[Entry], b: set[Entry], data: st.DataObject) -> None:
-    one, other = either_layout(data, a), either_layout(data, b)
+        a: dict[Entry, bool], b: dict[Entry, bool], data: st.DataObject) -> None:
+    (one, holds_a), (other, holds_b) = either_layout(data, a), either_layout(data, b)
     one_way, other_way = copy.deepcopy(one), copy.deepcopy(other)
     join(one_way, other)
     join(other_way, one)
     assert one_way == other_way  # written the same, not only equal in content
-    assert entries(one_way) == a | b
+    union = {e: holds_a.get(e, False) or holds_b.get(e, False) for e in holds_a.keys() | holds_b.keys()}
+    assert entries(one_way) == union  # an outcome seen in either is seen
 
 
-@given(entry_sets, entry_sets, entry_sets)
-def test_merge_is_associative_and_idempotent(a: set[Entry], b: set[Entry], c: set[Entry]) -> None:
+@given(entry_maps, entry_maps, entry_maps)
+def test_merge_is_associative_and_idempotent(a: dict[Entry, bool], b: dict[Entry, bool],
+                                             c: dict[Entry, bool]) -> None:
     left = from_entries(a)
     join(left, from_entries(b))
     join(left, from_entries(c))
@@ -97,13 +108,16 @@ def test_merge_is_associative_and_idempotent(a: set[Entry], b: set[Entry], c: se
     assert again == left
 
 
-def test_a_moment_kept_by_several_intents_is_stored_once() -> None:
-    pending = layout_1({("churn_risk", T0, "3,120"), ("contact_need", T0, "3,120"),
-                        ("churn_risk", T0 + 1, "0,1")})
+def test_a_moment_kept_by_several_intents_is_stored_once_with_the_outcomes_seen() -> None:
+    pending = layout_1({("churn_risk", T0, "3,120"): False, ("contact_need", T0, "3,120"): False,
+                        ("churn_risk", T0 + 1, "0,1"): False})
     moments_of(pending)
     assert pending == {"_intents": ["churn_risk", "contact_need"],
                        "_moments": [[T0, 0b11, "3,120"], [T0 + 1, 0b01, "0,1"]]}
     assert pending_of(pending, "contact_need") == [(T0, "3,120")]
+    seen = from_entries({("churn_risk", T0, "3,120"): False, ("contact_need", T0, "3,120"): True})
+    assert seen["_moments"] == [[T0, 0b11, "3,120", 0b10]]
+    assert outcomes_seen_of(seen, "contact_need") == [T0] and outcomes_seen_of(seen, "churn_risk") == []
 
 
 def test_a_stored_profile_of_the_earlier_layout_reads_its_moments_and_stores_them_once() -> None:

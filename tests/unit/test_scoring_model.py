@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from river import linear_model, optim, tree
 
-from orchestrator.core.profile.pending import pending_of
+from orchestrator.core.profile.pending import outcomes_seen_of, pending_of
 from orchestrator.core.scoring import MODEL_NAMES
 from orchestrator.core.scoring.features import (
     LOGGED_IN,
@@ -245,28 +245,32 @@ def test_step_settles_learns_from_the_queue_scores_then_offers_the_moment() -> N
     assert first.scores == {"buy": 0.5} and first.settled == []
     assert pending_of(pending, "buy") == [(T0, pack(vector(False)))]  # exactly what was scored
     bought = scorer.step(pending, "purchase", T0 + 60_000, vector(False))
-    assert [(s.label, s.snapshot_ts) for s in bought.settled] == [(True, T0)]
-    assert bought.learned == bought.settled and bought.predictions == [0.5]
-    assert scorer.versions() == {"buy": "buy.v1"}
-    assert [ts for ts, _ in pending_of(pending, "buy")] == [T0 + 60_000]
+    assert bought.settled == bought.learned == []  # decided, learned when its horizon ends
+    assert outcomes_seen_of(pending, "buy") == [T0]
+    assert [ts for ts, _ in pending_of(pending, "buy")] == [T0, T0 + 60_000]
     later = T0 + 2 * 3_600_000
     late = scorer.step(pending, "page_view", later, vector(False), late=True)
-    assert [(s.label, s.snapshot_ts) for s in late.settled] == [(False, T0 + 60_000)]
+    assert [(s.label, s.snapshot_ts) for s in late.settled] == [(True, T0), (False, T0 + 60_000)]
+    assert late.learned == late.settled[:1] and late.predictions == [0.5]  # one per step
+    assert scorer.versions() == {"buy": "buy.v1"}
     assert pending == {}  # expired at this event's time, and a late event takes no snapshot
 
 
-def test_an_outcome_that_settles_many_moments_is_learned_over_the_next_events() -> None:
+def test_an_outcome_that_decides_many_moments_is_learned_over_the_next_events() -> None:
     spec = IntentSpec(name="buy", outcome_event_types=("purchase",), horizon_s=3600, min_labels=0,
                       max_pending=8)
     scorer = IntentScorer((spec,), learn_budget=1)
     pending: dict = {}
     for n in range(8):
         scorer.step(pending, "page_view", T0 + n * 1000, vector(False, 0.1))
-    bought = scorer.step(pending, "purchase", T0 + 10_000, vector(False, 0.1))
-    assert len(bought.settled) == 8 and len(bought.learned) == 1 and len(scorer.queue) == 7
-    for n in range(7):
-        assert len(scorer.step(pending, "page_view", T0 + 20_000 + n, vector(False)).learned) == 1
-    assert not scorer.queue and scorer.models["buy"].n_labels == 8
+    scorer.step(pending, "purchase", T0 + 10_000, vector(False, 0.1))
+    after = scorer.step(pending, "page_view", T0 + 3_700_000, vector(False, 0.1), late=True)
+    assert len(after.settled) == 9 and len(after.learned) == 1 and len(scorer.queue) == 8
+    assert [s.label for s in after.settled] == [True] * 8 + [False]  # the purchase moment too
+    for n in range(8):
+        step = scorer.step(pending, "page_view", T0 + 3_800_000 + n, vector(False), late=True)
+        assert len(step.learned) == 1
+    assert not scorer.queue and scorer.models["buy"].n_labels == 9
 
 
 def test_a_checkpoint_learns_the_queue_first() -> None:

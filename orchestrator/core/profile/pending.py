@@ -14,7 +14,9 @@ it is stored once, with the intents it is pending for. The stored layout (**layo
   vector as :func:`orchestrator.core.scoring.features.pack` writes it (its non-zero features as
   comma-separated ``index,thousandths`` pairs). A string rather than a JSON list: the profile is
   decoded and encoded at every event of the person, and one string per moment costs a fraction
-  of the ~50 integers of a list (docs/intent-scoring.md, "Labels at decision points");
+  of the ~50 integers of a list (docs/intent-scoring.md, "Labels at decision points"). A fourth
+  element, when present and not 0, is the mask of the intents whose outcome has been seen for
+  the moment (its label is positive; it is learned when its horizon ends, like a negative);
 - nothing pending: ``{}``.
 
 **Layout 1** (before): ``{intent: [[ts, [index, thousandths, ...]], ...]}``, the same vector once
@@ -22,23 +24,24 @@ per intent. It is still read: :func:`moments_of` converts it in place the first 
 core or a merge touches it; until then a stored profile is written back byte for byte. The two
 are told apart by their keys: a name starting with ``_`` is not a valid intent name.
 
-What a pending dict *means* is a set of ``(intent, ts, packed)`` entries (:func:`entries`), the
-same in both layouts. :func:`join` (used by ``merge_profiles``) is the union of those sets and
-writes it in one canonical form, so merging is commutative, associative and idempotent whatever
-the layouts and the order of the moments in the inputs.
+What a pending dict *means* is a set of ``(intent, ts, packed)`` entries, each with whether its
+outcome has been seen (:func:`entries`), the same in both layouts. :func:`join` (used by
+``merge_profiles``) is the union of those sets (an outcome seen in either is seen) and writes it
+in one canonical form, so merging is commutative, associative and idempotent whatever the
+layouts and the order of the moments in the inputs.
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 #: The keys of layout 2 (not valid intent names, so never the keys of layout 1).
 INTENTS = "_intents"
 MOMENTS = "_moments"
 
-Moment = list[Any]  # [ts, mask, packed]
+Moment = list[Any]  # [ts, mask, packed] or [ts, mask, packed, outcome seen mask]
 Entry = tuple[str, int, str]  # (intent, ts, packed)
 
 
@@ -99,6 +102,31 @@ def moment_at(moments: list[Moment], ts: int, packed: str) -> Moment:
     return moment
 
 
+def seen_mask(moment: Moment) -> int:
+    """The intents whose outcome has been seen for ``moment``."""
+    return moment[3] if len(moment) > 3 else 0
+
+
+def note_seen(moment: Moment, bits: int) -> None:
+    """Record that the outcome of the intents ``bits`` has been seen for ``moment``."""
+    if len(moment) > 3:
+        moment[3] |= bits
+    else:
+        moment.append(bits)
+
+
+def clear(moment: Moment, bits: int) -> None:
+    """``moment`` is no longer pending for the intents ``bits`` (:func:`prune` drops it when it
+    is pending for none)."""
+    moment[1] &= ~bits
+    if len(moment) > 3:
+        seen = moment[3] & ~bits
+        if seen:
+            moment[3] = seen
+        else:
+            del moment[3]
+
+
 def prune(pending: dict[str, Any]) -> None:
     """Drop the moments no intent keeps any more; ``pending`` becomes ``{}`` when none is left."""
     moments = pending.get(MOMENTS)
@@ -118,45 +146,65 @@ def pending_of(pending: dict[str, Any], intent: str) -> list[tuple[int, str]]:
     return sorted((ts, packed) for name, ts, packed in entries(pending) if name == intent)
 
 
-def entries(pending: dict[str, Any]) -> set[Entry]:
-    """What ``pending`` holds, as ``(intent, ts, packed)`` (either layout; not mutated)."""
-    out: set[Entry] = set()
+def outcomes_seen_of(pending: dict[str, Any], intent: str) -> list[int]:
+    """The times of the moments pending for ``intent`` whose outcome has been seen (positive,
+    waiting for their horizon to end), sorted."""
+    return sorted(ts for (name, ts, _), seen in entries(pending).items() if seen and name == intent)
+
+
+def entries(pending: dict[str, Any]) -> dict[Entry, bool]:
+    """What ``pending`` holds: ``(intent, ts, packed)`` -> whether the intent's outcome has been
+    seen for it (either layout; not mutated)."""
+    out: dict[Entry, bool] = {}
     table = pending.get(INTENTS) or []
-    for ts, mask, packed in pending.get(MOMENTS) or []:
+    for moment in pending.get(MOMENTS) or []:
+        ts, mask, packed = moment[0], moment[1], packed_text(moment[2])
+        seen = moment[3] if len(moment) > 3 else 0
         for i, name in enumerate(table):
             if mask >> i & 1:
-                out.add((name, ts, packed_text(packed)))
+                out[(name, ts, packed)] = bool(seen >> i & 1)
     for name, snapshots in pending.items():
         if name not in (INTENTS, MOMENTS):
-            out.update((name, ts, packed_text(packed)) for ts, packed in snapshots)
+            for ts, packed in snapshots:
+                out.setdefault((name, ts, packed_text(packed)), False)
     return out
 
 
-def from_entries(found: Iterable[Entry]) -> dict[str, Any]:
-    """The canonical layout-2 dict of a set of entries: intents sorted by name, moments by
-    ``(ts, packed)``; ``{}`` for none."""
-    found = set(found)
+def from_entries(found: Mapping[Entry, bool] | Iterable[Entry]) -> dict[str, Any]:
+    """The canonical layout-2 dict of entries (with whether each one's outcome was seen; an
+    iterable of entries: none seen): intents sorted by name, moments by ``(ts, packed)``, the
+    outcome mask written only when not 0; ``{}`` for none."""
+    if not isinstance(found, Mapping):
+        found = dict.fromkeys(found, False)
     if not found:
         return {}
     table = sorted({name for name, _, _ in found})
     bits = {name: 1 << i for i, name in enumerate(table)}
-    masks: dict[tuple[int, str], int] = {}
-    for name, ts, packed in found:
-        masks[(ts, packed)] = masks.get((ts, packed), 0) | bits[name]
-    moments = [[ts, mask, packed] for (ts, packed), mask in sorted(masks.items())]
+    masks: dict[tuple[int, str], list[int]] = {}
+    for (name, ts, packed), seen in found.items():
+        both = masks.setdefault((ts, packed), [0, 0])
+        both[0] |= bits[name]
+        if seen:
+            both[1] |= bits[name]
+    moments = [[ts, mask, packed, seen] if seen else [ts, mask, packed]
+               for (ts, packed), (mask, seen) in sorted(masks.items())]
     return {INTENTS: table, MOMENTS: moments}
 
 
 def join(target: dict[str, Any], other: dict[str, Any]) -> None:
-    """Merge ``other`` into ``target`` in place: the union of their entries, in canonical form.
+    """Merge ``other`` into ``target`` in place: the union of their entries, an outcome seen in
+    either seen in the result, in canonical form.
 
     Commutative, associative and idempotent in what is pending, and the written form depends
     only on that (not on the layouts or the order of the inputs). A moment pending in either
     profile stays pending, as when the snapshots of two profiles were appended per intent.
     """
-    merged = from_entries(entries(target) | entries(other))
+    merged = entries(target)
+    for entry, seen in entries(other).items():
+        merged[entry] = merged.get(entry, False) or seen
+    merged_layout = from_entries(merged)
     target.clear()
-    target.update(merged)
+    target.update(merged_layout)
 
 
 def _upgrade(pending: dict[str, Any]) -> None:

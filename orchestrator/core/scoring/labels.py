@@ -23,13 +23,19 @@ Which moments are kept (why: docs/intent-scoring.md):
   across the whole session and beyond, decided by time alone -- never by outcome, so the labels
   are not biased by it -- and the same whatever order the events arrive in;
 - **positive**: an outcome event with ``snapshot_ts <= event_ts <= snapshot_ts + horizon``
-  settles every such moment of that intent. An outcome older than a snapshot does not label
-  it (reordered events), and a settled moment is gone, so a replayed outcome settles nothing;
-- **negative**: a moment whose ``snapshot_ts + horizon`` is before the event-time watermark
-  passed to :func:`settle_expired` (strictly before, so an outcome exactly at the deadline
-  still counts if it arrives while the watermark is there).
+  decides every such moment of that intent (:func:`settle_on_event`). An outcome older than a
+  snapshot does not label it (reordered events), and a decided moment is not decided again;
+- **negative**: a moment without its outcome whose ``snapshot_ts + horizon`` is before the
+  event-time watermark passed to :func:`settle_expired` (strictly before, so an outcome exactly
+  at the deadline still counts if it arrives while the watermark is there);
+- **learned when the horizon ends, either way**: :func:`settle_expired` returns the positives
+  and the negatives of the moments whose horizon is over. A positive is known sooner, but
+  learning it sooner than the negatives of the same moments makes every feature that grows with
+  time (tenure, earlier sessions and pages) look like a sign of the outcome: the model would
+  always have learned the positives of the last horizon and the negatives of the one before.
 
-Memory per person: at most ``max_pending`` moments per intent, each stored once.
+Memory per person: at most ``max_pending`` open moments per intent and as many decided positive
+ones waiting for their horizon, each moment stored once.
 """
 
 from __future__ import annotations
@@ -38,7 +44,15 @@ from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from orchestrator.core.profile.pending import moment_at, moments_of, prune, start
+from orchestrator.core.profile.pending import (
+    clear,
+    moment_at,
+    moments_of,
+    note_seen,
+    prune,
+    seen_mask,
+    start,
+)
 from orchestrator.core.scoring.features import LOGGED_IN, pack
 from orchestrator.core.scoring.intents import IntentSpec
 
@@ -147,14 +161,16 @@ def snapshot(pending: Pending, specs: Iterable[IntentSpec], ts: int, features: S
             if at_ts & bit:
                 continue
             bound = spec.max_pending
-            mine = [m for m in moments if m[1] & bit]
+            # The sample: moments whose label is still open (one whose outcome was seen only
+            # waits for its horizon and is not dropped for a new one).
+            mine = [m for m in moments if m[1] & bit and not seen_mask(m) & bit]
             if len(mine) >= bound:
                 mine.sort(key=_priority_of)
                 while len(mine) > bound:  # over the bound after a merge of two profiles
-                    mine.pop()[1] &= ~bit
+                    clear(mine.pop(), bit)
                 if _priority_of(mine[-1]) <= (u, ts):
                     continue
-                mine[-1][1] &= ~bit
+                clear(mine[-1], bit)
         else:
             table.append(name)
             bit = 1 << (len(table) - 1)
@@ -173,8 +189,17 @@ def _priority_of(moment: Sequence[Any]) -> tuple[float, int]:
 
 def settle_on_event(pending: Pending, specs: Iterable[IntentSpec], event_type: str,
                     event_ts: int) -> list[SettledLabel]:
-    """Positive labels: moments of intents whose outcome is ``event_type``, taken at or before
-    ``event_ts`` and at most one horizon before it. They stop being pending for that intent."""
+    """The outcome ``event_type`` at ``event_ts``: the moments of intents with that outcome,
+    taken at or before ``event_ts`` and at most one horizon before it, are positive.
+
+    Their label is decided but not returned: it is learned when the moment's horizon ends
+    (:func:`settle_expired`), as a negative would be, so that both classes are learned at the
+    same age (learning positives sooner than negatives makes whatever grows with time -- tenure,
+    earlier sessions -- look like a sign of the outcome; docs/intent-scoring.md). Returned are
+    only the positives beyond ``max_pending`` waiting for one intent (several outcomes inside one
+    horizon), oldest first: those are learned now, to keep the profile bounded. A replayed
+    outcome decides nothing twice.
+    """
     settled: list[SettledLabel] = []
     if not pending:
         return settled
@@ -190,14 +215,16 @@ def settle_on_event(pending: Pending, specs: Iterable[IntentSpec], event_type: s
         bit = _bit(table, spec.name)
         if not bit:
             continue
-        mine = [m for m in moments if m[1] & bit]
-        weight = sample_weight(spec, mine)
         horizon = spec.horizon_ms
-        for m in mine:
-            snap_ts = m[0]
-            if snap_ts <= event_ts <= snap_ts + horizon:
-                settled.append(SettledLabel(spec.name, m[2], True, snap_ts, event_ts, weight))
-                m[1] &= ~bit
+        for m in moments:
+            if m[1] & bit and not seen_mask(m) & bit and m[0] <= event_ts <= m[0] + horizon:
+                note_seen(m, bit)
+        seen = [m for m in moments if seen_mask(m) & bit]
+        if len(seen) > spec.max_pending:
+            weight = sample_weight(spec, seen)
+            for m in seen[:len(seen) - spec.max_pending]:
+                settled.append(SettledLabel(spec.name, m[2], True, m[0], event_ts, weight))
+                clear(m, bit)
     if settled:
         prune(pending)
     return settled
@@ -248,8 +275,9 @@ def _by_intent_then_time(item: tuple[int, str, list[Any]]) -> tuple[int, int]:
 
 def settle_expired(pending: Pending, specs: Iterable[IntentSpec],
                    watermark_ts: int) -> list[SettledLabel]:
-    """Negative labels: moments whose horizon (per intent) ended before the event-time
-    ``watermark_ts``.
+    """The labels of the moments whose horizon (per intent) ended before the event-time
+    ``watermark_ts``: positive when the intent's outcome was seen in it
+    (:func:`settle_on_event`), otherwise negative.
 
     They stop being pending for that intent, and moments stop being pending for an intent not
     in ``specs`` (an intent taken out of the configuration), unlabelled. Pass the full set of
@@ -288,15 +316,23 @@ def settle_expired(pending: Pending, specs: Iterable[IntentSpec],
                 expired.append((bit, name, m))
     if unknown:
         for m in moments:
-            m[1] &= ~unknown
+            if m[1] & unknown:
+                clear(m, unknown)
     expired.sort(key=_by_intent_then_time)
-    weights: dict[int, float] = {}
-    for bit, name, _ in expired:  # weights of the intent's moments before any is settled
-        if bit not in weights:
-            weights[bit] = sample_weight(index.by_name[name], [o for o in moments if o[1] & bit])
+    # Weights: of the positives, by the moments that were the sample when the outcome came
+    # (those whose outcome was seen); of the negatives, by the intent's sample now.
+    weights: dict[tuple[int, bool], float] = {}
+    labelled = []
     for bit, name, m in expired:
-        settled.append(SettledLabel(name, m[2], False, m[0], watermark_ts, weights[bit]))
-        m[1] &= ~bit
+        positive = bool(seen_mask(m) & bit)
+        key = (bit, positive)
+        if key not in weights:
+            weights[key] = sample_weight(index.by_name[name], [
+                o for o in moments if o[1] & bit and bool(seen_mask(o) & bit) == positive])
+        labelled.append((bit, name, m, positive, weights[key]))
+    for bit, name, m, positive, weight in labelled:
+        settled.append(SettledLabel(name, m[2], positive, m[0], watermark_ts, weight))
+        clear(m, bit)
     prune(pending)
     return settled
 
