@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 from orchestrator.core.profile import DWELL_CAP_MS, DWELL_MAX_GAP_MS, Profile, queries
 
 #: Changes whenever the meaning or order of the features changes; checkpoints carry it.
-FEATURES_VERSION = "f2"
+FEATURES_VERSION = "f3"
 
 #: Page categories with features of their own; any other category counts as "other".
 CATEGORIES: tuple[str, ...] = (
@@ -49,6 +49,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "hour_sin", "hour_cos", "weekend",
     "searches_24h", "form_starts_24h", "forms_abandoned_24h", "add_to_cart_24h", "logins_7d",
     "purchases_30d",
+    *(f"share_{c}" for c in _CATS),
 )
 N_FEATURES = len(FEATURE_NAMES)
 FEATURE_INDEX: dict[str, int] = {name: i for i, name in enumerate(FEATURE_NAMES)}
@@ -156,6 +157,7 @@ _FORMS_ABANDONED = FEATURE_INDEX["forms_abandoned_24h"]
 _ADD_TO_CART = FEATURE_INDEX["add_to_cart_24h"]
 _LOGINS = FEATURE_INDEX["logins_7d"]
 _PURCHASES = FEATURE_INDEX["purchases_30d"]
+_SHARE = FEATURE_INDEX[f"share_{_CATS[0]}"]
 _CAT_RANGE = range(_N_CATS)
 
 
@@ -229,6 +231,14 @@ def extract_features(profile: Profile, event: Any, now_ts: int) -> list[float]:
             out[_S_DWELL + i] = seconds_table[ms // 1000] if 0 < ms < 65_536_000 else _seconds(ms)
         if total != ms:
             out[_B_DWELL + i] = _seconds(total - ms)
+    # What the visit is about, whatever its length: the share of this session's page views per
+    # category. A linear model cannot form it from the log-scaled counts.
+    session_views = sum(s_views)
+    if session_views > 0:
+        for i in _CAT_RANGE:
+            n = s_views[i]
+            if n > 0:
+                out[_SHARE + i] = _q(n / session_views)
 
     # Event-type timestamps: windows of counts, and the previous event for recency.
     times = profile.event_times  # type -> times, oldest first (queries.times_of, in bulk)
