@@ -28,11 +28,13 @@ Entry = tuple[str, int, str]
 entry = st.tuples(st.sampled_from(["churn_risk", "contact_need", "login_propensity", "buy"]),
                   st.sampled_from([T0, T0 + 1, T0 + 60_000]),
                   st.sampled_from(["", "3,120", "3,120,14,693", "0,1"]))
-#: entries, each with whether its outcome has been seen
-entry_maps = st.dictionaries(entry, st.booleans(), max_size=12)
+#: entries, each with the weight recorded when its outcome was seen (None: not seen)
+entry_maps = st.dictionaries(entry, st.one_of(st.none(), st.sampled_from([1.0, 2.5, 8.0])),
+                             max_size=12)
+Found = dict[Entry, float | None]
 
 
-def layout_1(found: dict[Entry, bool]) -> dict:
+def layout_1(found: Found) -> dict:
     """The earlier layout of the same entries (it had no outcome seen: the flags are dropped)."""
     out: dict = {}
     for name, ts, packed in sorted(found):
@@ -40,11 +42,11 @@ def layout_1(found: dict[Entry, bool]) -> dict:
     return out
 
 
-def unseen(found: dict[Entry, bool]) -> dict[Entry, bool]:
-    return dict.fromkeys(found, False)
+def unseen(found: Found) -> Found:
+    return dict.fromkeys(found)
 
 
-def either_layout(data: st.DataObject, found: dict[Entry, bool]) -> tuple[dict, dict[Entry, bool]]:
+def either_layout(data: st.DataObject, found: Found) -> tuple[dict, Found]:
     """The entries in layout 1, in layout 2, or split between both (an older worker wrote some),
     and what that holds (layout 1 knows of no outcome seen)."""
     kind = data.draw(st.sampled_from(["1", "2", "mixed"]))
@@ -54,19 +56,19 @@ def either_layout(data: st.DataObject, found: dict[Entry, bool]) -> tuple[dict, 
         return from_entries(found), found
     older = {e for e in found if data.draw(st.booleans())}
     newer = {e: seen for e, seen in found.items() if e not in older}
-    return {**layout_1(dict.fromkeys(older, False)), **from_entries(newer)}, {
-        **dict.fromkeys(older, False), **newer}
+    return {**layout_1(dict.fromkeys(older)), **from_entries(newer)}, {
+        **dict.fromkeys(older), **newer}
 
 
 @given(entry_maps)
-def test_the_layout_holds_exactly_the_entries_it_was_made_of(found: dict[Entry, bool]) -> None:
+def test_the_layout_holds_exactly_the_entries_it_was_made_of(found: Found) -> None:
     assert entries(from_entries(found)) == found
     assert entries(layout_1(found)) == unseen(found)
 
 
 @given(entry_maps, st.data())
 def test_reading_the_earlier_layout_converts_it_in_place_to_the_same_entries(
-        found: dict[Entry, bool], data: st.DataObject) -> None:
+        found: Found, data: st.DataObject) -> None:
     pending, holds = either_layout(data, found)
     laid = moments_of(pending)
     assert entries(pending) == holds
@@ -82,19 +84,23 @@ def test_reading_the_earlier_layout_converts_it_in_place_to_the_same_entries(
 
 @given(entry_maps, entry_maps, st.data())
 def test_merge_is_the_union_commutative_and_in_one_form_whatever_the_layouts(
-        a: dict[Entry, bool], b: dict[Entry, bool], data: st.DataObject) -> None:
+        a: Found, b: Found, data: st.DataObject) -> None:
     (one, holds_a), (other, holds_b) = either_layout(data, a), either_layout(data, b)
     one_way, other_way = copy.deepcopy(one), copy.deepcopy(other)
     join(one_way, other)
     join(other_way, one)
     assert one_way == other_way  # written the same, not only equal in content
-    union = {e: holds_a.get(e, False) or holds_b.get(e, False) for e in holds_a.keys() | holds_b.keys()}
+    def either(entry: Entry) -> float | None:
+        seen = [w for w in (holds_a.get(entry), holds_b.get(entry)) if w is not None]
+        return max(seen) if seen else None
+
+    union = {e: either(e) for e in holds_a.keys() | holds_b.keys()}
     assert entries(one_way) == union  # an outcome seen in either is seen
 
 
 @given(entry_maps, entry_maps, entry_maps)
-def test_merge_is_associative_and_idempotent(a: dict[Entry, bool], b: dict[Entry, bool],
-                                             c: dict[Entry, bool]) -> None:
+def test_merge_is_associative_and_idempotent(a: Found, b: Found,
+                                             c: Found) -> None:
     left = from_entries(a)
     join(left, from_entries(b))
     join(left, from_entries(c))
@@ -109,14 +115,14 @@ def test_merge_is_associative_and_idempotent(a: dict[Entry, bool], b: dict[Entry
 
 
 def test_a_moment_kept_by_several_intents_is_stored_once_with_the_outcomes_seen() -> None:
-    pending = layout_1({("churn_risk", T0, "3,120"): False, ("contact_need", T0, "3,120"): False,
-                        ("churn_risk", T0 + 1, "0,1"): False})
+    pending = layout_1({("churn_risk", T0, "3,120"): None, ("contact_need", T0, "3,120"): None,
+                        ("churn_risk", T0 + 1, "0,1"): None})
     moments_of(pending)
     assert pending == {"_intents": ["churn_risk", "contact_need"],
                        "_moments": [[T0, 0b11, "3,120"], [T0 + 1, 0b01, "0,1"]]}
     assert pending_of(pending, "contact_need") == [(T0, "3,120")]
-    seen = from_entries({("churn_risk", T0, "3,120"): False, ("contact_need", T0, "3,120"): True})
-    assert seen["_moments"] == [[T0, 0b11, "3,120", 0b10]]
+    seen = from_entries({("churn_risk", T0, "3,120"): None, ("contact_need", T0, "3,120"): 2.5})
+    assert seen["_moments"] == [[T0, 0b11, "3,120", 0b10, [2.5]]]
     assert outcomes_seen_of(seen, "contact_need") == [T0] and outcomes_seen_of(seen, "churn_risk") == []
 
 

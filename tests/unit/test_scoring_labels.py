@@ -12,6 +12,7 @@ from orchestrator.core.profile.pending import entries, outcomes_seen_of, pending
 from orchestrator.core.scoring.features import LOGGED_IN, N_FEATURES, pack
 from orchestrator.core.scoring.intents import IntentSpec
 from orchestrator.core.scoring.labels import (
+    MAX_WEIGHT,
     SettledLabel,
     earliest_deadline,
     priority,
@@ -233,9 +234,27 @@ def test_moments_stored_in_the_earlier_layout_settle_as_they_would_have() -> Non
     pending = {"buy": [[T0, packed_list], [T0 + 10 * MINUTE, packed_list]],
                "login": [[T0, packed_list]]}  # one list per intent, the vector in each
     assert settle_on_event(pending, SPECS, "purchase", T0 + 5 * MINUTE) == []
-    assert pending == {"_intents": ["buy", "login"],
-                       "_moments": [[T0, 0b11, pack(VECTOR), 0b01], [T0 + 10 * MINUTE, 0b01, pack(VECTOR)]]}
+    assert pending == {"_intents": ["buy", "login"], "_moments": [
+        [T0, 0b11, pack(VECTOR), 0b01, [1.0]], [T0 + 10 * MINUTE, 0b01, pack(VECTOR)]]}
     settled = settle_expired(pending, SPECS, T0 + 2 * HOUR)
     assert sorted((s.intent, s.snapshot_ts, s.label) for s in settled) == [
         ("buy", T0, True), ("buy", T0 + 10 * MINUTE, False), ("login", T0, False)]
     assert pending == {}
+
+
+def test_a_positive_weighs_what_the_sample_held_when_its_outcome_came_not_what_is_left_later(
+) -> None:
+    spec = BUY.model_copy(update={"max_pending": 2, "sample_rate": 0.5})
+    candidates = [t for t in (T0 + n * MINUTE for n in range(60)) if priority(t) < 0.5][:3]
+    pending: dict = {}
+    for t in candidates:
+        snapshot(pending, [spec], t, VECTOR)
+    kept = pending_of(pending, "buy")
+    tau = max(priority(ts) for ts, _ in kept)
+    weight = min(MAX_WEIGHT, max(1.0, 0.5 / tau))
+    settle_on_event(pending, (spec,), "purchase", candidates[-1])
+    first, second = (ts for ts, _ in kept)
+    alone = settle_expired(pending, (spec,), first + HOUR + 1)  # the other one still waits
+    later = settle_expired(pending, (spec,), second + HOUR + 1)
+    assert [(s.snapshot_ts, s.label, s.weight) for s in alone + later] == [
+        (first, True, weight), (second, True, weight)]

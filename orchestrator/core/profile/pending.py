@@ -14,9 +14,10 @@ it is stored once, with the intents it is pending for. The stored layout (**layo
   vector as :func:`orchestrator.core.scoring.features.pack` writes it (its non-zero features as
   comma-separated ``index,thousandths`` pairs). A string rather than a JSON list: the profile is
   decoded and encoded at every event of the person, and one string per moment costs a fraction
-  of the ~50 integers of a list (docs/intent-scoring.md, "Labels at decision points"). A fourth
-  element, when present and not 0, is the mask of the intents whose outcome has been seen for
-  the moment (its label is positive; it is learned when its horizon ends, like a negative);
+  of the ~50 integers of a list (docs/intent-scoring.md, "Labels at decision points"). Two more
+  elements when the outcome of some intent has been seen for the moment (its label is positive;
+  it is learned when its horizon ends, like a negative): the mask of those intents, and the
+  weight of each one's label, fixed when the outcome came, in the order of their bits;
 - nothing pending: ``{}``.
 
 **Layout 1** (before): ``{intent: [[ts, [index, thousandths, ...]], ...]}``, the same vector once
@@ -25,10 +26,11 @@ core or a merge touches it; until then a stored profile is written back byte for
 are told apart by their keys: a name starting with ``_`` is not a valid intent name.
 
 What a pending dict *means* is a set of ``(intent, ts, packed)`` entries, each with whether its
-outcome has been seen (:func:`entries`), the same in both layouts. :func:`join` (used by
-``merge_profiles``) is the union of those sets (an outcome seen in either is seen) and writes it
-in one canonical form, so merging is commutative, associative and idempotent whatever the
-layouts and the order of the moments in the inputs.
+outcome has been seen and the label's weight then (:func:`entries`), the same in both layouts.
+:func:`join` (used by ``merge_profiles``) is the union of those sets (an outcome seen in either
+is seen, with the larger weight) and writes it in one canonical form, so merging is
+commutative, associative and idempotent whatever the layouts and the order of the moments in
+the inputs.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from typing import Any
 INTENTS = "_intents"
 MOMENTS = "_moments"
 
-Moment = list[Any]  # [ts, mask, packed] or [ts, mask, packed, outcome seen mask]
+Moment = list[Any]  # [ts, mask, packed] or [ts, mask, packed, outcomes seen mask, their weights]
 Entry = tuple[str, int, str]  # (intent, ts, packed)
 
 
@@ -107,24 +109,43 @@ def seen_mask(moment: Moment) -> int:
     return moment[3] if len(moment) > 3 else 0
 
 
-def note_seen(moment: Moment, bits: int) -> None:
-    """Record that the outcome of the intents ``bits`` has been seen for ``moment``."""
-    if len(moment) > 3:
-        moment[3] |= bits
-    else:
-        moment.append(bits)
+def _slot(seen: int, bit: int) -> int:
+    # Where the weight of ``bit`` is in the weights of a moment: after those of lower bits seen.
+    return (seen & (bit - 1)).bit_count()
+
+
+def seen_weight(moment: Moment, bit: int) -> float:
+    """The weight recorded when the outcome of the intent ``bit`` was seen for ``moment``."""
+    return moment[4][_slot(moment[3], bit)]
+
+
+def note_seen(moment: Moment, bit: int, weight: float) -> None:
+    """Record that the outcome of the intent ``bit`` has been seen for ``moment``, with the
+    weight of its label (how many moments it stands for, fixed when the outcome came)."""
+    if len(moment) <= 3:
+        moment.extend((bit, [weight]))
+        return
+    if moment[3] & bit:
+        return
+    moment[4].insert(_slot(moment[3], bit), weight)
+    moment[3] |= bit
 
 
 def clear(moment: Moment, bits: int) -> None:
     """``moment`` is no longer pending for the intents ``bits`` (:func:`prune` drops it when it
     is pending for none)."""
     moment[1] &= ~bits
-    if len(moment) > 3:
-        seen = moment[3] & ~bits
+    if len(moment) > 3 and moment[3] & bits:
+        seen, weights = moment[3], moment[4]
+        for i in reversed(range(seen.bit_length())):
+            bit = 1 << i
+            if seen & bit & bits:
+                del weights[_slot(seen, bit)]
+        seen &= ~bits
         if seen:
             moment[3] = seen
         else:
-            del moment[3]
+            del moment[3:]
 
 
 def prune(pending: dict[str, Any]) -> None:
@@ -149,59 +170,60 @@ def pending_of(pending: dict[str, Any], intent: str) -> list[tuple[int, str]]:
 def outcomes_seen_of(pending: dict[str, Any], intent: str) -> list[int]:
     """The times of the moments pending for ``intent`` whose outcome has been seen (positive,
     waiting for their horizon to end), sorted."""
-    return sorted(ts for (name, ts, _), seen in entries(pending).items() if seen and name == intent)
+    return sorted(ts for (name, ts, _), weight in entries(pending).items()
+                  if weight is not None and name == intent)
 
 
-def entries(pending: dict[str, Any]) -> dict[Entry, bool]:
-    """What ``pending`` holds: ``(intent, ts, packed)`` -> whether the intent's outcome has been
-    seen for it (either layout; not mutated)."""
-    out: dict[Entry, bool] = {}
+def entries(pending: dict[str, Any]) -> dict[Entry, float | None]:
+    """What ``pending`` holds: ``(intent, ts, packed)`` -> None while the intent's outcome has not
+    been seen for it, else the weight recorded then (either layout; not mutated)."""
+    out: dict[Entry, float | None] = {}
     table = pending.get(INTENTS) or []
     for moment in pending.get(MOMENTS) or []:
         ts, mask, packed = moment[0], moment[1], packed_text(moment[2])
-        seen = moment[3] if len(moment) > 3 else 0
+        seen = seen_mask(moment)
         for i, name in enumerate(table):
-            if mask >> i & 1:
-                out[(name, ts, packed)] = bool(seen >> i & 1)
+            bit = 1 << i
+            if mask & bit:
+                out[(name, ts, packed)] = seen_weight(moment, bit) if seen & bit else None
     for name, snapshots in pending.items():
         if name not in (INTENTS, MOMENTS):
             for ts, packed in snapshots:
-                out.setdefault((name, ts, packed_text(packed)), False)
+                out.setdefault((name, ts, packed_text(packed)), None)
     return out
 
 
-def from_entries(found: Mapping[Entry, bool] | Iterable[Entry]) -> dict[str, Any]:
-    """The canonical layout-2 dict of entries (with whether each one's outcome was seen; an
-    iterable of entries: none seen): intents sorted by name, moments by ``(ts, packed)``, the
-    outcome mask written only when not 0; ``{}`` for none."""
+def from_entries(found: Mapping[Entry, float | None] | Iterable[Entry]) -> dict[str, Any]:
+    """The canonical layout-2 dict of entries (with the weight recorded when each one's outcome
+    was seen, or None; an iterable of entries: none seen): intents sorted by name, moments by
+    ``(ts, packed)``, the outcomes seen written only when there are some; ``{}`` for none."""
     if not isinstance(found, Mapping):
-        found = dict.fromkeys(found, False)
+        found = dict.fromkeys(found)
     if not found:
         return {}
     table = sorted({name for name, _, _ in found})
     bits = {name: 1 << i for i, name in enumerate(table)}
-    masks: dict[tuple[int, str], list[int]] = {}
-    for (name, ts, packed), seen in found.items():
-        both = masks.setdefault((ts, packed), [0, 0])
-        both[0] |= bits[name]
-        if seen:
-            both[1] |= bits[name]
-    moments = [[ts, mask, packed, seen] if seen else [ts, mask, packed]
-               for (ts, packed), (mask, seen) in sorted(masks.items())]
-    return {INTENTS: table, MOMENTS: moments}
+    moments: dict[tuple[int, str], Moment] = {}
+    for (name, ts, packed), weight in sorted(found.items(), key=lambda item: item[0]):
+        moment = moments.setdefault((ts, packed), [ts, 0, packed])
+        moment[1] |= bits[name]
+        if weight is not None:
+            note_seen(moment, bits[name], weight)
+    return {INTENTS: table, MOMENTS: [moments[key] for key in sorted(moments)]}
 
 
 def join(target: dict[str, Any], other: dict[str, Any]) -> None:
     """Merge ``other`` into ``target`` in place: the union of their entries, an outcome seen in
-    either seen in the result, in canonical form.
+    either seen in the result (with the larger weight if both saw it), in canonical form.
 
     Commutative, associative and idempotent in what is pending, and the written form depends
     only on that (not on the layouts or the order of the inputs). A moment pending in either
     profile stays pending, as when the snapshots of two profiles were appended per intent.
     """
     merged = entries(target)
-    for entry, seen in entries(other).items():
-        merged[entry] = merged.get(entry, False) or seen
+    for entry, weight in entries(other).items():
+        mine = merged.get(entry)
+        merged[entry] = weight if mine is None else mine if weight is None else max(mine, weight)
     merged_layout = from_entries(merged)
     target.clear()
     target.update(merged_layout)

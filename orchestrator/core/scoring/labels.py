@@ -51,6 +51,7 @@ from orchestrator.core.profile.pending import (
     note_seen,
     prune,
     seen_mask,
+    seen_weight,
     start,
 )
 from orchestrator.core.scoring.features import LOGGED_IN, pack
@@ -216,15 +217,19 @@ def settle_on_event(pending: Pending, specs: Iterable[IntentSpec], event_type: s
         if not bit:
             continue
         horizon = spec.horizon_ms
-        for m in moments:
-            if m[1] & bit and not seen_mask(m) & bit and m[0] <= event_ts <= m[0] + horizon:
-                note_seen(m, bit)
+        # The sample closes for the moments the outcome decides: each stands for as many moments
+        # as the sample held then, whatever happens to the others before its horizon ends.
+        sample = [m for m in moments if m[1] & bit and not seen_mask(m) & bit]
+        decided = [m for m in sample if m[0] <= event_ts <= m[0] + horizon]
+        if not decided:
+            continue
+        weight = sample_weight(spec, sample)
+        for m in decided:
+            note_seen(m, bit, weight)
         seen = [m for m in moments if seen_mask(m) & bit]
-        if len(seen) > spec.max_pending:
-            weight = sample_weight(spec, seen)
-            for m in seen[:len(seen) - spec.max_pending]:
-                settled.append(SettledLabel(spec.name, m[2], True, m[0], event_ts, weight))
-                clear(m, bit)
+        for m in seen[:max(0, len(seen) - spec.max_pending)]:
+            settled.append(SettledLabel(spec.name, m[2], True, m[0], event_ts, seen_weight(m, bit)))
+            clear(m, bit)
     if settled:
         prune(pending)
     return settled
@@ -319,17 +324,18 @@ def settle_expired(pending: Pending, specs: Iterable[IntentSpec],
             if m[1] & unknown:
                 clear(m, unknown)
     expired.sort(key=_by_intent_then_time)
-    # Weights: of the positives, by the moments that were the sample when the outcome came
-    # (those whose outcome was seen); of the negatives, by the intent's sample now.
-    weights: dict[tuple[int, bool], float] = {}
+    # Weights: of a positive, the one recorded when its outcome came; of a negative, by the
+    # intent's open sample now (before any of it is settled).
+    weights: dict[int, float] = {}
     labelled = []
     for bit, name, m in expired:
-        positive = bool(seen_mask(m) & bit)
-        key = (bit, positive)
-        if key not in weights:
-            weights[key] = sample_weight(index.by_name[name], [
-                o for o in moments if o[1] & bit and bool(seen_mask(o) & bit) == positive])
-        labelled.append((bit, name, m, positive, weights[key]))
+        if seen_mask(m) & bit:
+            labelled.append((bit, name, m, True, seen_weight(m, bit)))
+            continue
+        if bit not in weights:
+            weights[bit] = sample_weight(index.by_name[name], [
+                o for o in moments if o[1] & bit and not seen_mask(o) & bit])
+        labelled.append((bit, name, m, False, weights[bit]))
     for bit, name, m, positive, weight in labelled:
         settled.append(SettledLabel(name, m[2], positive, m[0], watermark_ts, weight))
         clear(m, bit)
