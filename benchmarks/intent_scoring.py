@@ -260,6 +260,23 @@ def auc(y: np.ndarray, p: np.ndarray) -> float | None:
     return float((ranks[y].sum() - pos * (pos + 1) / 2) / (pos * neg))
 
 
+def _median_gbm(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
+                seed: int) -> tuple[np.ndarray, list[float | None]]:
+    """Three gradient-boosted fits (early stopping on a random validation split, seeds
+    ``seed`` .. ``seed + 2``): the test predictions of the one with the median AUC, and the
+    three AUCs."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    fits = []
+    for k in range(3):
+        model = HistGradientBoostingClassifier(max_iter=300, learning_rate=0.05, early_stopping=True,
+                                               random_state=seed + k).fit(x_train, y_train)
+        p = model.predict_proba(x_test)[:, 1]
+        fits.append((auc(y_test, p) or 0.0, k, p))
+    fits.sort(key=lambda fit: (fit[0], fit[1]))
+    return fits[1][2], [fit[0] for fit in sorted(fits, key=lambda fit: fit[1])]
+
+
 def ratio_interval(y: np.ndarray, online: np.ndarray, gbm: np.ndarray, person: np.ndarray,
                    rng: np.random.Generator, reps: int = 200) -> list[float] | None:
     """The 5th and 95th percentile of AUC(online) / AUC(gbm) over ``reps`` resamples of the
@@ -287,7 +304,7 @@ def _r(value: float | None, digits: int = 4) -> float | None:
 
 def quality(records: list[InputRecord], people: list[str], sessions: list[str | None],
             result: dict[str, Any], specs: tuple[IntentSpec, ...], split: float, *,
-            batch: bool = True, max_train: int = 60_000, seed: int = 1) -> dict[str, dict[str, Any]]:
+            batch: bool = True, max_train: int = 200_000, seed: int = 1) -> dict[str, dict[str, Any]]:
     scoring: TimedProfileScorer = result["scoring"]
     index = np.array(result["index"])
     ts_all = np.array([r.ts for r in records], dtype=np.int64)
@@ -329,7 +346,6 @@ def quality(records: list[InputRecord], people: list[str], sessions: list[str | 
         entry["labels_learned"] = len(prog)
         entry["labels_positive_rate"] = _r(float(np.mean([b for _, b, _ in prog]))) if prog else None
         if batch and vectors is not None and train.any() and 0 < y[train].sum() < train.sum():
-            from sklearn.ensemble import HistGradientBoostingClassifier
             from sklearn.linear_model import LogisticRegression
 
             rows = np.flatnonzero(train)
@@ -340,19 +356,20 @@ def quality(records: list[InputRecord], people: list[str], sessions: list[str | 
             t0 = time.perf_counter()
             lr = LogisticRegression(C=1.0, max_iter=1000).fit(x_train, y_train)
             t1 = time.perf_counter()
-            gbm = HistGradientBoostingClassifier(max_iter=300, learning_rate=0.05,
-                                                 early_stopping=True, random_state=seed).fit(x_train, y_train)
+            # The gradient-boosted model's AUC moves by about 0.01 with the random validation
+            # split of its early stopping: three fits, the median one is the baseline.
+            p_gbm, gbm_aucs = _median_gbm(x_train, y_train, x_test, y[test], seed)
             t2 = time.perf_counter()
             p_lr = lr.predict_proba(x_test)[:, 1]
-            p_gbm = gbm.predict_proba(x_test)[:, 1]
             last_test = is_last[test]
             entry |= {
                 "train_events": len(rows),
                 "batch_logreg_auc_test": _r(auc(y[test], p_lr)),
                 "batch_logreg_auc_test_last_page": _r(auc(y[test][last_test], p_lr[last_test])),
                 "batch_gbm_auc_test": _r(auc(y[test], p_gbm)),
+                "batch_gbm_auc_test_each_fit": [_r(a) for a in gbm_aucs],
                 "batch_gbm_auc_test_last_page": _r(auc(y[test][last_test], p_gbm[last_test])),
-                "batch_fit_s": {"logreg": round(t1 - t0, 1), "gbm": round(t2 - t1, 1)},
+                "batch_fit_s": {"logreg": round(t1 - t0, 1), "gbm_three": round(t2 - t1, 1)},
             }
             if entry["batch_gbm_auc_test"] and entry["online_served_auc_test"]:
                 entry["online_over_gbm"] = _r(entry["online_served_auc_test"]
@@ -363,19 +380,16 @@ def quality(records: list[InputRecord], people: list[str], sessions: list[str | 
             # How sure the ratio is: people, not events, are the unit (a person's events and
             # outcomes go together), so the test slice's people are resampled.
             entry["online_over_gbm_90pct_over_people"] = ratio_interval(
-                y[test], raw[test], p_gbm, person_of_event[test], rng)
+                y[test], raw[test], p_gbm, person_of_event[test], np.random.default_rng(seed))
             # What the batch models reach when they know only the labels known at the start of the
             # test slice (moments whose horizon ended before it), as the online model does there:
             # the share of the gap that is the delay of the labels.
             known = rows[ts[rows] + spec.horizon_ms < split_ts]
             if len(known) and 0 < y[known].sum() < len(known):
-                gbm_known = HistGradientBoostingClassifier(
-                    max_iter=300, learning_rate=0.05, early_stopping=True,
-                    random_state=seed).fit(vectors[known], y[known])
+                p_known, _ = _median_gbm(vectors[known], y[known], x_test, y[test], seed)
                 lr_known = LogisticRegression(C=1.0, max_iter=1000).fit(vectors[known], y[known])
                 entry |= {"train_events_labels_known_at_split": len(known),
-                          "batch_gbm_auc_test_labels_known_at_split": _r(auc(
-                              y[test], gbm_known.predict_proba(x_test)[:, 1])),
+                          "batch_gbm_auc_test_labels_known_at_split": _r(auc(y[test], p_known)),
                           "batch_logreg_auc_test_labels_known_at_split": _r(auc(
                               y[test], lr_known.predict_proba(x_test)[:, 1]))}
         # Windowed AUC as served over time (for the picture): 12 windows over the evaluable events.
