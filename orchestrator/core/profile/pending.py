@@ -35,7 +35,6 @@ the inputs.
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -45,10 +44,6 @@ MOMENTS = "_moments"
 
 Moment = list[Any]  # [ts, mask, packed] or [ts, mask, packed, outcomes seen mask, their weights]
 Entry = tuple[str, int, str]  # (intent, ts, packed)
-
-
-def _moment_key(moment: Moment) -> tuple[int, str]:
-    return moment[0], moment[2]
 
 
 def packed_text(packed: str | Iterable[int]) -> str:
@@ -95,10 +90,13 @@ def start(pending: dict[str, Any]) -> tuple[list[str], list[Moment]]:
 
 def moment_at(moments: list[Moment], ts: int, packed: str) -> Moment:
     """The moment ``(ts, packed)`` of ``moments``, inserted in order with an empty mask if absent."""
-    key = (ts, packed)
-    at = bisect.bisect_left(moments, key, key=_moment_key)
-    if at < len(moments) and moments[at][0] == ts and moments[at][2] == packed:
-        return moments[at]
+    # Moments are few (a dozen at most, as a rule) and a new one is usually the newest: look
+    # from the end.
+    at = len(moments)
+    while at and (moments[at - 1][0], moments[at - 1][2]) >= (ts, packed):
+        at -= 1
+        if moments[at][0] == ts and moments[at][2] == packed:
+            return moments[at]
     moment: Moment = [ts, 0, packed]
     moments.insert(at, moment)
     return moment

@@ -340,7 +340,7 @@ def as_dict(features: Sequence[float]) -> dict[str, float]:
     """A River input: the non-zero features by name (River treats an absent feature as 0).
 
     >>> as_dict([0.0] * (N_FEATURES - 1) + [0.5])
-    {'purchases_30d': 0.5}
+    {'share_other': 0.5}
     """
     return dict(zip(compress(FEATURE_NAMES, features), compress(features, features), strict=False))
 
@@ -362,10 +362,17 @@ def pack(features: Sequence[float] | SparseVector) -> str:
     >>> pack([0.0, 0.123, 1.0])
     '1,123,2,1000'
     """
-    x = features if isinstance(features, SparseVector) else sparse(features)
     index_text, value_text = _INDEX_TEXT, _VALUE_TEXT
+    if isinstance(features, SparseVector):
+        pairs = zip(features.index, features.values, strict=True)
+    else:
+        pairs = ((i, v) for i, v in enumerate(features) if v)
+        try:  # the common case, every value one of the table's (about 5 us for 30 features)
+            return ",".join([index_text[i] + value_text[v] for i, v in enumerate(features) if v])
+        except KeyError:
+            pass
     return ",".join([index_text[i] + (value_text.get(v) or str(round(v * PACK_SCALE)))
-                     for i, v in zip(x.index, x.values, strict=True)])
+                     for i, v in pairs])
 
 
 def _pairs(packed: str | Sequence[int]) -> list[int]:

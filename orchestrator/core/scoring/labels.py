@@ -147,6 +147,7 @@ def snapshot(pending: Pending, specs: Iterable[IntentSpec], ts: int, features: S
     laid = None
     moment = None
     at_ts = 0  # the intents that have a moment at ts pending already
+    dropped = False
     for spec in specs:
         if u >= spec.sample_rate or not applies(spec, features):
             continue
@@ -164,14 +165,16 @@ def snapshot(pending: Pending, specs: Iterable[IntentSpec], ts: int, features: S
             bound = spec.max_pending
             # The sample: moments whose label is still open (one whose outcome was seen only
             # waits for its horizon and is not dropped for a new one).
-            mine = [m for m in moments if m[1] & bit and not seen_mask(m) & bit]
+            mine = [m for m in moments if m[1] & bit and not (len(m) > 3 and m[3] & bit)]
             if len(mine) >= bound:
                 mine.sort(key=_priority_of)
                 while len(mine) > bound:  # over the bound after a merge of two profiles
                     clear(mine.pop(), bit)
+                    dropped = True
                 if _priority_of(mine[-1]) <= (u, ts):
                     continue
                 clear(mine[-1], bit)
+                dropped = True
         else:
             table.append(name)
             bit = 1 << (len(table) - 1)
@@ -179,7 +182,7 @@ def snapshot(pending: Pending, specs: Iterable[IntentSpec], ts: int, features: S
             moment = moment_at(moments, ts, pack(features) if packed is None else packed)
         moment[1] |= bit
         kept.append(name)
-    if laid is not None:
+    if dropped or (laid is not None and not kept):
         prune(pending)
     return kept
 
