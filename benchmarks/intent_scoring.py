@@ -58,14 +58,23 @@ from machine_info import describe_machine  # noqa: E402
 from river import ensemble, forest, tree  # noqa: E402
 
 from orchestrator.core.events import event_type  # noqa: E402
-from orchestrator.core.profile.pending import entries  # noqa: E402
+from orchestrator.core.profile.pending import (  # noqa: E402
+    clear,
+    entries,
+    moments_of,
+    prune,
+    seen_mask,
+    seen_weight,
+)
 from orchestrator.core.rules import load_rule_directory  # noqa: E402
 from orchestrator.core.scoring import (  # noqa: E402
     DEFAULT_INTENTS,
+    FEATURE_NAMES,
     N_FEATURES,
     IntentScorer,
     IntentSpec,
     ProfileScorer,
+    SettledLabel,
     StepResult,
     as_dict,
     extract_features,
@@ -93,11 +102,13 @@ class TimedProfileScorer(ProfileScorer):
     not counting the time the machine gave to other processes -- this machine is shared) and
     ``time.perf_counter_ns`` (wall time)."""
 
-    __slots__ = ("feature_cpu_ns", "feature_ns", "learned", "raw", "served", "step_cpu_ns", "step_ns",
-                 "vectors")
+    __slots__ = ("feature_cpu_ns", "feature_ns", "hidden", "learned", "raw", "served", "step_cpu_ns",
+                 "step_ns", "vectors")
 
-    def __init__(self, scorer: IntentScorer) -> None:
+    def __init__(self, scorer: IntentScorer, hidden: tuple[int, ...] = ()) -> None:
         super().__init__(scorer)
+        #: feature indexes set to 0 before the step (an alternative without those features)
+        self.hidden = hidden
         self.feature_ns: list[int] = []
         self.step_ns: list[int] = []
         self.feature_cpu_ns: list[int] = []
@@ -115,6 +126,8 @@ class TimedProfileScorer(ProfileScorer):
         c0, t0 = cpu(), wall()
         vector = extract_features(profile, event, event.ts)
         t1, c1 = wall(), cpu()
+        for i in self.hidden:
+            vector[i] = 0.0
         result = self.intent_scorer.step(profile.pending, event_type(event), event.ts, vector,
                                          late=late)
         t2, c2 = wall(), cpu()
@@ -157,6 +170,27 @@ class RecordingScorer(IntentScorer):
         return predictions
 
 
+class PositivesAtOutcomeScorer(RecordingScorer):
+    """The label timing before: a positive is learned (queued) at its outcome, not when its
+    horizon ends (an alternative of --compare)."""
+
+    def step(self, pending: dict[str, Any], event_type: str, event_ts: int, features: Any, *,
+             late: bool = False) -> StepResult:
+        result = super().step(pending, event_type, event_ts, features, late=late)
+        laid = moments_of(pending) if pending else None
+        if laid is not None:
+            table, moments = laid
+            for m in moments:
+                seen = seen_mask(m)
+                for i, name in enumerate(table):
+                    bit = 1 << i
+                    if seen & bit:
+                        self.queue.append(SettledLabel(name, m[2], True, m[0], event_ts, seen_weight(m, bit)))
+                        clear(m, bit)
+            prune(pending)
+        return result
+
+
 def records_of(population: Population) -> tuple[list[InputRecord], list[str], list[str | None]]:
     """Input records in event-time order, the simulated person and session of each."""
     records, people, sessions = [], [], []
@@ -168,9 +202,10 @@ def records_of(population: Population) -> tuple[list[InputRecord], list[str], li
 
 
 def run(records: list[InputRecord], specs: tuple[IntentSpec, ...], *,
-        factory: Callable[[], Any] | None = None, **scorer_options: Any) -> dict[str, Any]:
-    scorer = RecordingScorer(specs, classifier_factory=factory, **scorer_options)
-    scoring = TimedProfileScorer(scorer)
+        factory: Callable[[], Any] | None = None, scorer_class: type = RecordingScorer,
+        hidden: tuple[int, ...] = (), **scorer_options: Any) -> dict[str, Any]:
+    scorer = scorer_class(specs, classifier_factory=factory, **scorer_options)
+    scoring = TimedProfileScorer(scorer, hidden)
     rule_set = load_rule_directory(ROOT / "rules")
     replay = Replay(rule_set, specs, profile_scorer=scoring)
     index: list[int] = []  # per scored event: its position in ``records``
@@ -505,6 +540,12 @@ def alternatives() -> list[tuple[str, dict[str, Any]]]:
         ("max pending 3", {"specs": _specs(max_pending=3)}),
         ("max pending 12", {"specs": _specs(max_pending=12)}),
         ("learn budget 2", {"learn_budget": 2}),
+        ("positives learned at their outcome (before)", {"scorer_class": PositivesAtOutcomeScorer}),
+        ("without the share features (f2)", {"hidden": tuple(
+            i for i, name in enumerate(FEATURE_NAMES) if name.startswith("share_"))}),
+        ("before: f2 and positives at their outcome", {
+            "scorer_class": PositivesAtOutcomeScorer, "hidden": tuple(
+                i for i, name in enumerate(FEATURE_NAMES) if name.startswith("share_"))}),
     ]
 
 

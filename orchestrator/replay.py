@@ -82,7 +82,7 @@ from orchestrator.runtime.stores import decode_profile, encode_profile
 
 #: Event time between two sweeps of quiet people (a worker sweeps every 10 min of wall time).
 DEFAULT_SWEEP_EVERY_MS = 60_000
-#: Time allowed for late outcomes before a snapshot is settled negative (as LABEL_LATENESS_S).
+#: Time allowed for late outcomes before a snapshot's label is settled (as LABEL_LATENESS_S).
 DEFAULT_LATENESS_MS = 60_000
 
 
