@@ -35,10 +35,12 @@ Output, one line per input record in processing order::
      "actions": [{"action": "login_prompt", "channel": "web", "rule": "..."}], "held_out": []}
 
 ``scores`` maps each intent that applies to the person to its served probability or ``null``
-(model not trusted); ``settled`` are the labels this event settled for its person (its outcome,
-or snapshots that expired at its time); ``swept`` the labels the event-time sweep settled for
-quiet people just before this event. A rejected record gives ``{"line", "source", "rejected":
-{"code", "reason"}}``; a record already applied (a duplicate) gives ``"replay": true``.
+(model not trusted); ``settled`` are the labels this event settled for its person (snapshots
+whose horizon had ended by its time, positive when their outcome was seen; an outcome itself
+only decides them, and they are learned when their horizon ends); ``swept`` the labels the
+event-time sweep settled for quiet people just before this event. A rejected record gives
+``{"line", "source", "rejected": {"code", "reason"}}``; a record already applied (a duplicate)
+gives ``"replay": true``.
 """
 
 from __future__ import annotations
