@@ -58,14 +58,7 @@ from machine_info import describe_machine  # noqa: E402
 from river import ensemble, forest, tree  # noqa: E402
 
 from orchestrator.core.events import event_type  # noqa: E402
-from orchestrator.core.profile.pending import (  # noqa: E402
-    clear,
-    entries,
-    moments_of,
-    prune,
-    seen_mask,
-    seen_weight,
-)
+from orchestrator.core.profile.pending import entries  # noqa: E402
 from orchestrator.core.rules import load_rule_directory  # noqa: E402
 from orchestrator.core.scoring import (  # noqa: E402
     DEFAULT_INTENTS,
@@ -74,7 +67,6 @@ from orchestrator.core.scoring import (  # noqa: E402
     IntentScorer,
     IntentSpec,
     ProfileScorer,
-    SettledLabel,
     StepResult,
     as_dict,
     extract_features,
@@ -170,27 +162,6 @@ class RecordingScorer(IntentScorer):
         return predictions
 
 
-class PositivesAtOutcomeScorer(RecordingScorer):
-    """The label timing before: a positive is learned (queued) at its outcome, not when its
-    horizon ends (an alternative of --compare)."""
-
-    def step(self, pending: dict[str, Any], event_type: str, event_ts: int, features: Any, *,
-             late: bool = False) -> StepResult:
-        result = super().step(pending, event_type, event_ts, features, late=late)
-        laid = moments_of(pending) if pending else None
-        if laid is not None:
-            table, moments = laid
-            for m in moments:
-                seen = seen_mask(m)
-                for i, name in enumerate(table):
-                    bit = 1 << i
-                    if seen & bit:
-                        self.queue.append(SettledLabel(name, m[2], True, m[0], event_ts, seen_weight(m, bit)))
-                        clear(m, bit)
-            prune(pending)
-        return result
-
-
 def records_of(population: Population) -> tuple[list[InputRecord], list[str], list[str | None]]:
     """Input records in event-time order, the simulated person and session of each."""
     records, people, sessions = [], [], []
@@ -202,9 +173,9 @@ def records_of(population: Population) -> tuple[list[InputRecord], list[str], li
 
 
 def run(records: list[InputRecord], specs: tuple[IntentSpec, ...], *,
-        factory: Callable[[], Any] | None = None, scorer_class: type = RecordingScorer,
-        hidden: tuple[int, ...] = (), **scorer_options: Any) -> dict[str, Any]:
-    scorer = scorer_class(specs, classifier_factory=factory, **scorer_options)
+        factory: Callable[[], Any] | None = None, hidden: tuple[int, ...] = (),
+        **scorer_options: Any) -> dict[str, Any]:
+    scorer = RecordingScorer(specs, classifier_factory=factory, **scorer_options)
     scoring = TimedProfileScorer(scorer, hidden)
     rule_set = load_rule_directory(ROOT / "rules")
     replay = Replay(rule_set, specs, profile_scorer=scoring)
@@ -524,6 +495,7 @@ def alternatives() -> list[tuple[str, dict[str, Any]]]:
     def river(make: Callable[[], Any]) -> dict[str, Any]:
         return {"factory": make}
 
+    shares = tuple(i for i, name in enumerate(FEATURE_NAMES) if name.startswith("share_"))
     return [
         ("logreg adagrad 0.1 (default)", {}),
         ("logreg adam 0.01", {"specs": _specs(model="logreg-adam")}),
@@ -540,12 +512,10 @@ def alternatives() -> list[tuple[str, dict[str, Any]]]:
         ("max pending 3", {"specs": _specs(max_pending=3)}),
         ("max pending 12", {"specs": _specs(max_pending=12)}),
         ("learn budget 2", {"learn_budget": 2}),
-        ("positives learned at their outcome (before)", {"scorer_class": PositivesAtOutcomeScorer}),
-        ("without the share features (f2)", {"hidden": tuple(
-            i for i, name in enumerate(FEATURE_NAMES) if name.startswith("share_"))}),
+        ("positives learned at their outcome (before)", {"specs": _specs(learn_positive_at="outcome")}),
+        ("without the share features (f2)", {"hidden": shares}),
         ("before: f2 and positives at their outcome", {
-            "scorer_class": PositivesAtOutcomeScorer, "hidden": tuple(
-                i for i, name in enumerate(FEATURE_NAMES) if name.startswith("share_"))}),
+            "specs": _specs(learn_positive_at="outcome"), "hidden": shares}),
     ]
 
 

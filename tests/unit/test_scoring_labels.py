@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from orchestrator.core.profile.pending import entries, outcomes_seen_of, pending_of
 from orchestrator.core.scoring.features import LOGGED_IN, N_FEATURES, pack
-from orchestrator.core.scoring.intents import IntentSpec
+from orchestrator.core.scoring.intents import IntentSpec, IntentSpecError, load_intents
 from orchestrator.core.scoring.labels import (
     MAX_WEIGHT,
     SettledLabel,
@@ -258,3 +258,23 @@ def test_a_positive_weighs_what_the_sample_held_when_its_outcome_came_not_what_i
     later = settle_expired(pending, (spec,), second + HOUR + 1)
     assert [(s.snapshot_ts, s.label, s.weight) for s in alone + later] == [
         (first, True, weight), (second, True, weight)]
+
+
+def test_an_intent_set_to_learn_positives_at_the_outcome_gets_them_at_once() -> None:
+    spec = BUY.model_copy(update={"learn_positive_at": "outcome"})
+    pending: dict = {}
+    snapshot(pending, [spec], T0, VECTOR)
+    snapshot(pending, [spec], T0 + 40 * MINUTE, VECTOR)
+    settled = settle_on_event(pending, (spec,), "purchase", T0 + 30 * MINUTE)
+    assert [(s.snapshot_ts, s.label, s.settled_ts) for s in settled] == [(T0, True, T0 + 30 * MINUTE)]
+    assert outcomes_seen_of(pending, "buy") == []
+    assert [(s.snapshot_ts, s.label) for s in settle_expired(pending, (spec,), T0 + 3 * HOUR)] == [
+        (T0 + 40 * MINUTE, False)]
+
+
+def test_when_positives_are_learned_is_configured_per_intent_and_validated() -> None:
+    entry = {"name": "buy", "outcome_event_types": ["purchase"], "horizon_s": 3600}
+    assert load_intents([entry])[0].learn_positive_at == "horizon"
+    assert load_intents([entry | {"learn_positive_at": "outcome"}])[0].learn_positive_at == "outcome"
+    with pytest.raises(IntentSpecError, match="learn_positive_at"):
+        load_intents([entry | {"learn_positive_at": "later"}])

@@ -201,7 +201,8 @@ def settle_on_event(pending: Pending, specs: Iterable[IntentSpec], event_type: s
     same age (learning positives sooner than negatives makes whatever grows with time -- tenure,
     earlier sessions -- look like a sign of the outcome; docs/intent-scoring.md). Returned are
     only the positives beyond ``max_pending`` waiting for one intent (several outcomes inside one
-    horizon), oldest first: those are learned now, to keep the profile bounded. A replayed
+    horizon), oldest first: those are learned now, to keep the profile bounded; and, for an
+    intent whose ``learn_positive_at`` is ``"outcome"``, every positive it decides. A replayed
     outcome decides nothing twice.
     """
     settled: list[SettledLabel] = []
@@ -227,6 +228,11 @@ def settle_on_event(pending: Pending, specs: Iterable[IntentSpec], event_type: s
         if not decided:
             continue
         weight = sample_weight(spec, sample)
+        if spec.learn_positive_at == "outcome":  # learned now, as configured
+            for m in decided:
+                settled.append(SettledLabel(spec.name, m[2], True, m[0], event_ts, weight))
+                clear(m, bit)
+            continue
         for m in decided:
             note_seen(m, bit, weight)
         seen = [m for m in moments if seen_mask(m) & bit]
