@@ -58,9 +58,11 @@ from machine_info import describe_machine  # noqa: E402
 from river import ensemble, forest, tree  # noqa: E402
 
 from orchestrator.core.events import event_type  # noqa: E402
+from orchestrator.core.profile.pending import entries  # noqa: E402
 from orchestrator.core.rules import load_rule_directory  # noqa: E402
 from orchestrator.core.scoring import (  # noqa: E402
     DEFAULT_INTENTS,
+    FEATURE_NAMES,
     N_FEATURES,
     IntentScorer,
     IntentSpec,
@@ -86,14 +88,25 @@ def machine() -> dict[str, Any]:
 # ------------------------------------------------------------------ the run
 
 class TimedProfileScorer(ProfileScorer):
-    """ProfileScorer that times features + step and keeps, per event, what evaluation needs."""
+    """ProfileScorer that times features + step and keeps, per event, what evaluation needs.
 
-    __slots__ = ("feature_ns", "raw", "served", "step_ns", "vectors")
+    Two clocks per part: ``time.thread_time_ns`` (CPU time of this thread: what the work costs,
+    not counting the time the machine gave to other processes -- this machine is shared) and
+    ``time.perf_counter_ns`` (wall time)."""
 
-    def __init__(self, scorer: IntentScorer) -> None:
+    __slots__ = ("feature_cpu_ns", "feature_ns", "hidden", "learned", "raw", "served", "step_cpu_ns",
+                 "step_ns", "vectors")
+
+    def __init__(self, scorer: IntentScorer, hidden: tuple[int, ...] = ()) -> None:
         super().__init__(scorer)
+        #: feature indexes set to 0 before the step (an alternative without those features)
+        self.hidden = hidden
         self.feature_ns: list[int] = []
         self.step_ns: list[int] = []
+        self.feature_cpu_ns: list[int] = []
+        self.step_cpu_ns: list[int] = []
+        #: per event: labels the step learned (from the queue)
+        self.learned: list[int] = []
         self.vectors: list[array.array] = []
         #: per event: {intent: model probability} for the intents that applied
         self.raw: list[dict[str, float]] = []
@@ -101,14 +114,20 @@ class TimedProfileScorer(ProfileScorer):
         self.served: list[dict[str, float | None]] = []
 
     def score(self, profile: Any, event: Any, late: bool) -> StepResult:
-        t0 = time.perf_counter_ns()
+        wall, cpu = time.perf_counter_ns, time.thread_time_ns
+        c0, t0 = cpu(), wall()
         vector = extract_features(profile, event, event.ts)
-        t1 = time.perf_counter_ns()
+        t1, c1 = wall(), cpu()
+        for i in self.hidden:
+            vector[i] = 0.0
         result = self.intent_scorer.step(profile.pending, event_type(event), event.ts, vector,
                                          late=late)
-        t2 = time.perf_counter_ns()
+        t2, c2 = wall(), cpu()
         self.feature_ns.append(t1 - t0)
         self.step_ns.append(t2 - t1)
+        self.feature_cpu_ns.append(c1 - c0)
+        self.step_cpu_ns.append(c2 - c1)
+        self.learned.append(len(result.learned))
         if not late:
             profile.scores, profile.scored_ts = result.scores, event.ts
         x = as_dict(vector)  # not timed: evaluation only
@@ -154,9 +173,10 @@ def records_of(population: Population) -> tuple[list[InputRecord], list[str], li
 
 
 def run(records: list[InputRecord], specs: tuple[IntentSpec, ...], *,
-        factory: Callable[[], Any] | None = None, **scorer_options: Any) -> dict[str, Any]:
+        factory: Callable[[], Any] | None = None, hidden: tuple[int, ...] = (),
+        **scorer_options: Any) -> dict[str, Any]:
     scorer = RecordingScorer(specs, classifier_factory=factory, **scorer_options)
-    scoring = TimedProfileScorer(scorer)
+    scoring = TimedProfileScorer(scorer, hidden)
     rule_set = load_rule_directory(ROOT / "rules")
     replay = Replay(rule_set, specs, profile_scorer=scoring)
     index: list[int] = []  # per scored event: its position in ``records``
@@ -183,11 +203,22 @@ def run(records: list[InputRecord], specs: tuple[IntentSpec, ...], *,
             if n % 50 == 0 and "person_id" in out:
                 stored = replay.profiles.get(out["person_id"])
                 if stored:
-                    sizes.append(len(orjson.dumps(orjson.loads(stored)["pending"])))
+                    pending = orjson.loads(stored)["pending"]
+                    sizes.append((len(orjson.dumps(pending)), len(orjson.dumps(as_layout_1(pending))),
+                                  len(stored)))
     finally:
         gc.enable()
     return {"scorer": scorer, "scoring": scoring, "index": index, "sweep_ns": sweep_ns,
             "swept": swept, "pending_sizes": sizes, "replay": replay}
+
+
+def as_layout_1(pending: dict[str, Any]) -> dict[str, Any]:
+    """The same pending moments in the layout written before (a list per intent, the vector
+    as a list of integers in each): for the size comparison."""
+    out: dict[str, Any] = {}
+    for name, ts, packed in sorted(entries(pending)):
+        out.setdefault(name, []).append([ts, [int(p) for p in packed.split(",")] if packed else []])
+    return out
 
 
 # ------------------------------------------------------------------ ground truth
@@ -235,13 +266,51 @@ def auc(y: np.ndarray, p: np.ndarray) -> float | None:
     return float((ranks[y].sum() - pos * (pos + 1) / 2) / (pos * neg))
 
 
+def _median_gbm(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
+                seed: int) -> tuple[np.ndarray, list[float | None]]:
+    """Three gradient-boosted fits (early stopping on a random validation split, seeds
+    ``seed`` .. ``seed + 2``): the test predictions of the one with the median AUC, and the
+    three AUCs."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    fits = []
+    for k in range(3):
+        model = HistGradientBoostingClassifier(max_iter=300, learning_rate=0.05, early_stopping=True,
+                                               random_state=seed + k).fit(x_train, y_train)
+        p = model.predict_proba(x_test)[:, 1]
+        fits.append((auc(y_test, p) or 0.0, k, p))
+    fits.sort(key=lambda fit: (fit[0], fit[1]))
+    return fits[1][2], [fit[0] for fit in sorted(fits, key=lambda fit: fit[1])]
+
+
+def ratio_interval(y: np.ndarray, online: np.ndarray, gbm: np.ndarray, person: np.ndarray,
+                   rng: np.random.Generator, reps: int = 200) -> list[float] | None:
+    """The 5th and 95th percentile of AUC(online) / AUC(gbm) over ``reps`` resamples of the
+    people of the test slice (with replacement; each person's events weighted by how often the
+    person was drawn)."""
+    from sklearn.metrics import roc_auc_score
+
+    people, inverse = np.unique(person, return_inverse=True)
+    ratios = []
+    for _ in range(reps):
+        weight = np.bincount(rng.integers(0, len(people), len(people)), minlength=len(people))[inverse]
+        chosen = weight > 0
+        if not 0 < y[chosen].sum() < chosen.sum():
+            continue
+        ratios.append(roc_auc_score(y[chosen], online[chosen], sample_weight=weight[chosen])
+                      / roc_auc_score(y[chosen], gbm[chosen], sample_weight=weight[chosen]))
+    if len(ratios) < reps // 2:
+        return None
+    return [round(float(np.percentile(ratios, 5)), 3), round(float(np.percentile(ratios, 95)), 3)]
+
+
 def _r(value: float | None, digits: int = 4) -> float | None:
     return None if value is None else round(value, digits)
 
 
 def quality(records: list[InputRecord], people: list[str], sessions: list[str | None],
             result: dict[str, Any], specs: tuple[IntentSpec, ...], split: float, *,
-            batch: bool = True, max_train: int = 60_000, seed: int = 1) -> dict[str, dict[str, Any]]:
+            batch: bool = True, max_train: int = 200_000, seed: int = 1) -> dict[str, dict[str, Any]]:
     scoring: TimedProfileScorer = result["scoring"]
     index = np.array(result["index"])
     ts_all = np.array([r.ts for r in records], dtype=np.int64)
@@ -251,6 +320,8 @@ def quality(records: list[InputRecord], people: list[str], sessions: list[str | 
     is_last = np.array([n in last for n in index], dtype=bool)
     vectors = np.array(scoring.vectors, dtype=np.float32) if batch else None
     rng = np.random.default_rng(seed)
+    person_ids: dict[str, int] = {}
+    person_of_event = np.array([person_ids.setdefault(people[n], len(person_ids)) for n in index])
     out: dict[str, dict[str, Any]] = {}
     for spec in specs:
         name = spec.name
@@ -281,7 +352,6 @@ def quality(records: list[InputRecord], people: list[str], sessions: list[str | 
         entry["labels_learned"] = len(prog)
         entry["labels_positive_rate"] = _r(float(np.mean([b for _, b, _ in prog]))) if prog else None
         if batch and vectors is not None and train.any() and 0 < y[train].sum() < train.sum():
-            from sklearn.ensemble import HistGradientBoostingClassifier
             from sklearn.linear_model import LogisticRegression
 
             rows = np.flatnonzero(train)
@@ -292,19 +362,20 @@ def quality(records: list[InputRecord], people: list[str], sessions: list[str | 
             t0 = time.perf_counter()
             lr = LogisticRegression(C=1.0, max_iter=1000).fit(x_train, y_train)
             t1 = time.perf_counter()
-            gbm = HistGradientBoostingClassifier(max_iter=300, learning_rate=0.05,
-                                                 early_stopping=True, random_state=seed).fit(x_train, y_train)
+            # The gradient-boosted model's AUC moves by about 0.01 with the random validation
+            # split of its early stopping: three fits, the median one is the baseline.
+            p_gbm, gbm_aucs = _median_gbm(x_train, y_train, x_test, y[test], seed)
             t2 = time.perf_counter()
             p_lr = lr.predict_proba(x_test)[:, 1]
-            p_gbm = gbm.predict_proba(x_test)[:, 1]
             last_test = is_last[test]
             entry |= {
                 "train_events": len(rows),
                 "batch_logreg_auc_test": _r(auc(y[test], p_lr)),
                 "batch_logreg_auc_test_last_page": _r(auc(y[test][last_test], p_lr[last_test])),
                 "batch_gbm_auc_test": _r(auc(y[test], p_gbm)),
+                "batch_gbm_auc_test_each_fit": [_r(a) for a in gbm_aucs],
                 "batch_gbm_auc_test_last_page": _r(auc(y[test][last_test], p_gbm[last_test])),
-                "batch_fit_s": {"logreg": round(t1 - t0, 1), "gbm": round(t2 - t1, 1)},
+                "batch_fit_s": {"logreg": round(t1 - t0, 1), "gbm_three": round(t2 - t1, 1)},
             }
             if entry["batch_gbm_auc_test"] and entry["online_served_auc_test"]:
                 entry["online_over_gbm"] = _r(entry["online_served_auc_test"]
@@ -312,6 +383,21 @@ def quality(records: list[InputRecord], people: list[str], sessions: list[str | 
             if entry["batch_gbm_auc_test_last_page"] and entry["online_served_auc_test_last_page"]:
                 entry["online_over_gbm_last_page"] = _r(entry["online_served_auc_test_last_page"]
                                                         / entry["batch_gbm_auc_test_last_page"], 3)
+            # How sure the ratio is: people, not events, are the unit (a person's events and
+            # outcomes go together), so the test slice's people are resampled.
+            entry["online_over_gbm_90pct_over_people"] = ratio_interval(
+                y[test], raw[test], p_gbm, person_of_event[test], np.random.default_rng(seed))
+            # What the batch models reach when they know only the labels known at the start of the
+            # test slice (moments whose horizon ended before it), as the online model does there:
+            # the share of the gap that is the delay of the labels.
+            known = rows[ts[rows] + spec.horizon_ms < split_ts]
+            if len(known) and 0 < y[known].sum() < len(known):
+                p_known, _ = _median_gbm(vectors[known], y[known], x_test, y[test], seed)
+                lr_known = LogisticRegression(C=1.0, max_iter=1000).fit(vectors[known], y[known])
+                entry |= {"train_events_labels_known_at_split": len(known),
+                          "batch_gbm_auc_test_labels_known_at_split": _r(auc(y[test], p_known)),
+                          "batch_logreg_auc_test_labels_known_at_split": _r(auc(
+                              y[test], lr_known.predict_proba(x_test)[:, 1]))}
         # Windowed AUC as served over time (for the picture): 12 windows over the evaluable events.
         rows = np.flatnonzero(evaluable)
         curve = []
@@ -322,6 +408,12 @@ def quality(records: list[InputRecord], people: list[str], sessions: list[str | 
         entry["curve"] = curve
         out[name] = entry
     return out
+
+
+def sizes_of(values: list[int]) -> dict[str, int]:
+    ordered = sorted(values)
+    return {"mean": round(statistics.fmean(ordered)), "p50": ordered[len(ordered) // 2],
+            "p99": ordered[int(0.99 * len(ordered))], "max": ordered[-1]}
 
 
 def summary_us(values_ns: list[int]) -> dict[str, float]:
@@ -338,8 +430,12 @@ def summary_us(values_ns: list[int]) -> dict[str, float]:
 def cost(result: dict[str, Any], n_records: int) -> dict[str, Any]:
     scoring: TimedProfileScorer = result["scoring"]
     per_event = [f + s for f, s in zip(scoring.feature_ns, scoring.step_ns, strict=True)]
-    return {"per_event": summary_us(per_event), "features": summary_us(scoring.feature_ns),
+    per_event_cpu = [f + s for f, s in zip(scoring.feature_cpu_ns, scoring.step_cpu_ns, strict=True)]
+    return {"per_event_cpu": summary_us(per_event_cpu), "features_cpu": summary_us(scoring.feature_cpu_ns),
+            "step_cpu": summary_us(scoring.step_cpu_ns),
+            "per_event": summary_us(per_event), "features": summary_us(scoring.feature_ns),
             "step": summary_us(scoring.step_ns), "events_scored": len(per_event),
+            "steps_that_learned": sum(1 for n in scoring.learned if n),
             "sweep_total_ms": round(result["sweep_ns"] / 1e6, 1), "sweep_labels": result["swept"],
             "sweep_us_per_event_amortised": round(result["sweep_ns"] / 1000 / n_records, 2),
             # Of the sweep, the scoring core's own part: learning the labels it settled (the
@@ -348,6 +444,29 @@ def cost(result: dict[str, Any], n_records: int) -> dict[str, Any]:
                                                  / max(1, result["scorer"].sweep_learned), 1),
             "sweep_learning_us_per_event_amortised": round(result["scorer"].sweep_learn_ns / 1000
                                                            / n_records, 2)}
+
+
+def cost_runs(records: list[InputRecord], runs: int) -> dict[str, Any]:
+    """The per-event cost of ``runs`` more replays of the same records (quality not evaluated):
+    each run's percentiles, and per percentile the median and the range over the runs."""
+    each = []
+    for n in range(runs):
+        result = run(records, DEFAULT_INTENTS)
+        c = cost(result, len(records))
+        each.append({"per_event_cpu": c["per_event_cpu"], "features_cpu": c["features_cpu"],
+                     "step_cpu": c["step_cpu"], "per_event": c["per_event"],
+                     "load_average_after": [round(x, 2) for x in os.getloadavg()]})
+        pe = c["per_event_cpu"]
+        print(f"  cost run {n + 1}/{runs}: CPU per event mean {pe['mean_us']} µs, p50 {pe['p50_us']}, "
+              f"p99 {pe['p99_us']}, p99.9 {pe['p999_us']}; wall p99 {c['per_event']['p99_us']}; "
+              f"load {each[-1]['load_average_after']}", flush=True)
+    spread: dict[str, Any] = {}
+    for part in ("per_event_cpu", "features_cpu", "step_cpu", "per_event"):
+        spread[part] = {key: {"median": round(statistics.median(e[part][key] for e in each), 1),
+                              "min": min(e[part][key] for e in each),
+                              "max": max(e[part][key] for e in each)}
+                        for key in ("mean_us", "p50_us", "p95_us", "p99_us", "p999_us")}
+    return {"runs": each, "spread": spread}
 
 
 def checkpoint_cost(scorer: IntentScorer, repeat: int = 20) -> dict[str, Any]:
@@ -376,6 +495,7 @@ def alternatives() -> list[tuple[str, dict[str, Any]]]:
     def river(make: Callable[[], Any]) -> dict[str, Any]:
         return {"factory": make}
 
+    shares = tuple(i for i, name in enumerate(FEATURE_NAMES) if name.startswith("share_"))
     return [
         ("logreg adagrad 0.1 (default)", {}),
         ("logreg adam 0.01", {"specs": _specs(model="logreg-adam")}),
@@ -392,6 +512,10 @@ def alternatives() -> list[tuple[str, dict[str, Any]]]:
         ("max pending 3", {"specs": _specs(max_pending=3)}),
         ("max pending 12", {"specs": _specs(max_pending=12)}),
         ("learn budget 2", {"learn_budget": 2}),
+        ("positives learned at their outcome (before)", {"specs": _specs(learn_positive_at="outcome")}),
+        ("without the share features (f2)", {"hidden": shares}),
+        ("before: f2 and positives at their outcome", {
+            "specs": _specs(learn_positive_at="outcome"), "hidden": shares}),
     ]
 
 
@@ -411,13 +535,15 @@ def compare(records: list[InputRecord], people: list[str], sessions: list[str | 
                   for k, v in q.items()},
                **{f"{k}_progressive_auc": v.get("progressive_auc_test_optimistic") for k, v in q.items()},
                **{f"{k}_labels": v.get("labels_learned") for k, v in q.items()},
-               "per_event_p50_us": c["per_event"]["p50_us"], "per_event_p99_us": c["per_event"]["p99_us"],
-               "per_event_mean_us": c["per_event"]["mean_us"], "wall_s": round(time.perf_counter() - t0, 1)}
+               "per_event_cpu_p50_us": c["per_event_cpu"]["p50_us"],
+               "per_event_cpu_p99_us": c["per_event_cpu"]["p99_us"],
+               "per_event_cpu_mean_us": c["per_event_cpu"]["mean_us"],
+               "wall_s": round(time.perf_counter() - t0, 1)}
         rows.append(row)
         aucs = "  ".join(f"{k[:8]} {v.get('online_served_auc_test')}/"
                          f"{v.get('online_served_auc_test_last_page')}" for k, v in q.items())
-        print(f"  {name:<30} {aucs}  µs p50 {c['per_event']['p50_us']:6.1f} p99 "
-              f"{c['per_event']['p99_us']:6.1f} mean {c['per_event']['mean_us']:6.1f}", flush=True)
+        print(f"  {name:<30} {aucs}  CPU µs p50 {c['per_event_cpu']['p50_us']:6.1f} p99 "
+              f"{c['per_event_cpu']['p99_us']:6.1f} mean {c['per_event_cpu']['mean_us']:6.1f}", flush=True)
     return rows
 
 
@@ -452,13 +578,13 @@ def plot(output: dict[str, Any], path: Path) -> None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=6.5, loc="lower right")
     axes[0].set_ylabel("ROC AUC (every event) / trusted share")
-    c = output["cost"]["per_event"]
+    c = output["cost"]["per_event_cpu"]
     ax = axes[-1]
     per_event = np.sort(np.array(output["_per_event_ns"])) / 1000
     ax.plot(per_event, np.linspace(0, 1, len(per_event)))
     ax.axvline(100, color="tab:red", linestyle="--", label="target p99 100 µs")
     ax.set_xscale("log")
-    ax.set_xlabel("µs per event (features + step, all intents)")
+    ax.set_xlabel("CPU µs per event (features + step, all intents)")
     ax.set_title(f"cost: p50 {c['p50_us']:.0f} µs, p99 {c['p99_us']:.0f} µs", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
@@ -480,6 +606,8 @@ def main() -> None:
     parser.add_argument("--compare", action="store_true", help="also compare models and sample settings")
     parser.add_argument("--compare-people", type=int, default=1200)
     parser.add_argument("--compare-only", action="store_true", help="skip the main run")
+    parser.add_argument("--cost-runs", type=int, default=3,
+                        help="extra replays of the population timed for the spread of the per-event cost")
     args = parser.parse_args()
 
     info = machine()
@@ -497,33 +625,38 @@ def main() -> None:
                   f"pos {q['test_positive_rate']}  served {q['online_served_auc_test']} / last "
                   f"{q['online_served_auc_test_last_page']}  logreg {q.get('batch_logreg_auc_test')} / "
                   f"{q.get('batch_logreg_auc_test_last_page')}  gbm {q.get('batch_gbm_auc_test')} / "
-                  f"{q.get('batch_gbm_auc_test_last_page')}  ratio {q.get('online_over_gbm')}  "
+                  f"{q.get('batch_gbm_auc_test_last_page')}  ratio {q.get('online_over_gbm')} "
+                  f"(90 % over people {q.get('online_over_gbm_90pct_over_people')})  gbm on labels "
+                  f"known at the split {q.get('batch_gbm_auc_test_labels_known_at_split')}  "
                   f"progressive {q['progressive_auc_test_optimistic']}  trusted "
                   f"{q['served_trusted_share_test']}", flush=True)
         c = cost(result, len(records))
-        sizes = sorted(result["pending_sizes"])
         scorer: IntentScorer = result["scorer"]
         finals = [len(orjson.dumps(orjson.loads(b)["pending"])) for b in result["replay"].profiles.values()]
-        finals.sort()
         output |= {"events": len(records), "start_ts": records[0].ts, "intents": intents, "cost": c,
                    "checkpoint": checkpoint_cost(scorer),
                    "storage": {"features": N_FEATURES,
-                               "pending_bytes_sampled": {"mean": round(statistics.fmean(sizes)),
-                                                         "p99": sizes[int(0.99 * len(sizes))],
-                                                         "max": sizes[-1]},
-                               "pending_bytes_at_end": {"mean": round(statistics.fmean(finals)),
-                                                        "p99": finals[int(0.99 * len(finals))],
-                                                        "max": finals[-1]}},
+                               "pending_bytes_sampled": sizes_of([s[0] for s in result["pending_sizes"]]),
+                               "pending_bytes_sampled_as_layout_1": sizes_of(
+                                   [s[1] for s in result["pending_sizes"]]),
+                               "profile_bytes_sampled": sizes_of([s[2] for s in result["pending_sizes"]]),
+                               "pending_bytes_at_end": sizes_of(finals)},
                    "final_quality": scorer.quality()}
-        pe = c["per_event"]
-        print(f"cost per event, all intents (features + step): mean {pe['mean_us']} µs, p50 {pe['p50_us']}, "
-              f"p99 {pe['p99_us']}, p99.9 {pe['p999_us']}; features p50 {c['features']['p50_us']} p99 "
-              f"{c['features']['p99_us']}; step p50 {c['step']['p50_us']} p99 {c['step']['p99_us']}; "
+        pe = c["per_event_cpu"]
+        print(f"cost per event, all intents (features + step), CPU: mean {pe['mean_us']} µs, p50 "
+              f"{pe['p50_us']}, p99 {pe['p99_us']}, p99.9 {pe['p999_us']}; features p50 "
+              f"{c['features_cpu']['p50_us']} p99 {c['features_cpu']['p99_us']}; step p50 "
+              f"{c['step_cpu']['p50_us']} p99 {c['step_cpu']['p99_us']}; "
+              f"wall p99 {c['per_event']['p99_us']}; steps that learned {c['steps_that_learned']:,}; "
               f"sweeps {c['sweep_us_per_event_amortised']} µs/event", flush=True)
         print(f"checkpoint: {output['checkpoint']}")
         print(f"pending per person (JSON bytes): {output['storage']}")
         scoring: TimedProfileScorer = result["scoring"]
-        output["_per_event_ns"] = [f + s for f, s in zip(scoring.feature_ns, scoring.step_ns, strict=True)]
+        output["_per_event_ns"] = [f + s for f, s in zip(scoring.feature_cpu_ns, scoring.step_cpu_ns,
+                                                         strict=True)]
+        if args.cost_runs:
+            del result, scoring, scorer
+            output["cost_runs"] = cost_runs(records, args.cost_runs)
     if args.compare or args.compare_only:
         print(f"alternatives ({args.compare_people:,} people; served AUC test every event / last page):",
               flush=True)

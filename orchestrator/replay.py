@@ -35,10 +35,12 @@ Output, one line per input record in processing order::
      "actions": [{"action": "login_prompt", "channel": "web", "rule": "..."}], "held_out": []}
 
 ``scores`` maps each intent that applies to the person to its served probability or ``null``
-(model not trusted); ``settled`` are the labels this event settled for its person (its outcome,
-or snapshots that expired at its time); ``swept`` the labels the event-time sweep settled for
-quiet people just before this event. A rejected record gives ``{"line", "source", "rejected":
-{"code", "reason"}}``; a record already applied (a duplicate) gives ``"replay": true``.
+(model not trusted); ``settled`` are the labels this event settled for its person (snapshots
+whose horizon had ended by its time, positive when their outcome was seen; an outcome itself
+only decides them, and they are learned when their horizon ends); ``swept`` the labels the
+event-time sweep settled for quiet people just before this event. A rejected record gives
+``{"line", "source", "rejected": {"code", "reason"}}``; a record already applied (a duplicate)
+gives ``"replay": true``.
 """
 
 from __future__ import annotations
@@ -82,7 +84,7 @@ from orchestrator.runtime.stores import decode_profile, encode_profile
 
 #: Event time between two sweeps of quiet people (a worker sweeps every 10 min of wall time).
 DEFAULT_SWEEP_EVERY_MS = 60_000
-#: Time allowed for late outcomes before a snapshot is settled negative (as LABEL_LATENESS_S).
+#: Time allowed for late outcomes before a snapshot's label is settled (as LABEL_LATENESS_S).
 DEFAULT_LATENESS_MS = 60_000
 
 

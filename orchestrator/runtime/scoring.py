@@ -15,9 +15,10 @@ each of its partitions of the person-events topic (so the sweep runs in the agen
 with the partition's records), and each tick visits the next slice of the partition's people,
 so that all of them are visited once per ``label_sweep_period_s``; snapshots whose horizon lies
 before the watermark (less ``label_lateness_s``, the time allowed for late outcomes) become
-negative labels. When a partition receives no records for ``label_idle_after_s`` of wall-clock
-time, its watermark advances with the wall clock: a replay at full speed settles on event time
-alone, and a quiet input still settles its quiet people.
+labels: positive when their outcome was seen, otherwise negative. When a partition receives
+no records for ``label_idle_after_s`` of wall-clock time, its watermark advances with the wall
+clock: a replay at full speed settles on event time alone, and a quiet input still settles its
+quiet people.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ import orjson
 
 from orchestrator.core.events import DecodeLimits
 from orchestrator.core.profile import Profile
+from orchestrator.core.profile.pending import entries
 from orchestrator.core.scoring import IntentSpec
 from orchestrator.runtime.metrics import EngineMetrics
 from orchestrator.runtime.partitioning import partition_of
@@ -94,7 +95,7 @@ async def test_scores_and_model_versions_are_in_the_action_record_and_the_profil
                                 "purchase_intent": f"purchase_intent@p{partition}.v0"}
     profile = shell.profile("v1")
     assert profile.scores == prompt["scores"]
-    assert set(profile.pending) == {"login_propensity", "purchase_intent"}
+    assert {name for name, _, _ in entries(profile.pending)} == {"login_propensity", "purchase_intent"}
 
 
 async def test_an_untrusted_model_scores_none_so_score_rules_do_not_fire() -> None:
@@ -103,7 +104,8 @@ async def test_an_untrusted_model_scores_none_so_score_rules_do_not_fire() -> No
     assert shell.profile("v1").scores == {"login_propensity": None}
 
 
-async def test_an_outcome_within_the_horizon_is_a_positive_label_learned_at_once() -> None:
+async def test_an_outcome_within_the_horizon_is_a_positive_label_learned_when_the_horizon_ends(
+) -> None:
     shell = Shell()
     await shell.click("v1", 0, NOW - 20 * MINUTE, **billing(0))
     await shell.click("v1", 1, NOW - 10 * MINUTE, kind="login", customer_id="c1")
@@ -111,6 +113,11 @@ async def test_an_outcome_within_the_horizon_is_a_positive_label_learned_at_once
     hop = shell.processor.person_events_topic
     [(_, key, carry)] = [s for s in shell.emitter.sent if s[0] == hop]
     await handled(shell.processor, hop, partition_of("c1", 4), 99, NOW, key, orjson.dumps(carry))
+    assert shell.labels("login_propensity") == 0  # decided positive, learned at its horizon
+    sent = len(shell.emitter.sent)
+    await shell.click("v1", 2, NOW + 15 * MINUTE, customer_id="c1", **billing(2))
+    [(_, key, later)] = [s for s in shell.emitter.sent[sent:] if s[0] == hop]
+    await handled(shell.processor, hop, partition_of("c1", 4), 100, NOW, key, orjson.dumps(later))
     assert shell.labels("login_propensity") == 1
     assert shell.metrics.registry.get_sample_value(
         "orchestrator_model_labels_settled_total",

@@ -52,7 +52,9 @@ async def test_models_learn_well_above_chance_and_continue_after_a_restart(
     settings = settings_from_env(env)
     learner = WorkerProcess(settings, env, tmp_path)
     topics = {source: topic for topic, source in settings.input_topics.items()}
-    records = list(Population(people=600, days=21).records())
+    # 35 days: a label is learned when its horizon ends, so of a 14-day churn horizon only the
+    # moments of the first days - 14 get theirs (21 days left one week: 46 positives, too few).
+    records = list(Population(people=600, days=35).records())
     try:
         learner.start(tmp_path / "first")
         producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=20)

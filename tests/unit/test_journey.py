@@ -178,10 +178,11 @@ def test_the_labels_an_event_settles_are_on_its_outcome() -> None:
     scorer = ProfileScorer(IntentScorer((spec,)))
     profile = None
     for event in [page_view("e1", "/billing/1", "billing", T0),
-                  click("e2", "login", T0 + 60 * SECOND, customer_id="c1")]:
+                  click("e2", "login", T0 + 60 * SECOND, customer_id="c1"),
+                  page_view("e3", "/billing/2", "billing", T0 + 31 * 60 * SECOND)]:
         outcome = process_event(event, "v1", profile, trigger(event.ts), RULES, scorer)
         profile = outcome.profile
-    (label,) = outcome.settled
+    (label,) = outcome.settled  # the login decided it; it is learned once its horizon is over
     assert (label.intent, label.label, label.snapshot_ts) == ("login_propensity", True, T0)
 
 

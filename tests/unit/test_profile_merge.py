@@ -23,6 +23,7 @@ from orchestrator.core.profile import (
     note_scores,
     record_sent,
 )
+from orchestrator.core.profile.pending import pending_of
 
 from .factories import MINUTE, T0, click, contact, feedback, page_view
 
@@ -208,12 +209,13 @@ def test_note_scores_keeps_the_newest_by_event_time_whatever_the_arrival_order()
 
 def test_pending_snapshots_at_the_same_time_merge_in_either_order() -> None:
     a, b = Profile(person_id="c1"), Profile(person_id="c1")
-    a.pending = {"churn_risk": [[T0, [1, 2]], [T0 + 1, [0, 0]]]}
+    a.pending = {"churn_risk": [[T0, [1, 2]], [T0 + 1, [0, 0]]]}  # the earlier layout
     b.pending = {"churn_risk": [[T0, [3, 4]]], "contact_need": [[T0, [5, 6]]]}
     one_way = merge_profiles(copy.deepcopy(a), copy.deepcopy(b))
     other_way = merge_profiles(copy.deepcopy(b), copy.deepcopy(a))
     assert one_way.pending == other_way.pending
-    assert one_way.pending["churn_risk"] == [[T0, [1, 2]], [T0, [3, 4]], [T0 + 1, [0, 0]]]
+    assert pending_of(one_way.pending, "churn_risk") == [(T0, "1,2"), (T0, "3,4"), (T0 + 1, "0,0")]
+    assert pending_of(one_way.pending, "contact_need") == [(T0, "5,6")]
 
 
 def test_two_distinct_page_views_alike_at_the_same_millisecond_both_survive_the_merge() -> None:

@@ -90,6 +90,18 @@ def test_views_and_time_on_page_per_category_this_session() -> None:
     assert named["before_views_billing"] == named["before_dwell_billing"] == 0.0
 
 
+def test_the_share_of_this_session_s_page_views_per_category_says_what_the_visit_is_about(
+) -> None:
+    earlier = pages(4, "products", NOW - 2 * DAY, MINUTE, session="s0")  # not this session
+    profile = person([*earlier, *pages(3, "billing", NOW - 10 * MINUTE, MINUTE),
+                      page_view("p", "/pricing", "pricing", NOW - 5 * MINUTE, session_id="s1")])
+    named = features(profile)
+    assert (named["share_billing"], named["share_pricing"]) == (0.75, 0.25)
+    assert named["share_products"] == 0.0
+    long_visit = person(pages(40, "billing", NOW - HOUR, MINUTE))
+    assert features(long_visit)["share_billing"] == 1.0  # the same share, whatever the length
+
+
 def test_unknown_categories_count_as_other_and_counts_have_no_low_cap() -> None:
     profile = person([*pages(150, "weather", NOW - 3 * HOUR, 30 * SECOND)])
     named = features(profile)
@@ -148,7 +160,7 @@ def test_the_vector_scored_is_the_vector_stored_bit_for_bit() -> None:
                       contact("c1", ts=NOW - DAY, reason="billing", sentiment=-0.37)])
     vector = extract_features(profile, None, NOW)
     packed = pack(vector)
-    assert all(isinstance(v, int) for v in packed)
+    assert all(part.isdigit() for part in packed.split(","))  # integers: index, thousandths
     assert unpack(packed) == as_dict(vector)  # the same floats, not within rounding
     assert dense(packed) == vector
     assert pack(dense(packed)) == packed

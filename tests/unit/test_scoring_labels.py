@@ -8,9 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from orchestrator.core.profile.pending import entries, outcomes_seen_of, pending_of
 from orchestrator.core.scoring.features import LOGGED_IN, N_FEATURES, pack
-from orchestrator.core.scoring.intents import IntentSpec
+from orchestrator.core.scoring.intents import IntentSpec, IntentSpecError, load_intents
 from orchestrator.core.scoring.labels import (
+    MAX_WEIGHT,
     SettledLabel,
     earliest_deadline,
     priority,
@@ -39,20 +41,28 @@ def vector(value: float = 0.25, logged_in: bool = False) -> list[float]:
 VECTOR = vector()
 
 
-def test_an_outcome_inside_the_horizon_labels_the_snapshot_positive_and_removes_it() -> None:
+def intents(pending: dict) -> set[str]:
+    return {name for name, _, _ in entries(pending)}
+
+
+def test_an_outcome_inside_the_horizon_decides_the_moment_and_it_is_learned_when_the_horizon_ends(
+) -> None:
     pending: dict = {}
     assert snapshot(pending, [BUY], T0, vector(0.5))
-    settled = settle_on_event(pending, SPECS, "purchase", T0 + 30 * MINUTE)
-    assert settled == [SettledLabel("buy", pack(vector(0.5)), True, T0, T0 + 30 * MINUTE)]
+    assert settle_on_event(pending, SPECS, "purchase", T0 + 30 * MINUTE) == []
+    assert outcomes_seen_of(pending, "buy") == [T0]
+    assert settle_expired(pending, SPECS, T0 + HOUR) == []  # as a negative would, it waits
+    settled = settle_expired(pending, SPECS, T0 + HOUR + 1)
+    assert settled == [SettledLabel("buy", pack(vector(0.5)), True, T0, T0 + HOUR + 1)]
     assert pending == {}
 
 
-def test_an_outcome_at_the_snapshot_time_or_exactly_at_the_horizon_counts() -> None:
+@pytest.mark.parametrize("outcome_ts", [T0, T0 + HOUR])
+def test_an_outcome_at_the_snapshot_time_or_exactly_at_the_horizon_counts(outcome_ts: int) -> None:
     pending: dict = {}
     snapshot(pending, [BUY], T0, VECTOR)
-    assert [s.label for s in settle_on_event(pending, SPECS, "purchase", T0)] == [True]
-    snapshot(pending, [BUY], T0, VECTOR)
-    assert [s.label for s in settle_on_event(pending, SPECS, "purchase", T0 + HOUR)] == [True]
+    settle_on_event(pending, SPECS, "purchase", outcome_ts)
+    assert [s.label for s in settle_expired(pending, SPECS, T0 + 2 * HOUR)] == [True]
 
 
 def test_an_outcome_after_the_horizon_is_not_positive_and_the_snapshot_expires_negative() -> None:
@@ -77,35 +87,57 @@ def test_a_reordered_outcome_older_than_a_snapshot_does_not_label_it() -> None:
     pending: dict = {}
     snapshot(pending, [BUY], T0, VECTOR)
     snapshot(pending, [BUY], T0 + 20 * MINUTE, VECTOR)
-    settled = settle_on_event(pending, SPECS, "purchase", T0 + 10 * MINUTE)
-    assert [s.snapshot_ts for s in settled] == [T0]
-    assert [snap[0] for snap in pending["buy"]] == [T0 + 20 * MINUTE]
+    settle_on_event(pending, SPECS, "purchase", T0 + 10 * MINUTE)
+    assert outcomes_seen_of(pending, "buy") == [T0]
+    settled = settle_expired(pending, SPECS, T0 + 3 * HOUR)
+    assert [(s.snapshot_ts, s.label) for s in settled] == [(T0, True), (T0 + 20 * MINUTE, False)]
 
 
-def test_a_replayed_outcome_settles_nothing_the_second_time() -> None:
+def test_a_replayed_outcome_decides_nothing_twice() -> None:
     pending: dict = {}
     snapshot(pending, [BUY], T0, VECTOR)
     snapshot(pending, [BUY], T0 + 10 * MINUTE, VECTOR)
-    first = settle_on_event(pending, SPECS, "purchase", T0 + 15 * MINUTE)
-    assert len(first) == 2
+    settle_on_event(pending, SPECS, "purchase", T0 + 15 * MINUTE)
+    once = orjson.loads(orjson.dumps(pending))
     assert settle_on_event(pending, SPECS, "purchase", T0 + 15 * MINUTE) == []
+    assert pending == once
+    assert [s.label for s in settle_expired(pending, SPECS, T0 + 10 * HOUR)] == [True, True]
     assert settle_expired(pending, SPECS, T0 + 10 * HOUR) == []
 
 
-def test_other_event_types_settle_nothing_and_an_outcome_settles_only_its_intents() -> None:
+def test_other_event_types_decide_nothing_and_an_outcome_decides_only_its_intents() -> None:
     pending: dict = {}
     snapshot(pending, [BUY], T0, VECTOR)
     snapshot(pending, [LOGIN], T0, VECTOR)
-    assert settle_on_event(pending, SPECS, "page_view", T0 + MINUTE) == []
-    assert [s.intent for s in settle_on_event(pending, SPECS, "signup", T0 + MINUTE)] == ["login"]
-    assert list(pending) == ["buy"]
+    settle_on_event(pending, SPECS, "page_view", T0 + MINUTE)
+    assert outcomes_seen_of(pending, "buy") == outcomes_seen_of(pending, "login") == []
+    settle_on_event(pending, SPECS, "signup", T0 + MINUTE)
+    assert (outcomes_seen_of(pending, "login"), outcomes_seen_of(pending, "buy")) == ([T0], [])
+    assert {(s.intent, s.label) for s in settle_expired(pending, SPECS, T0 + 2 * HOUR)} == {
+        ("login", True), ("buy", False)}
+
+
+def test_decided_moments_leave_the_sample_and_beyond_max_pending_the_oldest_are_learned_now(
+) -> None:
+    spec = BUY.model_copy(update={"max_pending": 2})
+    t1, t2, t3, t4 = (T0 + n * MINUTE for n in range(4))
+    pending: dict = {}
+    snapshot(pending, [spec], t1, vector(0.1))
+    snapshot(pending, [spec], t2, vector(0.2))
+    assert settle_on_event(pending, (spec,), "purchase", t2) == []
+    assert snapshot(pending, [spec], t3, vector(0.3)) == ["buy"]  # the decided do not compete
+    assert snapshot(pending, [spec], t4, vector(0.4)) == ["buy"]
+    assert len(pending_of(pending, "buy")) == 4
+    early = settle_on_event(pending, (spec,), "purchase", t4)
+    assert [(s.snapshot_ts, s.label, s.settled_ts) for s in early] == [(t1, True, t4), (t2, True, t4)]
+    assert outcomes_seen_of(pending, "buy") == [t3, t4]
 
 
 def test_an_anonymous_only_intent_takes_no_snapshot_of_a_logged_in_person() -> None:
     pending: dict = {}
     assert not snapshot(pending, [LOGIN], T0, vector(logged_in=True))
     assert snapshot(pending, [BUY], T0, vector(logged_in=True))
-    assert list(pending) == ["buy"]
+    assert intents(pending) == {"buy"}
 
 
 def test_pending_survives_json_and_an_intent_no_longer_configured_is_dropped() -> None:
@@ -118,10 +150,10 @@ def test_pending_survives_json_and_an_intent_no_longer_configured_is_dropped() -
     assert pending == {}  # "login" was not in the specs: dropped unlabelled
 
 
-def test_a_moment_is_offered_to_every_intent_that_applies_with_one_packed_vector() -> None:
+def test_a_moment_kept_by_several_intents_is_stored_once_with_their_names() -> None:
     pending: dict = {}
     assert snapshot(pending, SPECS, T0, VECTOR) == ["buy", "login"]
-    assert pending["buy"][0][1] is pending["login"][0][1]  # packed once
+    assert pending == {"_intents": ["buy", "login"], "_moments": [[T0, 0b11, pack(VECTOR)]]}
     assert snapshot(pending, SPECS, T0, VECTOR) == []  # already pending
 
 
@@ -145,7 +177,7 @@ def test_at_most_max_pending_kept_the_smallest_priorities_whatever_the_order(
         pending: dict = {}
         for t in order:
             snapshot(pending, [spec], T0 + t, VECTOR)
-        results.append([snap[0] for snap in pending.get("buy", [])])
+        results.append([ts for ts, _ in pending_of(pending, "buy")])
     kept = results[0]
     assert kept == results[1]  # the same sample whatever the arrival order
     assert kept == sorted(kept) and len(kept) == min(bound, len(times))
@@ -155,36 +187,94 @@ def test_at_most_max_pending_kept_the_smallest_priorities_whatever_the_order(
 def test_a_list_over_the_bound_after_a_merge_is_trimmed_to_the_smallest_priorities() -> None:
     spec = BUY.model_copy(update={"max_pending": 3})
     times = [T0 + n * MINUTE for n in range(6)]
-    pending = {"buy": [[t, pack(VECTOR)] for t in times]}  # two merged profiles' snapshots
+    pending = {"_intents": ["buy"], "_moments": [[t, 1, pack(VECTOR)] for t in times]}  # merged
     snapshot(pending, [spec], T0 + HOUR, VECTOR)
     best = sorted([*times, T0 + HOUR], key=lambda ts: (priority(ts), ts))[:3]
-    assert [snap[0] for snap in pending["buy"]] == sorted(best)
+    assert [ts for ts, _ in pending_of(pending, "buy")] == sorted(best)
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(["snap", "purchase", "page_view", "sweep"]),
                           st.integers(0, 4 * HOUR)), max_size=40))
-def test_every_snapshot_is_settled_at_most_once_and_positives_are_inside_their_window(
+def test_every_snapshot_is_labelled_at_most_once_and_its_label_is_what_happened_in_its_window(
         steps: list[tuple[str, int]]) -> None:
     spec = BUY.model_copy(update={"max_pending": 4})
     pending: dict = {}
-    taken: set[int] = set()
-    settled: list[SettledLabel] = []
+    taken: dict[int, list[int]] = {}  # moment -> the outcomes that came after it was taken
+    labelled: list[int] = []
     for action, t in steps:  # events in any order; a moment offered once (the profile drops replays)
         if action == "snap":
             if T0 + t not in taken and snapshot(pending, [spec], T0 + t, VECTOR):
-                taken.add(T0 + t)
+                taken[T0 + t] = []
+            continue
+        if action == "purchase":
+            for after in taken.values():
+                after.append(T0 + t)
+            settled = settle_on_event(pending, (spec,), action, T0 + t)
         elif action == "sweep":
-            settled += settle_expired(pending, (spec,), T0 + t)
+            settled = settle_expired(pending, (spec,), T0 + t)
         else:
-            settled += settle_on_event(pending, (spec,), action, T0 + t)
-    remaining = [snap[0] for snap in pending.get("buy", [])]
-    labelled = [s.snapshot_ts for s in settled]
+            settled = settle_on_event(pending, (spec,), action, T0 + t)
+        for s in settled:
+            inside = any(s.snapshot_ts <= o <= s.snapshot_ts + BUY.horizon_ms
+                         for o in taken[s.snapshot_ts])
+            assert s.label == inside
+            if not s.label:
+                assert s.settled_ts > s.snapshot_ts + BUY.horizon_ms
+        labelled += [s.snapshot_ts for s in settled]
+    remaining = [ts for ts, _ in pending_of(pending, "buy")]
     assert len(labelled) + len(remaining) == len(set(labelled) | set(remaining))  # at most once
-    assert set(labelled) | set(remaining) <= taken
-    assert len(remaining) <= 4
-    for s in settled:
-        if s.label:
-            assert s.snapshot_ts <= s.settled_ts <= s.snapshot_ts + BUY.horizon_ms
-        else:
-            assert s.settled_ts > s.snapshot_ts + BUY.horizon_ms
+    assert set(labelled) | set(remaining) <= set(taken)
+    assert len(remaining) - len(outcomes_seen_of(pending, "buy")) <= 4
+    assert len(outcomes_seen_of(pending, "buy")) <= 4
+
+
+def test_moments_stored_in_the_earlier_layout_settle_as_they_would_have() -> None:
+    packed_list = [int(p) for p in pack(VECTOR).split(",")]
+    pending = {"buy": [[T0, packed_list], [T0 + 10 * MINUTE, packed_list]],
+               "login": [[T0, packed_list]]}  # one list per intent, the vector in each
+    assert settle_on_event(pending, SPECS, "purchase", T0 + 5 * MINUTE) == []
+    assert pending == {"_intents": ["buy", "login"], "_moments": [
+        [T0, 0b11, pack(VECTOR), 0b01, [1.0]], [T0 + 10 * MINUTE, 0b01, pack(VECTOR)]]}
+    settled = settle_expired(pending, SPECS, T0 + 2 * HOUR)
+    assert sorted((s.intent, s.snapshot_ts, s.label) for s in settled) == [
+        ("buy", T0, True), ("buy", T0 + 10 * MINUTE, False), ("login", T0, False)]
+    assert pending == {}
+
+
+def test_a_positive_weighs_what_the_sample_held_when_its_outcome_came_not_what_is_left_later(
+) -> None:
+    spec = BUY.model_copy(update={"max_pending": 2, "sample_rate": 0.5})
+    candidates = [t for t in (T0 + n * MINUTE for n in range(60)) if priority(t) < 0.5][:3]
+    pending: dict = {}
+    for t in candidates:
+        snapshot(pending, [spec], t, VECTOR)
+    kept = pending_of(pending, "buy")
+    tau = max(priority(ts) for ts, _ in kept)
+    weight = min(MAX_WEIGHT, max(1.0, 0.5 / tau))
+    settle_on_event(pending, (spec,), "purchase", candidates[-1])
+    first, second = (ts for ts, _ in kept)
+    alone = settle_expired(pending, (spec,), first + HOUR + 1)  # the other one still waits
+    later = settle_expired(pending, (spec,), second + HOUR + 1)
+    assert [(s.snapshot_ts, s.label, s.weight) for s in alone + later] == [
+        (first, True, weight), (second, True, weight)]
+
+
+def test_an_intent_set_to_learn_positives_at_the_outcome_gets_them_at_once() -> None:
+    spec = BUY.model_copy(update={"learn_positive_at": "outcome"})
+    pending: dict = {}
+    snapshot(pending, [spec], T0, VECTOR)
+    snapshot(pending, [spec], T0 + 40 * MINUTE, VECTOR)
+    settled = settle_on_event(pending, (spec,), "purchase", T0 + 30 * MINUTE)
+    assert [(s.snapshot_ts, s.label, s.settled_ts) for s in settled] == [(T0, True, T0 + 30 * MINUTE)]
+    assert outcomes_seen_of(pending, "buy") == []
+    assert [(s.snapshot_ts, s.label) for s in settle_expired(pending, (spec,), T0 + 3 * HOUR)] == [
+        (T0 + 40 * MINUTE, False)]
+
+
+def test_when_positives_are_learned_is_configured_per_intent_and_validated() -> None:
+    entry = {"name": "buy", "outcome_event_types": ["purchase"], "horizon_s": 3600}
+    assert load_intents([entry])[0].learn_positive_at == "horizon"
+    assert load_intents([entry | {"learn_positive_at": "outcome"}])[0].learn_positive_at == "outcome"
+    with pytest.raises(IntentSpecError, match="learn_positive_at"):
+        load_intents([entry | {"learn_positive_at": "later"}])

@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import math
 import pickle
+import random
 
 import orjson
 import pytest
-from river import tree
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from river import linear_model, optim, tree
 
+from orchestrator.core.profile.pending import outcomes_seen_of, pending_of
 from orchestrator.core.scoring import MODEL_NAMES
-from orchestrator.core.scoring.features import LOGGED_IN, N_FEATURES, pack, unpack
+from orchestrator.core.scoring.features import (
+    LOGGED_IN,
+    N_FEATURES,
+    PACK_SCALE,
+    as_dict,
+    pack,
+    unpack,
+)
 from orchestrator.core.scoring.intents import DEFAULT_INTENTS, IntentSpec
 from orchestrator.core.scoring.labels import SettledLabel
 from orchestrator.core.scoring.model import (
@@ -169,6 +180,48 @@ def test_a_classifier_given_by_hand_is_refused_a_checkpoint() -> None:
         model.to_bytes()
 
 
+# ------------------------------------------------------------------ the served probability
+
+def random_vector(rnd: random.Random, nonzero: int) -> list[float]:
+    """A vector like extract_features gives: quantised, mostly zeros."""
+    v = [0.0] * N_FEATURES
+    for i in rnd.sample(range(N_FEATURES), nonzero):
+        v[i] = rnd.randint(1, 3 * PACK_SCALE) / PACK_SCALE
+    return v
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.sampled_from(MODEL_NAMES), st.integers(0, 2**32), st.integers(0, 300))
+def test_the_probability_served_is_river_s_bit_for_bit_while_it_learns_and_after_a_restore(
+        model_name: str, seed: int, n_labels: int) -> None:
+    rnd = random.Random(seed)
+    model = IntentModel(SPEC.model_copy(update={"model": model_name}))
+    for _ in range(n_labels):
+        v = random_vector(rnd, rnd.randint(0, 40))
+        model.learn(as_dict(v), rnd.random() < 0.2, rnd.choice([1.0, 1.0, 2.5]))
+    restored = IntentModel.from_bytes(model.to_bytes(), model.spec)
+    for _ in range(20):
+        v = random_vector(rnd, rnd.randint(0, 40))
+        river = model.classifier.predict_proba_one(as_dict(v))[True]
+        assert model.probability(as_dict(v)) == river
+        assert restored.probability(as_dict(v)) == river
+
+
+def test_a_classifier_other_than_river_s_logistic_regression_is_scored_by_its_predict_proba_one(
+) -> None:
+    rnd = random.Random(7)
+    hand = IntentModel(SPEC, tree.HoeffdingTreeClassifier(grace_period=5))
+    penalised = IntentModel(SPEC, linear_model.LogisticRegression(optimizer=optim.SGD(0.1), l2=0.01))
+    for _ in range(60):
+        v = random_vector(rnd, 10)
+        hand.learn(as_dict(v), rnd.random() < 0.5)
+        penalised.learn(as_dict(v), rnd.random() < 0.5)
+    for _ in range(20):
+        v = random_vector(rnd, 10)
+        assert hand.probability(as_dict(v)) == hand.classifier.predict_proba_one(as_dict(v)).get(True, 0.0)
+        assert penalised.probability(as_dict(v)) == penalised.classifier.predict_proba_one(as_dict(v))[True]
+
+
 # ------------------------------------------------------------------ the scorer
 
 def vector(logged_in: bool, value: float = 0.0) -> list[float]:
@@ -190,31 +243,34 @@ def test_step_settles_learns_from_the_queue_scores_then_offers_the_moment() -> N
     pending: dict = {}
     first = scorer.step(pending, "page_view", T0, vector(False))
     assert first.scores == {"buy": 0.5} and first.settled == []
-    assert [snap[0] for snap in pending["buy"]] == [T0]
-    assert pending["buy"][0][1] == pack(vector(False))  # exactly what was scored
+    assert pending_of(pending, "buy") == [(T0, pack(vector(False)))]  # exactly what was scored
     bought = scorer.step(pending, "purchase", T0 + 60_000, vector(False))
-    assert [(s.label, s.snapshot_ts) for s in bought.settled] == [(True, T0)]
-    assert bought.learned == bought.settled and bought.predictions == [0.5]
-    assert scorer.versions() == {"buy": "buy.v1"}
-    assert [snap[0] for snap in pending["buy"]] == [T0 + 60_000]
+    assert bought.settled == bought.learned == []  # decided, learned when its horizon ends
+    assert outcomes_seen_of(pending, "buy") == [T0]
+    assert [ts for ts, _ in pending_of(pending, "buy")] == [T0, T0 + 60_000]
     later = T0 + 2 * 3_600_000
     late = scorer.step(pending, "page_view", later, vector(False), late=True)
-    assert [(s.label, s.snapshot_ts) for s in late.settled] == [(False, T0 + 60_000)]
+    assert [(s.label, s.snapshot_ts) for s in late.settled] == [(True, T0), (False, T0 + 60_000)]
+    assert late.learned == late.settled[:1] and late.predictions == [0.5]  # one per step
+    assert scorer.versions() == {"buy": "buy.v1"}
     assert pending == {}  # expired at this event's time, and a late event takes no snapshot
 
 
-def test_an_outcome_that_settles_many_moments_is_learned_over_the_next_events() -> None:
+def test_an_outcome_that_decides_many_moments_is_learned_over_the_next_events() -> None:
     spec = IntentSpec(name="buy", outcome_event_types=("purchase",), horizon_s=3600, min_labels=0,
                       max_pending=8)
     scorer = IntentScorer((spec,), learn_budget=1)
     pending: dict = {}
     for n in range(8):
         scorer.step(pending, "page_view", T0 + n * 1000, vector(False, 0.1))
-    bought = scorer.step(pending, "purchase", T0 + 10_000, vector(False, 0.1))
-    assert len(bought.settled) == 8 and len(bought.learned) == 1 and len(scorer.queue) == 7
-    for n in range(7):
-        assert len(scorer.step(pending, "page_view", T0 + 20_000 + n, vector(False)).learned) == 1
-    assert not scorer.queue and scorer.models["buy"].n_labels == 8
+    scorer.step(pending, "purchase", T0 + 10_000, vector(False, 0.1))
+    after = scorer.step(pending, "page_view", T0 + 3_700_000, vector(False, 0.1), late=True)
+    assert len(after.settled) == 9 and len(after.learned) == 1 and len(scorer.queue) == 8
+    assert [s.label for s in after.settled] == [True] * 8 + [False]  # the purchase moment too
+    for n in range(8):
+        step = scorer.step(pending, "page_view", T0 + 3_800_000 + n, vector(False), late=True)
+        assert len(step.learned) == 1
+    assert not scorer.queue and scorer.models["buy"].n_labels == 9
 
 
 def test_a_checkpoint_learns_the_queue_first() -> None:

@@ -4,7 +4,8 @@
   stored layout;
 - :mod:`.fold` — :func:`apply_event`, :func:`merge_profiles`, :func:`record_sent`,
   :func:`note_scores` (order-independent, idempotent);
-- :mod:`.queries` — what rules, stage, features and context read.
+- :mod:`.queries` — what rules, stage, features and context read;
+- :mod:`.pending` — the stored layout of the intent models' pending moments, and its join.
 """
 
 from orchestrator.core.profile import queries

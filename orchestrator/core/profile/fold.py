@@ -42,6 +42,7 @@ from orchestrator.core.events import (
     Event,
     event_type,
 )
+from orchestrator.core.profile.pending import join as join_pending
 from orchestrator.core.profile.state import (
     ACTIONS,
     CONTACTS,
@@ -306,12 +307,8 @@ def merge_profiles(target: Profile, other: Profile) -> Profile:
         target.sent_log[key] = merged
     for action_id, outcome in other.early_outcomes.items():
         _note_outcome(target, action_id, outcome)
-    for intent, snapshots in other.pending.items():
-        mine = target.pending.setdefault(intent, [])
-        for snapshot in snapshots:
-            if snapshot not in mine:
-                mine.append(snapshot)
-        mine.sort()  # by time, then features: snapshots of the same ms in one order
+    if target.pending or other.pending:
+        join_pending(target.pending, other.pending)  # the union of the moments, in one form
     target.merged_from = sorted(set(target.merged_from) | set(other.merged_from))
     note_scores(target, other.scores, other.scored_ts)
     target.erased_ts = max(target.erased_ts, other.erased_ts)

@@ -454,8 +454,9 @@ class Profile:
     early_outcomes: dict[str, Outcome] = field(default_factory=dict)
     #: visitor ids whose anonymous profile has been merged in (a merge is applied once).
     merged_from: list[str] = field(default_factory=list)
-    #: intent -> feature snapshots waiting for their label (see orchestrator.core.scoring).
-    pending: dict[str, list[Any]] = field(default_factory=dict)
+    #: Sampled moments (feature vectors) waiting for their intents' labels; layout in
+    #: :mod:`.pending` (written by orchestrator.core.scoring).
+    pending: dict[str, Any] = field(default_factory=dict)
     #: intent -> the latest score (None: the model is not trusted yet), as of ``scored_ts``.
     scores: dict[str, float | None] = field(default_factory=dict)
     scored_ts: int = 0

@@ -16,10 +16,12 @@ from orchestrator.core.scoring.features import (
     FEATURES_VERSION,
     N_FEATURES,
     ProfileView,
+    SparseVector,
     as_dict,
     describe,
     extract_features,
     pack,
+    sparse,
     unpack,
 )
 from orchestrator.core.scoring.intents import (
@@ -64,6 +66,7 @@ __all__ = [
     "ProfileScorer",
     "ProfileView",
     "SettledLabel",
+    "SparseVector",
     "StepResult",
     "applies",
     "as_dict",
@@ -77,6 +80,7 @@ __all__ = [
     "settle_expired",
     "settle_on_event",
     "snapshot",
+    "sparse",
     "trusted_score",
     "unpack",
 ]

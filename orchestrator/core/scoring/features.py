@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from itertools import compress
+from typing import Any, NamedTuple
 
 from orchestrator.core.profile import DWELL_CAP_MS, DWELL_MAX_GAP_MS, Profile, queries
 
 #: Changes whenever the meaning or order of the features changes; checkpoints carry it.
-FEATURES_VERSION = "f2"
+FEATURES_VERSION = "f3"
 
 #: Page categories with features of their own; any other category counts as "other".
 CATEGORIES: tuple[str, ...] = (
@@ -48,6 +49,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "hour_sin", "hour_cos", "weekend",
     "searches_24h", "form_starts_24h", "forms_abandoned_24h", "add_to_cart_24h", "logins_7d",
     "purchases_30d",
+    *(f"share_{c}" for c in _CATS),
 )
 N_FEATURES = len(FEATURE_NAMES)
 FEATURE_INDEX: dict[str, int] = {name: i for i, name in enumerate(FEATURE_NAMES)}
@@ -66,9 +68,6 @@ _CAT_INDEX = {c: i for i, c in enumerate(CATEGORIES)}
 _OTHER_CAT = len(CATEGORIES)
 _REASON_INDEX = {r: i for i, r in enumerate(CONTACT_REASONS)}
 _OTHER_REASON = _REASON_INDEX["other"]
-_NO_REASON = (0.0,) * len(CONTACT_REASONS)
-_REASON_ONE_HOT = tuple(tuple(1.0 if j == i else 0.0 for j in range(len(CONTACT_REASONS)))
-                        for i in range(len(CONTACT_REASONS)))
 _TWO_PI_PER_DAY_MS = 2 * math.pi / DAY_MS
 
 
@@ -135,6 +134,33 @@ def _count_since(times: list[int] | None, since: int, now: int) -> int:
     return n
 
 
+# Where each block and scalar sits in the vector (FEATURE_NAMES order).
+_S_VIEWS = 0
+_S_DWELL = _N_CATS
+_B_VIEWS = 2 * _N_CATS
+_B_DWELL = 3 * _N_CATS
+_SESSIONS_BEFORE = FEATURE_INDEX["sessions_before"]
+_RECENCY = FEATURE_INDEX["recency"]
+_TENURE = FEATURE_INDEX["tenure"]
+_IDENTIFIED = FEATURE_INDEX["identified"]
+_CONTACTS_7D = FEATURE_INDEX["contacts_7d"]
+_LAST_REASON = FEATURE_INDEX[f"last_contact_{CONTACT_REASONS[0]}"]
+_NEGATIVE = FEATURE_INDEX["last_contact_negative"]
+_POSITIVE = FEATURE_INDEX["last_contact_positive"]
+_CONTACT_AGE = FEATURE_INDEX["last_contact_age"]
+_HOUR_SIN = FEATURE_INDEX["hour_sin"]
+_HOUR_COS = FEATURE_INDEX["hour_cos"]
+_WEEKEND = FEATURE_INDEX["weekend"]
+_SEARCHES = FEATURE_INDEX["searches_24h"]
+_FORM_STARTS = FEATURE_INDEX["form_starts_24h"]
+_FORMS_ABANDONED = FEATURE_INDEX["forms_abandoned_24h"]
+_ADD_TO_CART = FEATURE_INDEX["add_to_cart_24h"]
+_LOGINS = FEATURE_INDEX["logins_7d"]
+_PURCHASES = FEATURE_INDEX["purchases_30d"]
+_SHARE = FEATURE_INDEX[f"share_{_CATS[0]}"]
+_CAT_RANGE = range(_N_CATS)
+
+
 def extract_features(profile: Profile, event: Any, now_ts: int) -> list[float]:
     """The feature vector of ``profile`` at event time ``now_ts``, in :data:`FEATURE_NAMES` order.
 
@@ -145,46 +171,74 @@ def extract_features(profile: Profile, event: Any, now_ts: int) -> list[float]:
     as the profile holds them. ``event`` is accepted for future event-level features and is not
     read today: the profile already holds the event.
     """
+    # Most features of a person are 0 (about 24 of 80 are not): the vector starts as zeros and
+    # only what the profile holds is written, which is what keeps this cheap per event.
     now = now_ts
+    out = [0.0] * N_FEATURES
     # Page views and time on page per category: this session, and all sessions before it.
     s_views = [0] * _N_CATS
     s_dwell = [0] * _N_CATS
     t_views = [0] * _N_CATS
     t_dwell = [0] * _N_CATS
+    cat_index = _CAT_INDEX
     current = queries.current_session(profile)
     start = last = -1
     if current is not None:
         key, session = current
         start, last = session.start, session.last
         for cat, n in session.views.items():
-            s_views[_CAT_INDEX.get(cat, _OTHER_CAT)] += n
+            s_views[cat_index.get(cat, _OTHER_CAT)] += n
         settled = queries.session_dwell(profile, key)
         if settled:
             for cat, ms in settled.items():
-                s_dwell[_CAT_INDEX.get(cat, _OTHER_CAT)] += ms
+                s_dwell[cat_index.get(cat, _OTHER_CAT)] += ms
     for cat, (n, ms) in profile.page_totals.items():
-        i = _CAT_INDEX.get(cat, _OTHER_CAT)
+        i = cat_index.get(cat, _OTHER_CAT)
         t_views[i] += n
         t_dwell[i] += ms
     # Time on the pages still in recent_pages: the gap to the next one (profile.dwell_ms).
     previous = 0
     following = -1
-    for page in reversed(profile.recent_pages):
+    max_gap, cap, other = DWELL_MAX_GAP_MS, DWELL_CAP_MS, _OTHER_CAT
+    for page in reversed(profile.recent_pages):  # newest first
         ts = page["ts"]
         if ts > now:
             continue
         if following >= 0:
             gap = following - ts
-            cat = page["category"]
-            if cat and 0 < gap <= DWELL_MAX_GAP_MS:
-                ms = gap if gap < DWELL_CAP_MS else DWELL_CAP_MS
-                i = _CAT_INDEX.get(cat, _OTHER_CAT)
-                t_dwell[i] += ms
-                if start <= ts <= last:
-                    s_dwell[i] += ms
+            if 0 < gap <= max_gap:
+                cat = page["category"]
+                if cat:
+                    ms = gap if gap < cap else cap
+                    i = cat_index.get(cat, other)
+                    t_dwell[i] += ms
+                    if start <= ts <= last:
+                        s_dwell[i] += ms
         following = ts
-        if ts < now and ts > previous:
+        if not previous and ts < now:  # the newest page before now
             previous = ts
+    views_table, seconds_table = _VIEWS, _SECONDS
+    for i in _CAT_RANGE:
+        n = s_views[i]
+        total = t_views[i]
+        if n:
+            out[i] = views_table[n] if 0 < n < _TABLE else _views(n)
+        if total != n:
+            out[_B_VIEWS + i] = _views(total - n)
+        ms = s_dwell[i]
+        total = t_dwell[i]
+        if ms:
+            out[_S_DWELL + i] = seconds_table[ms // 1000] if 0 < ms < 65_536_000 else _seconds(ms)
+        if total != ms:
+            out[_B_DWELL + i] = _seconds(total - ms)
+    # What the visit is about, whatever its length: the share of this session's page views per
+    # category. A linear model cannot form it from the log-scaled counts.
+    session_views = sum(s_views)
+    if session_views > 0:
+        for i in _CAT_RANGE:
+            n = s_views[i]
+            if n > 0:
+                out[_SHARE + i] = _q(n / session_views)
 
     # Event-type timestamps: windows of counts, and the previous event for recency.
     times = profile.event_times  # type -> times, oldest first (queries.times_of, in bulk)
@@ -194,14 +248,30 @@ def extract_features(profile: Profile, event: Any, now_ts: int) -> list[float]:
                 if t > previous:
                     previous = t
                 break
-    day_ago = now - DAY_MS
-    week_ago = now - 7 * DAY_MS
-    form_starts = _count_since(times.get("form_start"), day_ago, now)
-    form_submits = _count_since(times.get("form_submit"), day_ago, now)
+    if times:
+        day_ago = now - DAY_MS
+        week_ago = now - 7 * DAY_MS
+        get = times.get
+        form_starts = _count_since(get("form_start"), day_ago, now)
+        if form_starts:
+            out[_FORM_STARTS] = _lg(form_starts, _INV_10)
+            form_submits = _count_since(get("form_submit"), day_ago, now)
+            if form_starts > form_submits:
+                out[_FORMS_ABANDONED] = _lg(form_starts - form_submits, _INV_10)
+        for index, kind, since in ((_SEARCHES, "search", day_ago),
+                                   (_ADD_TO_CART, "add_to_cart", day_ago),
+                                   (_LOGINS, "login", week_ago),
+                                   (_PURCHASES, "purchase", now - 30 * DAY_MS)):
+            series = get(kind)
+            if series:
+                count = _count_since(series, since, now)
+                if count:
+                    out[index] = _lg(count, _INV_10)
 
     # Contact centre: count in 7 days and what the last contact was about.
     contacts_7d = 0
     last_contact = None
+    week_ago = now - 7 * DAY_MS
     for contact in reversed(profile.recent_contacts):
         ts = contact["ts"]
         if ts > now:
@@ -214,67 +284,105 @@ def extract_features(profile: Profile, event: Any, now_ts: int) -> list[float]:
             break
         contacts_7d += 1
     if last_contact is None:
-        reason = _NO_REASON
-        negative = positive = 0.0
-        contact_age = 1.0
+        out[_CONTACT_AGE] = 1.0
     else:
-        reason = _REASON_ONE_HOT[_REASON_INDEX.get(last_contact.get("reason"), _OTHER_REASON)]
+        out[_CONTACTS_7D] = _lg(contacts_7d, _INV_10)
+        out[_LAST_REASON + _REASON_INDEX.get(last_contact.get("reason"), _OTHER_REASON)] = 1.0
         sentiment = last_contact.get("sentiment") or 0.0
-        negative = _q(-sentiment) if sentiment < 0 else 0.0
-        positive = _q(sentiment) if sentiment > 0 else 0.0
-        contact_age = _lg((now - last_contact["ts"]) / DAY_MS, _INV_CONTACT_AGE)
+        if sentiment < 0:
+            out[_NEGATIVE] = _q(-sentiment)
+        elif sentiment > 0:
+            out[_POSITIVE] = _q(sentiment)
+        out[_CONTACT_AGE] = _lg((now - last_contact["ts"]) / DAY_MS, _INV_CONTACT_AGE)
 
-    recency = _lg((now - previous) / 1000, _INV_RECENCY) if previous else 1.0
-    tenure_days = (now - profile.first_seen_ts) / DAY_MS if profile.first_seen_ts else 0.0
+    out[_RECENCY] = _lg((now - previous) / 1000, _INV_RECENCY) if previous else 1.0
+    if profile.first_seen_ts:
+        out[_TENURE] = _lg((now - profile.first_seen_ts) / DAY_MS, _INV_TENURE)
+    if current is not None:
+        out[_SESSIONS_BEFORE] = _lg(profile.sessions - 1, _INV_SESSIONS)
+    else:
+        out[_SESSIONS_BEFORE] = _lg(profile.sessions, _INV_SESSIONS)
+    if profile.customer_id is not None:
+        out[_IDENTIFIED] = 1.0
+    if profile.logged_in:
+        out[LOGGED_IN] = 1.0
     angle = (now % DAY_MS) * _TWO_PI_PER_DAY_MS
-    weekday = (now // DAY_MS + 3) % 7  # 1970-01-01 was a Thursday; Monday is 0
-    in_session = 1 if current is not None else 0
-    lg = _lg
-    views_table, seconds_table = _VIEWS, _SECONDS
-    return [
-        *[views_table[n] if 0 <= n < _TABLE else _views(n) for n in s_views],
-        *[seconds_table[ms // 1000] if 0 <= ms < 65_536_000 else _seconds(ms) for ms in s_dwell],
-        *[_views(t - s) for t, s in zip(t_views, s_views, strict=True)],
-        *[_seconds(t - s) for t, s in zip(t_dwell, s_dwell, strict=True)],
-        lg(profile.sessions - in_session, _INV_SESSIONS), recency,
-        lg(tenure_days, _INV_TENURE),
-        1.0 if profile.customer_id is not None else 0.0, 1.0 if profile.logged_in else 0.0,
-        lg(contacts_7d, _INV_10), *reason, negative, positive, contact_age,
-        _q((math.sin(angle) + 1.0) * 0.5), _q((math.cos(angle) + 1.0) * 0.5),
-        1.0 if weekday >= 5 else 0.0,
-        lg(_count_since(times.get("search"), day_ago, now), _INV_10),
-        lg(form_starts, _INV_10), lg(max(0, form_starts - form_submits), _INV_10),
-        lg(_count_since(times.get("add_to_cart"), day_ago, now), _INV_10),
-        lg(_count_since(times.get("login"), week_ago, now), _INV_10),
-        lg(_count_since(times.get("purchase"), now - 30 * DAY_MS, now), _INV_10),
-    ]
+    out[_HOUR_SIN] = _q((math.sin(angle) + 1.0) * 0.5)
+    out[_HOUR_COS] = _q((math.cos(angle) + 1.0) * 0.5)
+    if (now // DAY_MS + 3) % 7 >= 5:  # 1970-01-01 was a Thursday; Monday is 0
+        out[_WEEKEND] = 1.0
+    return out
+
+
+class SparseVector(NamedTuple):
+    """The non-zero features of a vector: their indexes (ascending) and their values.
+
+    What scoring and packing read: about 24 of the 80 features of a person are non-zero.
+    """
+
+    index: list[int]
+    values: list[float]
+
+
+_RANGE = range(N_FEATURES)
+
+
+def sparse(features: Sequence[float]) -> SparseVector:
+    """The non-zero features of a vector of :func:`extract_features`.
+
+    >>> sparse([0.0, 0.5, 0.0, 1.0])
+    SparseVector(index=[1, 3], values=[0.5, 1.0])
+    """
+    return SparseVector(list(compress(_RANGE, features)), list(compress(features, features)))
 
 
 def as_dict(features: Sequence[float]) -> dict[str, float]:
     """A River input: the non-zero features by name (River treats an absent feature as 0).
 
     >>> as_dict([0.0] * (N_FEATURES - 1) + [0.5])
-    {'purchases_30d': 0.5}
+    {'share_other': 0.5}
     """
-    return {name: v for name, v in zip(FEATURE_NAMES, features, strict=True) if v}
+    return dict(zip(compress(FEATURE_NAMES, features), compress(features, features), strict=False))
 
 
-def pack(features: Sequence[float]) -> list[int]:
-    """The stored form of a vector: its non-zero features as ``[index, thousandths, ...]``.
+# The text of each feature index and of each quantised value (the values of a vector of
+# extract_features are exactly these floats): packing is table lookups, not number formatting.
+_INDEX_TEXT = [f"{i}," for i in range(N_FEATURES)]
+_VALUE_TEXT = {q / PACK_SCALE: str(q) for q in range(1, int(MAX_VALUE * PACK_SCALE) + 1)}
 
-    Lossless on vectors of :func:`extract_features` (already quantised).
+
+def pack(features: Sequence[float] | SparseVector) -> str:
+    """The stored form of a vector: its non-zero features as comma-separated
+    ``index,thousandths`` pairs (``""`` for all zeros).
+
+    Lossless on vectors of :func:`extract_features` (already quantised). A string, not a list:
+    a profile holding a few of them is decoded and encoded at every event, and one string is
+    far cheaper to decode than the ~50 integers it holds (see docs/intent-scoring.md).
 
     >>> pack([0.0, 0.123, 1.0])
-    [1, 123, 2, 1000]
+    '1,123,2,1000'
     """
-    out: list[int] = []
-    for i, v in enumerate(features):
-        if v:
-            out += (i, round(v * PACK_SCALE))
-    return out
+    index_text, value_text = _INDEX_TEXT, _VALUE_TEXT
+    if isinstance(features, SparseVector):
+        pairs = zip(features.index, features.values, strict=True)
+    else:
+        pairs = ((i, v) for i, v in enumerate(features) if v)
+        try:  # the common case, every value one of the table's (about 5 us for 30 features)
+            return ",".join([index_text[i] + value_text[v] for i, v in enumerate(features) if v])
+        except KeyError:
+            pass
+    return ",".join([index_text[i] + (value_text.get(v) or str(round(v * PACK_SCALE)))
+                     for i, v in pairs])
 
 
-def unpack(packed: Sequence[int]) -> dict[str, float]:
+def _pairs(packed: str | Sequence[int]) -> list[int]:
+    # The integers of a packed vector (a list of them is accepted too: the previous layout).
+    if isinstance(packed, str):
+        return list(map(int, packed.split(","))) if packed else []
+    return list(packed)
+
+
+def unpack(packed: str | Sequence[int]) -> dict[str, float]:
     """The River input for a packed vector: the same dict :func:`as_dict` gave when it was
     scored (the same floats, bit for bit). Indexes outside the features are ignored.
 
@@ -283,14 +391,16 @@ def unpack(packed: Sequence[int]) -> dict[str, float]:
     """
     names = FEATURE_NAMES
     n = len(names)
-    return {names[i]: q / PACK_SCALE for i, q in zip(packed[::2], packed[1::2], strict=False)
+    ints = _pairs(packed)
+    return {names[i]: q / PACK_SCALE for i, q in zip(ints[::2], ints[1::2], strict=False)
             if 0 <= i < n and q}
 
 
-def dense(packed: Sequence[int]) -> list[float]:
+def dense(packed: str | Sequence[int]) -> list[float]:
     """A packed vector as the full list of :data:`N_FEATURES` floats (for batch models)."""
     out = [0.0] * N_FEATURES
-    for i, q in zip(packed[::2], packed[1::2], strict=False):
+    ints = _pairs(packed)
+    for i, q in zip(ints[::2], ints[1::2], strict=False):
         if 0 <= i < N_FEATURES:
             out[i] = q / PACK_SCALE
     return out

@@ -9,7 +9,7 @@ an outcome can come from the clickstream (``login``, ``purchase``) or from the c
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -39,7 +39,10 @@ class IntentSpec(BaseModel):
     ``model``: one of :data:`MODEL_NAMES`. ``sample_rate`` and ``max_pending``: which moments
     become labels -- a share of the person's events (the same events for every intent with the
     same rate), at most ``max_pending`` pending per person, each label ``weighted`` by how many
-    of the person's moments it stands for (see :mod:`.labels`).
+    of the person's moments it stands for (see :mod:`.labels`). ``learn_positive_at``: a positive
+    label is learned when its horizon ends, like a negative (``"horizon"``: neither class is
+    learned sooner than the other), or at its outcome (``"outcome"``: sooner, which measured
+    better for a partition that sees few outcomes per horizon; docs/intent-scoring.md).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
@@ -56,6 +59,7 @@ class IntentSpec(BaseModel):
     sample_rate: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
     max_pending: Annotated[int, Field(ge=1, le=64)] = 6
     weighted: bool = True
+    learn_positive_at: Literal["horizon", "outcome"] = "horizon"
 
     @field_validator("model")
     @classmethod

