@@ -84,6 +84,10 @@ bench: venv
 	$(BIN)/python benchmarks/intent_scoring.py --compare
 	$(BIN)/python benchmarks/processor_replay.py
 	$(BIN)/python benchmarks/context_latency.py
+	$(BIN)/python benchmarks/drain.py
+	$(BIN)/python benchmarks/journey_timers.py
+	$(BIN)/python benchmarks/journey_timers.py --entry-rate 100 --wait 105 --duration 100 \
+		--output benchmarks/results/journey_timers-steady.json
 
 kafka-start: venv
 	$(BIN)/orchestrator kafka start

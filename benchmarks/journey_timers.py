@@ -22,8 +22,13 @@ sender); a timer's lateness is the moment its ``bench_reminder`` is read minus i
 Timers that never fire within the run are counted as missing. The worker's own
 ``orchestrator_journey_timer_lateness_seconds`` (due -> fired) is read from ``/metrics`` too.
 
+The off/on pair is repeated ``--repeats`` times (default 3), one pair after the other, each on
+topics and a worker of its own; the ratio of the ordinary events' p99 is taken within each pair
+(the machine is shared: a pair is minutes apart from the next), and the JSON gives every pair,
+the median and the range of the ratios and of the timers' p99 lateness, and timers missing.
+
     .venv/bin/python benchmarks/journey_timers.py [--people 10000] [--entry-rate 1000]
-        [--wait 30] [--rate 500] [--duration 40] [--warm-up 5]
+        [--wait 30] [--rate 200] [--duration 40] [--warm-up 5] [--repeats 3]
         [--engine-env KEY=VALUE ...]
 
 Writes benchmarks/results/journey_timers.json (``--output`` to change it).
@@ -36,6 +41,7 @@ import asyncio
 import contextlib
 import json
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -241,7 +247,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--people", type=int, default=10_000, help="people in a journey, a timer each")
     parser.add_argument("--entry-rate", type=float, default=1000.0, help="entries per second")
     parser.add_argument("--wait", type=int, default=30, help="the journey's wait_s")
-    parser.add_argument("--rate", type=float, default=500.0, help="ordinary events per second")
+    parser.add_argument("--rate", type=float, default=200.0,
+                        help="ordinary events per second (each a new logged-in customer, with its hop)")
     parser.add_argument("--duration", type=float, default=40.0, help="seconds of ordinary traffic")
     parser.add_argument("--warm-up", type=float, default=5.0,
                         help="seconds of ordinary traffic before measuring")
@@ -249,25 +256,58 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="seconds to wait for the last actions after the traffic")
     parser.add_argument("--engine-env", action="append", default=[], metavar="KEY=VALUE",
                         help="a worker setting for both runs (repeatable), recorded in the JSON")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="off/on pairs, one after the other; the ratio is taken within each "
+                             "pair, and the JSON gives each pair, the median and the range")
     parser.add_argument("--output", type=Path, default=RESULTS / "journey_timers.json")
     args = parser.parse_args(argv)
     args.engine_env = parse_env(args.engine_env)
     return args
 
 
-async def main_async(args: argparse.Namespace) -> dict[str, Any]:
-    run_id = f"jt{uuid.uuid4().hex[:8]}"
-    try:
-        off = await run("journeys-off", args, run_id, journeys=False)
-        on = await run("journeys-on", args, run_id, journeys=True)
-    finally:
-        await delete_topics_of(run_id)
+def spread(values: list[float | None]) -> dict[str, Any]:
+    """Median and range of the repeats' figures (None where a repeat had none), and each one."""
+    known = sorted(v for v in values if v is not None)
+    if not known:
+        return {"median": None, "min": None, "max": None, "each": values}
+    return {"median": round(statistics.median(known), 3), "min": known[0], "max": known[-1],
+            "each": values}
+
+
+def pair_figures(off: dict[str, Any], on: dict[str, Any]) -> dict[str, Any]:
+    """One off/on pair: both runs and the ratio of the ordinary events' p99 (on / off)."""
     p99_off = off["ordinary_latency_ms"].get("p99")
     p99_on = on["ordinary_latency_ms"].get("p99")
+    ratio = round(p99_on / p99_off, 3) if p99_off and p99_on else None
+    return {"off": off, "on": on, "ordinary_p99_ratio_on_off": ratio}
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    run_id = f"jt{uuid.uuid4().hex[:8]}"
+    pairs: list[dict[str, Any]] = []
+    try:
+        for n in range(args.repeats):
+            off = await run("journeys-off", args, f"{run_id}r{n}", journeys=False)
+            on = await run("journeys-on", args, f"{run_id}r{n}", journeys=True)
+            pairs.append(pair_figures(off, on))
+            print_pair(n, pairs[-1])
+    finally:
+        await delete_topics_of(run_id)
     return {"benchmark": "journey_timers", "machine": machine(),
             "parameters": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-            "runs": [off, on],
-            "ordinary_p99_ratio_on_off": round(p99_on / p99_off, 3) if p99_off and p99_on else None}
+            "pairs": pairs,
+            "ordinary_p99_ratio_on_off": spread([p["ordinary_p99_ratio_on_off"] for p in pairs]),
+            "timer_lateness_p99_ms": spread([p["on"].get("timer_lateness_ms", {}).get("p99")
+                                             for p in pairs]),
+            "timers_missing": [p["on"].get("timers_missing") for p in pairs]}
+
+
+def print_pair(n: int, pair: dict[str, Any]) -> None:
+    for row in (pair["off"], pair["on"]):
+        print(f"#{n + 1}", row["name"], "ordinary", row["ordinary_latency_ms"],
+              "timers", row.get("timer_lateness_ms"), "missing", row.get("timers_missing"),
+              "worker", row.get("worker_during_ordinary"), flush=True)
+    print(f"#{n + 1} ordinary p99 on/off:", pair["ordinary_p99_ratio_on_off"], flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -275,12 +315,11 @@ def main(argv: list[str] | None = None) -> None:
     result = asyncio.run(main_async(args))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n")
-    for row in result["runs"]:
-        print(row["name"], "ordinary", row["ordinary_latency_ms"],
-              "timers", row.get("timer_lateness_ms"), "missing", row.get("timers_missing"),
-              "worker", row.get("worker_during_ordinary"))
-    print("ordinary p99 on/off:", result["ordinary_p99_ratio_on_off"], "->", args.output)
-
+    ratio = result["ordinary_p99_ratio_on_off"]
+    lateness = result["timer_lateness_p99_ms"]
+    print(f"ordinary p99 on/off: median {ratio['median']} ({ratio['min']}-{ratio['max']}); "
+          f"timers p99 late: median {lateness['median']} ms ({lateness['min']}-{lateness['max']}); "
+          f"missing {result['timers_missing']} -> {args.output}")
 
 if __name__ == "__main__":
     main()
