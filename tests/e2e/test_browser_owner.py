@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import yaml
@@ -37,6 +38,13 @@ def rules_with_holdout(directory: Path) -> Path:
     prompt["holdout_percent"] = 50
     web.write_text(yaml.safe_dump(doc, sort_keys=False))
     return directory
+
+
+def fixed_1(share: float) -> str:
+    """A share as a percentage with one decimal, as the page writes it: JavaScript's
+    ``(100 * share).toFixed(1)`` rounds the exact value and a tie up (31.25 -> 31.3), where
+    Python's format rounds a tie to even (31.2)."""
+    return str(Decimal(100 * share).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
 
 
 def cell(driver: WebDriver, column: str) -> str:
@@ -89,14 +97,14 @@ async def test_the_owner_sees_counts_uplift_funnel_and_routes_of_a_rule_with_a_h
     assert cell(browser, "sent") == str(len(treated))
     assert cell(browser, "held_out") == str(len(held))
     assert cell(browser, "shown") == str(len(treated))
-    assert cell(browser, "rates") == (f"{100 * goal_treated / len(treated):.1f} % / "
-                                      f"{100 * goal_held / len(held):.1f} %")
+    assert cell(browser, "rates") == (f"{fixed_1(goal_treated / len(treated))} % / "
+                                      f"{fixed_1(goal_held / len(held))} %")
     low, high = newcombe_interval(goal_treated, len(treated), goal_held, len(held))
     uplift = goal_treated / len(treated) - goal_held / len(held)
 
     def points(v: float) -> str:
         sign = "+" if v >= 0 else "\N{MINUS SIGN}"  # as the page writes it
-        return f"{sign}{abs(100 * v):.1f}"
+        return f"{sign}{fixed_1(abs(v))}"
 
     assert cell(browser, "uplift") == f"{points(uplift)} pts ({points(low)} to {points(high)})"
     assert browser.find_elements(By.CSS_SELECTOR, f'tr[data-rule="{RULE}"] svg.interval circle')
