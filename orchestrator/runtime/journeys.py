@@ -16,7 +16,8 @@ the event path and on a partition's tick; it carries out what the pure core deci
   a bounded number of people at a time (:meth:`JourneyShell.due`), and fires it
   (:meth:`JourneyShell.fire`); when more are due, a follow-up tick goes to the back of the
   partition, behind the records waiting, so a burst of timers is interleaved with ordinary
-  records instead of holding them up. An entry is only a hint:
+  records instead of holding them up. One chain of ticks per partition
+  (:meth:`JourneyShell.tick_wanted`). An entry is only a hint:
   firing goes by the person's stored state, so a stale, cancelled or duplicate entry does nothing.
 - **The clock**: the partition's event time (the newest ``ts`` applied there), advanced to the
   worker's wall clock while the partition's input topics are caught up (no lag). So live, a
@@ -63,6 +64,8 @@ from orchestrator.runtime.stores import TableStore
 STEP_INTERVAL_BUCKETS = (0.001, 0.1, 1, 10, 60, 300, 900, 1800, 3600, 4 * 3600, 86_400,
                          2 * 86_400, 7 * 86_400, 14 * 86_400, 30 * 86_400)
 #: Seconds from a timer's due time to its firing, and to its action being acknowledged.
+#: A tick not back in the agent after this long is taken as lost (see JourneyShell.tick_wanted).
+TICK_LOST_AFTER_S = 5.0
 LATENESS_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 5.0, 10.0, 60.0)
 
 
@@ -268,8 +271,9 @@ class JourneyShell:
         self.journeys = journeys
         #: At most this many people's timers fire per tick of a partition (see :meth:`due`).
         self.firings_per_tick = firings_per_tick
-        #: Partitions with a follow-up tick sent and not yet handled.
-        self.follow_up_sent: set[int] = set()
+        #: partition -> [ticks sent and not yet handled, monotonic time of the last one sent]:
+        #: one chain of ticks per partition (see :meth:`tick_wanted`).
+        self._in_flight: dict[int, list[float]] = {}
         #: Sends a tick to a partition (set by :func:`add_journeys`; None: no follow-up ticks).
         self.send_tick: Callable[[int], Awaitable[None]] | None = None
         self.store = JourneyStore(table)
@@ -320,6 +324,44 @@ class JourneyShell:
         for partition in partitions:
             self.analytics.active.pop(partition, None)
             self.watermarks.pop(partition, None)
+            self._in_flight.pop(partition, None)  # its ticks in flight may go to the new owner
+
+    # ------------------------------------------------------------ ticks in flight
+
+    async def send_tick_to(self, partition: int) -> None:
+        """Send a tick to the partition through :attr:`send_tick`, counted as in flight until
+        the agent handles it (:meth:`tick_handled`)."""
+        if self.send_tick is None:
+            return
+        entry = self._in_flight.setdefault(partition, [0, 0.0])
+        entry[0] += 1
+        entry[1] = time.monotonic()
+        await self.send_tick(partition)
+
+    def tick_handled(self, partition: int) -> None:
+        """A tick of the partition reached the agent."""
+        entry = self._in_flight.get(partition)
+        if entry is not None and entry[0] > 0:
+            entry[0] -= 1
+
+    def ticks_in_flight(self, partition: int) -> int:
+        entry = self._in_flight.get(partition)
+        return int(entry[0]) if entry is not None else 0
+
+    def tick_wanted(self, partition: int, now_ms: int) -> bool:
+        """Whether to send the partition a tick now: it would do something
+        (:meth:`needs_tick`) and none of its ticks is on the way. One chain of ticks per
+        partition: a tick sent while another is in flight would start a second chain of
+        follow-ups, and under a burst of due timers the chains multiplied -- every periodic tick
+        one more -- until firings crowded out the partition's records. A tick in flight for
+        longer than :data:`TICK_LOST_AFTER_S` is taken as lost (its partition moved and came
+        back) and no longer holds the partition's ticks back."""
+        entry = self._in_flight.get(partition)
+        if entry is not None and entry[0] > 0:
+            if time.monotonic() - entry[1] < TICK_LOST_AFTER_S:
+                return False
+            entry[0] = 0
+        return self.needs_tick(partition, now_ms)
 
     def owned(self) -> list[int]:
         return sorted(self.timers.heaps)
@@ -558,8 +600,8 @@ def add_journeys(app: Any, settings: Any, processor: Any, registry: CollectorReg
             turn = iter(range(settings.partitions))
             owned = set(assigned())
             partition = next(turn)
-        if partition in owned and shell.needs_tick(partition, shell.clock_ms()):
-            await send_tick(partition)
+        if partition in owned and shell.tick_wanted(partition, shell.clock_ms()):
+            await shell.send_tick_to(partition)
 
     @app.page("/journeys")
     class Journeys(View):

@@ -307,7 +307,7 @@ class JourneyProcessor:
     async def _fire_timers(self, partition: int, now: int) -> None:
         journeys = self.journeys
         assert journeys is not None
-        journeys.follow_up_sent.discard(partition)
+        journeys.tick_handled(partition)
         until = journeys.clock(partition, now)
         for due_ts, person_id in journeys.due(partition, now):
             profile = self.people.get(person_id)
@@ -318,13 +318,12 @@ class JourneyProcessor:
                                      journeys.analytics.timer_action_delay)
             self.people.put(person_id, profile, partition)  # its sends count for the caps
             self.context.changed(profile, now)
-        if (journeys.send_tick is not None and partition not in journeys.follow_up_sent
-                and journeys.more_due(partition, now)):
+        if not journeys.ticks_in_flight(partition) and journeys.more_due(partition, now):
             # More are due than one tick fires: the rest fire on a tick queued behind the
             # partition's waiting records, so that an ordinary event waits for a few firings
-            # at most, not for the whole burst.
-            journeys.follow_up_sent.add(partition)
-            await journeys.send_tick(partition)
+            # at most, not for the whole burst. Only when no other tick of the partition is on
+            # the way: one chain of ticks per partition (JourneyShell.tick_wanted).
+            await journeys.send_tick_to(partition)
 
     async def _on_unlink(self, unlink: Unlink, partition: int, key: bytes | None, now: int) -> None:
         visitor_id = key.decode()  # type: ignore[union-attr]

@@ -136,7 +136,7 @@ class Settings(BaseSettings):
         description="below consumer_batch_from_rate: how many bytes of records the broker waits "
                     "for (at most consumer_fetch_max_wait_ms) before it answers a fetch")
     consumer_batch_from_rate: float = Field(
-        500.0, ge=0,
+        200.0, ge=0,
         description="records per second of the agent's topics (inputs and person-events) from "
                     "which fetches gather batches (0: always)")
     consumer_batch_fetch_max_wait_ms: int = Field(

@@ -4,15 +4,18 @@ tick once, journey sends arbitrated with the rules, erasure, the analytics and `
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import orjson
+import pytest
 from prometheus_client import CollectorRegistry
 
 from orchestrator.core.actions import action_id_for
 from orchestrator.core.envelopes import TICK
 from orchestrator.core.events import DecodeLimits
 from orchestrator.core.journeys import JourneyState, load_journey_set
+from orchestrator.runtime import journeys as journeys_runtime
 from orchestrator.runtime.app import build_app
 from orchestrator.runtime.journeys import JourneyShell, decode_journey_state
 from orchestrator.runtime.metrics import EngineMetrics
@@ -204,11 +207,59 @@ async def test_a_follow_up_tick_is_not_asked_for_twice_before_one_is_handled() -
         await world.view(person, f"e{n}", "pricing", entered)
     await world.tick(people[0], entered + 3 * SECOND + 100)
     assert world.follow_up_ticks == [1]
-    assert world.shell.follow_up_sent == {1}
+    assert world.shell.ticks_in_flight(1) == 1
     await world.tick(people[0], entered + 3 * SECOND + 150)
     await world.tick(people[0], entered + 3 * SECOND + 200)
     assert world.follow_up_ticks == [1, 1]  # one per tick handled while more were due
-    assert world.shell.follow_up_sent == set()
+    assert world.shell.ticks_in_flight(1) == 0
+
+
+async def test_a_partition_has_one_chain_of_ticks_however_many_periodic_ticks_come_during_a_burst(
+        ) -> None:
+    world = World(firings_per_tick=1)
+    people = [f"v-{n}" for n in range(400) if partition_of(f"v-{n}", PARTITIONS) == 2][:6]
+    entered = NOW - 10 * SECOND
+    for n, person in enumerate(people):
+        await world.view(person, f"e{n}", "pricing", entered)
+    due = entered + 3 * SECOND
+    world.now = due + 100
+    assert world.shell.tick_wanted(2, world.now)
+    await world.shell.send_tick_to(2)  # the periodic tick
+    assert not world.shell.tick_wanted(2, world.now)  # ... is on its way: no second one
+    await world.tick(people[0], due + 100)  # it arrives: one firing, a follow-up for the rest
+    assert world.follow_up_ticks == [2, 2] and world.shell.ticks_in_flight(2) == 1
+    assert not world.shell.tick_wanted(2, world.now)  # the periodic timer waits for the chain
+    # A periodic tick sent before the follow-up was asked for arrives now: it fires, but the
+    # chain has a tick on its way already, so it asks for none.
+    await world.shell.send_tick_to(2)
+    await world.tick(people[0], due + 110)
+    assert world.follow_up_ticks == [2, 2, 2] and world.shell.ticks_in_flight(2) == 1
+    for n in range(4):  # the chain goes on, one follow-up per tick handled
+        await world.tick(people[0], due + 120 + n)
+    reminded = {a["person_id"] for a in world.actions() if a["action"] == "pricing_reminder"}
+    assert reminded == set(people)
+    assert world.shell.ticks_in_flight(2) == 0 and not world.shell.tick_wanted(2, due + 200)
+
+
+async def test_a_tick_that_never_comes_back_holds_its_partition_for_a_few_seconds_only(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    world = World()
+    entered = NOW - 10 * SECOND
+    partition = partition_of("v-1", PARTITIONS)
+    await world.view("v-1", "e1", "pricing", entered)
+    world.now = entered + 3 * SECOND + 100
+    await world.shell.send_tick_to(partition)  # lost: its partition moved and came back
+    assert not world.shell.tick_wanted(partition, world.now)
+    later = time.monotonic() + journeys_runtime.TICK_LOST_AFTER_S + 0.1
+    monkeypatch.setattr(journeys_runtime.time, "monotonic", lambda: later)
+    assert world.shell.tick_wanted(partition, world.now)
+
+
+async def test_a_revoked_partition_forgets_its_ticks_in_flight() -> None:
+    world = World()
+    await world.shell.send_tick_to(3)
+    world.shell.discard({3})
+    assert world.shell.ticks_in_flight(3) == 0
 
 
 async def test_a_wait_that_times_out_fires_from_the_tick_once_however_often_it_ticks() -> None:
