@@ -321,5 +321,6 @@ def main(argv: list[str] | None = None) -> None:
           f"timers p99 late: median {lateness['median']} ms ({lateness['min']}-{lateness['max']}); "
           f"missing {result['timers_missing']} -> {args.output}")
 
+
 if __name__ == "__main__":
     main()

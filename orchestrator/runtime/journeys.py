@@ -60,12 +60,12 @@ from orchestrator.core.rules import RuleSet
 from orchestrator.runtime.scoring import partition_keys
 from orchestrator.runtime.stores import TableStore
 
+#: A tick not back in the agent after this long is taken as lost (see JourneyShell.tick_wanted).
+TICK_LOST_AFTER_S = 5.0
 #: Seconds between two steps of a journey: a minute to a fortnight of waits, and the instant ones.
 STEP_INTERVAL_BUCKETS = (0.001, 0.1, 1, 10, 60, 300, 900, 1800, 3600, 4 * 3600, 86_400,
                          2 * 86_400, 7 * 86_400, 14 * 86_400, 30 * 86_400)
 #: Seconds from a timer's due time to its firing, and to its action being acknowledged.
-#: A tick not back in the agent after this long is taken as lost (see JourneyShell.tick_wanted).
-TICK_LOST_AFTER_S = 5.0
 LATENESS_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 5.0, 10.0, 60.0)
 
 
@@ -257,6 +257,14 @@ def wall_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+@dataclass(slots=True)
+class _TicksInFlight:
+    """A partition's ticks sent and not yet handled, and when the last one was sent."""
+
+    count: int = 0
+    last_sent: float = 0.0
+
+
 class JourneyShell:
     """Journey state, timers and analytics of the partitions this worker owns.
 
@@ -271,9 +279,9 @@ class JourneyShell:
         self.journeys = journeys
         #: At most this many people's timers fire per tick of a partition (see :meth:`due`).
         self.firings_per_tick = firings_per_tick
-        #: partition -> [ticks sent and not yet handled, monotonic time of the last one sent]:
-        #: one chain of ticks per partition (see :meth:`tick_wanted`).
-        self._in_flight: dict[int, list[float]] = {}
+        #: partition -> its ticks sent and not yet handled: one chain of ticks per partition
+        #: (see :meth:`tick_wanted`).
+        self._in_flight: dict[int, _TicksInFlight] = {}
         #: Sends a tick to a partition (set by :func:`add_journeys`; None: no follow-up ticks).
         self.send_tick: Callable[[int], Awaitable[None]] | None = None
         self.store = JourneyStore(table)
@@ -333,20 +341,22 @@ class JourneyShell:
         the agent handles it (:meth:`tick_handled`)."""
         if self.send_tick is None:
             return
-        entry = self._in_flight.setdefault(partition, [0, 0.0])
-        entry[0] += 1
-        entry[1] = time.monotonic()
+        ticks = self._in_flight.get(partition)
+        if ticks is None:
+            ticks = self._in_flight[partition] = _TicksInFlight()
+        ticks.count += 1
+        ticks.last_sent = time.monotonic()
         await self.send_tick(partition)
 
     def tick_handled(self, partition: int) -> None:
         """A tick of the partition reached the agent."""
-        entry = self._in_flight.get(partition)
-        if entry is not None and entry[0] > 0:
-            entry[0] -= 1
+        ticks = self._in_flight.get(partition)
+        if ticks is not None and ticks.count > 0:
+            ticks.count -= 1
 
     def ticks_in_flight(self, partition: int) -> int:
-        entry = self._in_flight.get(partition)
-        return int(entry[0]) if entry is not None else 0
+        ticks = self._in_flight.get(partition)
+        return ticks.count if ticks is not None else 0
 
     def tick_wanted(self, partition: int, now_ms: int) -> bool:
         """Whether to send the partition a tick now: it would do something
@@ -356,11 +366,11 @@ class JourneyShell:
         one more -- until firings crowded out the partition's records. A tick in flight for
         longer than :data:`TICK_LOST_AFTER_S` is taken as lost (its partition moved and came
         back) and no longer holds the partition's ticks back."""
-        entry = self._in_flight.get(partition)
-        if entry is not None and entry[0] > 0:
-            if time.monotonic() - entry[1] < TICK_LOST_AFTER_S:
+        ticks = self._in_flight.get(partition)
+        if ticks is not None and ticks.count > 0:
+            if time.monotonic() - ticks.last_sent < TICK_LOST_AFTER_S:
                 return False
-            entry[0] = 0
+            ticks.count = 0
         return self.needs_tick(partition, now_ms)
 
     def owned(self) -> list[int]:

@@ -99,6 +99,16 @@ class World:
         await handled(self.processor, topic, partition_of(key, PARTITIONS), self.offset,
                       fields["ts"], key.encode(), orjson.dumps(fields))
 
+    async def enter_pricing(self, partition: int, people: int, at: int, among: int = 200
+                            ) -> list[str]:
+        """``people`` visitors of ``partition`` (picked among ``v-0`` … ``v-<among>``) each
+        view a pricing page at ``at``, entering the follow-up journey; their ids."""
+        chosen = [f"v-{n}" for n in range(among) if partition_of(f"v-{n}", PARTITIONS) == partition]
+        chosen = chosen[:people]
+        for n, person in enumerate(chosen):
+            await self.view(person, f"e{n}", "pricing", at)
+        return chosen
+
     async def tick(self, person: str, at: int) -> None:
         """The tick of ``person``'s partition, handled when the wall clock shows ``at``."""
         self.now = at
@@ -148,10 +158,8 @@ async def test_an_entry_sends_the_first_step_with_the_step_id_as_action_id_and_k
 async def test_a_burst_of_due_timers_fires_a_bounded_slice_per_tick_and_queues_one_follow_up_tick(
         ) -> None:
     world = World(firings_per_tick=8)
-    people = [f"v-{n}" for n in range(200) if partition_of(f"v-{n}", PARTITIONS) == 0][:20]
     entered = NOW - 10 * SECOND
-    for n, person in enumerate(people):
-        await world.view(person, f"e{n}", "pricing", entered)
+    people = await world.enter_pricing(0, 20, entered)
     due = entered + 3 * SECOND
 
     def reminded() -> int:
@@ -201,10 +209,8 @@ async def test_a_visitor_who_logs_in_during_a_wait_is_reminded_as_the_customer()
 
 async def test_a_follow_up_tick_is_not_asked_for_twice_before_one_is_handled() -> None:
     world = World(firings_per_tick=1)
-    people = [f"v-{n}" for n in range(200) if partition_of(f"v-{n}", PARTITIONS) == 1][:3]
     entered = NOW - 10 * SECOND
-    for n, person in enumerate(people):
-        await world.view(person, f"e{n}", "pricing", entered)
+    people = await world.enter_pricing(1, 3, entered)
     await world.tick(people[0], entered + 3 * SECOND + 100)
     assert world.follow_up_ticks == [1]
     assert world.shell.ticks_in_flight(1) == 1
@@ -217,10 +223,8 @@ async def test_a_follow_up_tick_is_not_asked_for_twice_before_one_is_handled() -
 async def test_a_partition_has_one_chain_of_ticks_however_many_periodic_ticks_come_during_a_burst(
         ) -> None:
     world = World(firings_per_tick=1)
-    people = [f"v-{n}" for n in range(400) if partition_of(f"v-{n}", PARTITIONS) == 2][:6]
     entered = NOW - 10 * SECOND
-    for n, person in enumerate(people):
-        await world.view(person, f"e{n}", "pricing", entered)
+    people = await world.enter_pricing(2, 6, entered, among=400)
     due = entered + 3 * SECOND
     world.now = due + 100
     assert world.shell.tick_wanted(2, world.now)
