@@ -12,9 +12,11 @@ the event path and on a partition's tick; it carries out what the pure core deci
   event inside ``process_event``, their requests arbitrated together with the rules.
 - **Timers**: a heap per partition of (due time, person), built from the table the first time
   the partition is touched after it was assigned (a restart or a rebalance loses no timer) and
-  dropped when it is revoked. The partition's tick pops what the partition's clock has passed,
-  a bounded number of people at a time (:meth:`JourneyShell.due`), and fires it
-  (:meth:`JourneyShell.fire`); when more are due, a follow-up tick goes to the back of the
+  dropped when it is revoked. After each record of a partition, a few of the people whose
+  timers the partition's clock has passed fire (:meth:`JourneyShell.fires_after_record`): under
+  traffic that is where timers fire, and no tick is needed. A quiet partition with a timer due
+  gets a tick, which fires a bounded number of people (:meth:`JourneyShell.due`,
+  :meth:`JourneyShell.fire`); when more are due, a follow-up tick goes to the back of the
   partition, behind the records waiting, so a burst of timers is interleaved with ordinary
   records instead of holding them up. One chain of ticks per partition
   (:meth:`JourneyShell.tick_wanted`). An entry is only a hint:
@@ -275,10 +277,12 @@ class JourneyShell:
     def __init__(self, journeys: JourneySet, table: MutableMapping[str, bytes], partitions: int,
                  registry: CollectorRegistry, *, clock_ms: Callable[[], int] = wall_ms,
                  caught_up: Callable[[int], bool] = lambda partition: True,
-                 firings_per_tick: int = 8) -> None:
+                 firings_per_tick: int = 8, firings_per_record: int = 2) -> None:
         self.journeys = journeys
         #: At most this many people's timers fire per tick of a partition (see :meth:`due`).
         self.firings_per_tick = firings_per_tick
+        #: At most this many after each record of a partition (0: timers fire on ticks only).
+        self.firings_per_record = firings_per_record
         #: partition -> its ticks sent and not yet handled: one chain of ticks per partition
         #: (see :meth:`tick_wanted`).
         self._in_flight: dict[int, _TicksInFlight] = {}
@@ -442,15 +446,17 @@ class JourneyShell:
         watermark = self.watermarks.get(partition, 0)
         return max(watermark, now_ms) if self.caught_up(partition) else watermark
 
-    def due(self, partition: int, now_ms: int) -> list[tuple[int, str]]:
+    def due(self, partition: int, now_ms: int, limit: int | None = None) -> list[tuple[int, str]]:
         """(due time, person) of the partition's timers its clock has passed, oldest first, at
-        most :attr:`firings_per_tick` people; a person is named once (their :meth:`fire` fires
-        all that is due). What is left stays in the index: :meth:`more_due` says so."""
+        most ``limit`` (default :attr:`firings_per_tick`) people; a person is named once (their
+        :meth:`fire` fires all that is due). What is left stays in the index: :meth:`more_due`
+        says so."""
         self.ensure(partition)
         until = self.clock(partition, now_ms)
         seen: set[str] = set()
         out = []
-        limit = self.firings_per_tick
+        if limit is None:
+            limit = self.firings_per_tick
         heap = self.timers.heaps.get(partition)
         while heap and heap[0][0] <= until:
             if heap[0][1] not in seen:
@@ -466,6 +472,23 @@ class JourneyShell:
         (the tick builds it), or a timer is due by its clock. Quiet partitions are not ticked:
         a tick is a record produced and fetched again."""
         return not self.timers.built(partition) or self.more_due(partition, now_ms)
+
+    def fires_after_record(self, partition: int, now_ms: int) -> bool:
+        """Whether timers of the partition should fire after the record just handled there (up
+        to :attr:`firings_per_record` people). Under traffic a partition's records come every
+        few milliseconds, so its timers fire within one of them instead of waiting for a tick,
+        and no tick (a record produced and fetched again) is needed. Cheap when nothing is due:
+        a look at the top of the partition's heap; the clock's lag check only when a timer is
+        due by the wall clock or the event time."""
+        if not self.firings_per_record or not self.journeys.journeys:
+            return False
+        heap = self.timers.heaps.get(partition)
+        if not heap:
+            return False  # nothing waits, or the index is not built yet (a tick builds it)
+        due = heap[0][0]
+        if due > now_ms and due > self.watermarks.get(partition, 0):
+            return False
+        return due <= self.clock(partition, now_ms)
 
     def more_due(self, partition: int, now_ms: int) -> bool:
         """Whether timers the partition's clock has passed are still waiting to fire."""
@@ -576,7 +599,8 @@ def add_journeys(app: Any, settings: Any, processor: Any, registry: CollectorReg
         return True
 
     shell = JourneyShell(journeys, table, settings.partitions, registry, caught_up=caught_up,
-                         firings_per_tick=settings.journey_firings_per_tick)
+                         firings_per_tick=settings.journey_firings_per_tick,
+                         firings_per_record=settings.journey_firings_per_record)
     processor.journeys = shell
 
     async def send_tick(partition: int) -> None:

@@ -161,25 +161,33 @@ class JourneyProcessor:
         source_label = "person-events"
         try:
             if topic == self.person_events_topic:
-                await self._on_envelope(partition, key, value, now)
-                return
-            source = self.sources[topic]
-            source_label = source.value
-            started = time.perf_counter()
-            decoded = decode_record(source, key, value, now, self.limits)
-            self._stage["decode"].observe(time.perf_counter() - started)
-            if isinstance(decoded, Rejected):
-                await self._dead_letter(topic, partition, offset, kafka_ts, key, value,
-                                        decoded.code, decoded.reason, now)
-                self.metrics.rejected.labels(source_label, decoded.code).inc()
-                return
-            await self._on_input(decoded, partition, kafka_ts, now, key, value)
+                if await self._on_envelope(partition, key, value, now):
+                    return  # a tick: it fired the partition's timers itself
+            else:
+                source = self.sources[topic]
+                source_label = source.value
+                started = time.perf_counter()
+                decoded = decode_record(source, key, value, now, self.limits)
+                self._stage["decode"].observe(time.perf_counter() - started)
+                if isinstance(decoded, Rejected):
+                    await self._dead_letter(topic, partition, offset, kafka_ts, key, value,
+                                            decoded.code, decoded.reason, now)
+                    self.metrics.rejected.labels(source_label, decoded.code).inc()
+                    return
+                await self._on_input(decoded, partition, kafka_ts, now, key, value)
         except Exception as exc:  # a bug must not stop the agent; the record is kept
             log.exception("failed to process %s[%d]@%d", topic, partition, offset)
             code = "bad_envelope" if isinstance(exc, EnvelopeError) else "internal_error"
             await self._dead_letter(topic, partition, offset, kafka_ts, key, value, code,
                                     f"{type(exc).__name__}: {exc}", now)
             self.metrics.rejected.labels(source_label, code).inc()
+            return
+        journeys = self.journeys
+        if journeys is not None and journeys.fires_after_record(partition, now):
+            try:
+                await self._fire_timers(partition, now, journeys.firings_per_record)
+            except Exception:  # the record itself was handled: it is not dead-lettered
+                log.exception("failed to fire the timers of partition %d", partition)
 
     def flush(self, partition: int) -> int:
         """Write the state held for ``partition`` to the tables; return the keys written.
@@ -291,25 +299,36 @@ class JourneyProcessor:
     # ------------------------------------------------------------ person-events records
 
     async def _on_envelope(self, partition: int, key: bytes | None, value: bytes | None,
-                           now: int) -> None:
+                           now: int) -> bool:
+        """Handle a person-events record; whether it was a tick."""
         envelope = decode_envelope(value)
         if not isinstance(envelope, Tick) and key is None:
             raise EnvelopeError(f"a {type(envelope).__name__.lower()} envelope needs a key")
         await self._envelope_handlers[type(envelope)](envelope, partition, key, now)
+        return type(envelope) is Tick
 
     async def _on_tick(self, tick: Tick, partition: int, key: bytes | None, now: int) -> None:
         # The worker's own clock for this partition: settle quiet people, fire due timers.
         if self.intent_models is not None and not tick.journeys:
             self.intent_models.sweep(partition, self.people)
-        if self.journeys is not None and self.journeys.running:
-            await self._fire_timers(partition, now)
+        journeys = self.journeys
+        if journeys is not None and journeys.running:
+            journeys.tick_handled(partition)
+            await self._fire_timers(partition, now, journeys.firings_per_tick)
+            if not journeys.ticks_in_flight(partition) and journeys.more_due(partition, now):
+                # More are due than one tick fires: the rest fire on a tick queued behind the
+                # partition's waiting records (and after those records), so that an ordinary
+                # event waits for a few firings at most, not for the whole burst. Only when no
+                # other tick of the partition is on the way: one chain of ticks per partition
+                # (JourneyShell.tick_wanted).
+                await journeys.send_tick_to(partition)
 
-    async def _fire_timers(self, partition: int, now: int) -> None:
+    async def _fire_timers(self, partition: int, now: int, limit: int) -> None:
+        """Fire the timers of up to ``limit`` people the partition's clock has passed."""
         journeys = self.journeys
         assert journeys is not None
-        journeys.tick_handled(partition)
         until = journeys.clock(partition, now)
-        for due_ts, person_id in journeys.due(partition, now):
+        for due_ts, person_id in journeys.due(partition, now, limit):
             profile = self.people.get(person_id)
             decided = journeys.fire(person_id, partition, profile, due_ts, until, self.rule_set, now)
             if decided is None or profile is None:
@@ -318,12 +337,6 @@ class JourneyProcessor:
                                      journeys.analytics.timer_action_delay)
             self.people.put(person_id, profile, partition)  # its sends count for the caps
             self.context.changed(profile, now)
-        if not journeys.ticks_in_flight(partition) and journeys.more_due(partition, now):
-            # More are due than one tick fires: the rest fire on a tick queued behind the
-            # partition's waiting records, so that an ordinary event waits for a few firings
-            # at most, not for the whole burst. Only when no other tick of the partition is on
-            # the way: one chain of ticks per partition (JourneyShell.tick_wanted).
-            await journeys.send_tick_to(partition)
 
     async def _on_unlink(self, unlink: Unlink, partition: int, key: bytes | None, now: int) -> None:
         visitor_id = key.decode()  # type: ignore[union-attr]

@@ -59,10 +59,12 @@ journeys:
 
 class World:
     """A processor with journeys over plain dicts, a clock the test sets, and the broker's
-    part played by the test (records handed in, the state written after each)."""
+    part played by the test (records handed in, the state written after each). Timers fire on
+    the ticks the test hands in only, unless ``firings_per_record`` says otherwise."""
 
     def __init__(self, journeys: dict[str, bytes] | None = None,
-                 profiles: dict[str, bytes] | None = None, firings_per_tick: int = 8) -> None:
+                 profiles: dict[str, bytes] | None = None, firings_per_tick: int = 8,
+                 firings_per_record: int = 0) -> None:
         settings = load_settings()
         rules = load_rules(settings.rules_dir)
         self.now = NOW
@@ -72,7 +74,8 @@ class World:
         metrics = EngineMetrics()
         self.shell = JourneyShell(
             load_journey_set({"journeys/follow-up.yaml": FOLLOW_UP}, rules.lookups),
-            self.journey_table, PARTITIONS, metrics.registry, firings_per_tick=firings_per_tick)
+            self.journey_table, PARTITIONS, metrics.registry, firings_per_tick=firings_per_tick,
+            firings_per_record=firings_per_record)
         #: Partitions the shell asked for a follow-up tick, in order.
         self.follow_up_ticks: list[int] = []
 
@@ -173,6 +176,68 @@ async def test_a_burst_of_due_timers_fires_a_bounded_slice_per_tick_and_queues_o
     await world.tick(people[0], due + 120)  # the follow-up: the last 4, nothing left to ask for
     assert reminded() == 20 and world.follow_up_ticks == [0, 0]
     assert {a["person_id"] for a in world.actions() if a["action"] == "pricing_reminder"} == set(people)
+
+
+async def test_under_traffic_a_due_timer_fires_after_the_next_record_of_its_partition_without_a_tick(
+        ) -> None:
+    world = World(firings_per_record=2)
+    [waiting] = await world.enter_pricing(0, 1, NOW)
+    [passer_by] = [f"w-{n}" for n in range(50) if partition_of(f"w-{n}", PARTITIONS) == 0][:1]
+    [other_partition] = [f"x-{n}" for n in range(50) if partition_of(f"x-{n}", PARTITIONS) == 1][:1]
+    world.now = NOW + 2 * SECOND
+    await world.view(passer_by, "e2", "faq", world.now)  # before the due time: nothing fires
+    world.now = NOW + 3 * SECOND + 40
+    await world.view(other_partition, "e3", "faq", world.now)  # another partition's record
+    assert [a["action"] for a in world.actions()] == ["pricing_prompt"]
+    await world.view(passer_by, "e4", "faq", world.now)
+    [_, reminder] = world.actions()
+    assert (reminder["action"], reminder["person_id"]) == ("pricing_reminder", waiting)
+    assert reminder["trigger_event_id"].startswith("timer:")
+    assert world.follow_up_ticks == [] and not world.shell.needs_tick(0, world.now)
+    await world.view(passer_by, "e5", "faq", world.now + 10)
+    assert len(world.actions()) == 2  # fired once
+
+
+async def test_a_record_fires_at_most_firings_per_record_people_and_the_next_records_the_rest(
+        ) -> None:
+    world = World(firings_per_record=2)
+    people = await world.enter_pricing(0, 5, NOW)
+    passer_by = next(f"w-{n}" for n in range(50) if partition_of(f"w-{n}", PARTITIONS) == 0)
+
+    def reminded() -> list[str]:
+        return [a["person_id"] for a in world.actions() if a["action"] == "pricing_reminder"]
+
+    world.now = NOW + 3 * SECOND + 40
+    await world.view(passer_by, "e1", "faq", world.now)
+    assert len(reminded()) == 2
+    await world.view(passer_by, "e2", "faq", world.now)
+    assert len(reminded()) == 4
+    await world.tick(passer_by, world.now)  # a quiet partition's tick fires what is left
+    assert sorted(reminded()) == sorted(people)
+    assert world.follow_up_ticks == []
+
+
+async def test_while_a_partition_catches_up_a_record_fires_only_timers_its_event_time_has_passed(
+        ) -> None:
+    world = World(firings_per_record=2)
+    world.shell.caught_up = lambda partition: False  # a backlog: event time alone
+    entered = NOW - 60 * SECOND
+    [waiting] = await world.enter_pricing(3, 1, entered)
+    passer_by = next(f"w-{n}" for n in range(50) if partition_of(f"w-{n}", PARTITIONS) == 3)
+    await world.view(passer_by, "e1", "faq", entered + 2 * SECOND)
+    assert [a["action"] for a in world.actions()] == ["pricing_prompt"]
+    await world.view(passer_by, "e2", "faq", entered + 3 * SECOND)
+    assert [a["person_id"] for a in world.actions() if a["action"] == "pricing_reminder"] == [waiting]
+
+
+async def test_no_timer_fires_after_records_when_firings_per_record_is_zero() -> None:
+    world = World(firings_per_record=0)
+    await world.enter_pricing(0, 1, NOW)
+    passer_by = next(f"w-{n}" for n in range(50) if partition_of(f"w-{n}", PARTITIONS) == 0)
+    world.now = NOW + 3 * SECOND + 40
+    await world.view(passer_by, "e1", "faq", world.now)
+    assert [a["action"] for a in world.actions()] == ["pricing_prompt"]
+    assert world.shell.needs_tick(0, world.now)  # the tick will fire it
 
 
 async def test_a_partition_is_ticked_only_to_build_its_timers_or_when_one_is_due() -> None:
