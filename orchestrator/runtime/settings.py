@@ -115,10 +115,10 @@ class Settings(BaseSettings):
                     "more are due, a follow-up tick is queued behind the records waiting, so "
                     "ordinary events never wait behind a whole burst of timers")
     journey_firings_per_record: int = Field(
-        2, ge=0, le=1_000,
+        1, ge=0, le=1_000,
         description="at most this many people's due timers fire after each record of a "
-                    "partition (under traffic timers fire there, without ticks); 0: on ticks "
-                    "only")
+                    "partition while none of its ticks is on the way (under traffic timers "
+                    "fire there, without ticks); 0: on ticks only")
     max_record_bytes: int = Field(65_536, ge=256,
                                   description="larger records are dead-lettered; at most "
                                               f"{MAX_RECORD_BYTES_LIMIT} (what can be forwarded)")

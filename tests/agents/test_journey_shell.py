@@ -217,6 +217,22 @@ async def test_a_record_fires_at_most_firings_per_record_people_and_the_next_rec
     assert world.follow_up_ticks == []
 
 
+async def test_records_fire_no_timer_while_a_tick_of_their_partition_is_on_its_way() -> None:
+    world = World(firings_per_record=1)
+    people = await world.enter_pricing(0, 3, NOW)
+    passer_by = next(f"w-{n}" for n in range(50) if partition_of(f"w-{n}", PARTITIONS) == 0)
+
+    def reminded() -> int:
+        return sum(a["action"] == "pricing_reminder" for a in world.actions())
+
+    world.now = NOW + 3 * SECOND + 40
+    await world.shell.send_tick_to(0)  # a burst: the chain of ticks fires it, paced by them
+    await world.view(passer_by, "e1", "faq", world.now)
+    assert reminded() == 0
+    await world.tick(passer_by, world.now)  # the tick fires its slice; nothing in flight now
+    assert reminded() == len(people)
+
+
 async def test_while_a_partition_catches_up_a_record_fires_only_timers_its_event_time_has_passed(
         ) -> None:
     world = World(firings_per_record=2)
