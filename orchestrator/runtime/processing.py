@@ -317,8 +317,8 @@ class JourneyProcessor:
             await self._fire_timers(partition, now, journeys.firings_per_tick)
             if not journeys.ticks_in_flight(partition) and journeys.more_due(partition, now):
                 # More are due than one tick fires: the rest fire on a tick queued behind the
-                # partition's waiting records (and after those records), so that an ordinary
-                # event waits for a few firings at most, not for the whole burst. Only when no
+                # partition's waiting records, so that an ordinary event waits for a few
+                # firings at most, not for the whole burst. Only when no
                 # other tick of the partition is on the way: one chain of ticks per partition
                 # (JourneyShell.tick_wanted).
                 await journeys.send_tick_to(partition)
