@@ -26,7 +26,7 @@ def build_action_record(
     decision: Decision, event: Event, profile: Profile, *,
     trigger_kafka_ts: int, decided_ts: int, rule_set_version: str,
     scores: Mapping[str, float | None] | None = None,
-    model_versions: Mapping[str, str] | None = None,
+    model_versions: Mapping[str, str] | None = None, action_id: str | None = None,
 ) -> dict[str, Any]:
     """Return the action record for ``decision``, triggered by ``event``.
 
@@ -34,13 +34,14 @@ def build_action_record(
     measured from); ``trigger_event_ts`` is the event's own ``ts``. ``scores`` are the intent
     scores the decision saw (None: not yet trustworthy) and ``models`` the version of the model
     behind each (omitted when nothing was scored). A held-out decision's record (the
-    control group: never sent) is marked ``"holdout": true``.
+    control group: never sent) is marked ``"holdout": true``. ``action_id``: the record's id when
+    it is not the trigger's (a journey step's: :func:`action_id_for` of its step id).
     """
     trigger_event_id = event.event_id if isinstance(event, ClickstreamEvent | ContactCentreEvent) \
         else f"feedback:{event.action_id}"
     visitor_id = event.visitor_id if isinstance(event, ClickstreamEvent) else profile.visitor_id
     record: dict[str, Any] = {
-        "action_id": action_id_for(trigger_event_id, decision.channel, decision.action),
+        "action_id": action_id or action_id_for(trigger_event_id, decision.channel, decision.action),
         "channel": decision.channel,
         "action": decision.action,
         "person_id": profile.person_id,

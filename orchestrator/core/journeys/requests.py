@@ -107,9 +107,10 @@ def arbitrate_requests(requests: Iterable[ActionRequest], profile: Profile, *, v
                                          rule_set_version=version if request is not None or rule_set is None
                                          else rule_set.version,
                                          scores=profile.scores if timer else scores,
-                                         model_versions=None if timer else model_versions)
+                                         model_versions=None if timer else model_versions,
+                                         action_id=None if request is None else action_id_for(
+                                             request.step_id, decision.channel, decision.action))
             if request is not None:
-                record["action_id"] = action_id_for(request.step_id, decision.channel, decision.action)
                 record["trigger_event_id"] = trigger.event_id
                 record["journey"] = {"id": request.journey, "step": request.step,
                                      "entry": request.entry, "step_id": request.step_id}
