@@ -447,13 +447,12 @@ class JourneyShell:
         watermark = self.watermarks.get(partition, 0)
         return max(watermark, now_ms) if self.caught_up(partition) else watermark
 
-    def due(self, partition: int, now_ms: int, limit: int | None = None) -> list[tuple[int, str]]:
-        """(due time, person) of the partition's timers its clock has passed, oldest first, at
-        most ``limit`` (default :attr:`firings_per_tick`) people; a person is named once (their
-        :meth:`fire` fires all that is due). What is left stays in the index: :meth:`more_due`
-        says so."""
+    def due(self, partition: int, until: int, limit: int | None = None) -> list[tuple[int, str]]:
+        """(due time, person) of the partition's timers due by ``until`` (its :meth:`clock`),
+        oldest first, at most ``limit`` (default :attr:`firings_per_tick`) people; a person is
+        named once (their :meth:`fire` fires all that is due). What is left stays in the index:
+        :meth:`more_due` says so."""
         self.ensure(partition)
-        until = self.clock(partition, now_ms)
         seen: set[str] = set()
         out = []
         if limit is None:
@@ -483,25 +482,18 @@ class JourneyShell:
         their round trips, and records firing as well would add firings at the rate records
         come, more than the worker can do beside them (in a burst of 1,000 due/s the ordinary
         p99 rose 2.6 and 9 times: ``docs/journeys.md``, "Bursts"). Cheap when nothing is due:
-        a look at the top of the partition's heap; the clock's lag check only when a timer is
-        due by the wall clock or the event time."""
-        if not self.firings_per_record or not self.journeys.journeys:
-            return False
-        ticks = self._in_flight.get(partition)
-        if ticks is not None and ticks.count:
-            return False
-        heap = self.timers.heaps.get(partition)
-        if not heap:
-            return False  # nothing waits, or the index is not built yet (a tick builds it)
-        due = heap[0][0]
-        if due > now_ms and due > self.watermarks.get(partition, 0):
-            return False
-        return due <= self.clock(partition, now_ms)
+        a look at the top of the partition's heap (:meth:`more_due`)."""
+        return (self.firings_per_record > 0 and bool(self.journeys.journeys)
+                and not self.ticks_in_flight(partition) and self.more_due(partition, now_ms))
 
     def more_due(self, partition: int, now_ms: int) -> bool:
-        """Whether timers the partition's clock has passed are still waiting to fire."""
+        """Whether timers the partition's clock has passed are still waiting to fire (none
+        while its index is not built). The clock's lag check only when a timer is due by the
+        wall clock or the event time: the clock is never later than both."""
         due = self.timers.next_due(partition)
-        return due is not None and due <= self.clock(partition, now_ms)
+        if due is None or (due > now_ms and due > self.watermarks.get(partition, 0)):
+            return False
+        return due <= self.clock(partition, now_ms)
 
     def fire(self, person_id: str, partition: int, profile: Profile | None, due_ts: int,
              until_ts: int, rule_set: RuleSet, now_ms: int) -> JourneyActions | None:

@@ -318,8 +318,8 @@ class JourneyProcessor:
             if not journeys.ticks_in_flight(partition) and journeys.more_due(partition, now):
                 # More are due than one tick fires: the rest fire on a tick queued behind the
                 # partition's waiting records, so that an ordinary event waits for a few
-                # firings at most, not for the whole burst. Only when no
-                # other tick of the partition is on the way: one chain of ticks per partition
+                # firings at most, not for the whole burst. Only when no other tick of the
+                # partition is on the way: one chain of ticks per partition
                 # (JourneyShell.tick_wanted).
                 await journeys.send_tick_to(partition)
 
@@ -328,7 +328,7 @@ class JourneyProcessor:
         journeys = self.journeys
         assert journeys is not None
         until = journeys.clock(partition, now)
-        for due_ts, person_id in journeys.due(partition, now, limit):
+        for due_ts, person_id in journeys.due(partition, until, limit):
             profile = self.people.get(person_id)
             decided = journeys.fire(person_id, partition, profile, due_ts, until, self.rule_set, now)
             if decided is None or profile is None:

@@ -57,6 +57,11 @@ journeys:
 """
 
 
+def someone_on(partition: int, prefix: str = "w") -> str:
+    """The first of ``<prefix>-0``, ``<prefix>-1``, … whose records go to ``partition``."""
+    return next(f"{prefix}-{n}" for n in range(200) if partition_of(f"{prefix}-{n}", PARTITIONS) == partition)
+
+
 class World:
     """A processor with journeys over plain dicts, a clock the test sets, and the broker's
     part played by the test (records handed in, the state written after each). Timers fire on
@@ -182,8 +187,7 @@ async def test_under_traffic_a_due_timer_fires_after_the_next_record_of_its_part
         ) -> None:
     world = World(firings_per_record=2)
     [waiting] = await world.enter_pricing(0, 1, NOW)
-    [passer_by] = [f"w-{n}" for n in range(50) if partition_of(f"w-{n}", PARTITIONS) == 0][:1]
-    [other_partition] = [f"x-{n}" for n in range(50) if partition_of(f"x-{n}", PARTITIONS) == 1][:1]
+    passer_by, other_partition = someone_on(0), someone_on(1, "x")
     world.now = NOW + 2 * SECOND
     await world.view(passer_by, "e2", "faq", world.now)  # before the due time: nothing fires
     world.now = NOW + 3 * SECOND + 40
@@ -202,7 +206,7 @@ async def test_a_record_fires_at_most_firings_per_record_people_and_the_next_rec
         ) -> None:
     world = World(firings_per_record=2)
     people = await world.enter_pricing(0, 5, NOW)
-    passer_by = next(f"w-{n}" for n in range(50) if partition_of(f"w-{n}", PARTITIONS) == 0)
+    passer_by = someone_on(0)
 
     def reminded() -> list[str]:
         return [a["person_id"] for a in world.actions() if a["action"] == "pricing_reminder"]
@@ -220,7 +224,7 @@ async def test_a_record_fires_at_most_firings_per_record_people_and_the_next_rec
 async def test_records_fire_no_timer_while_a_tick_of_their_partition_is_on_its_way() -> None:
     world = World(firings_per_record=1)
     people = await world.enter_pricing(0, 3, NOW)
-    passer_by = next(f"w-{n}" for n in range(50) if partition_of(f"w-{n}", PARTITIONS) == 0)
+    passer_by = someone_on(0)
 
     def reminded() -> int:
         return sum(a["action"] == "pricing_reminder" for a in world.actions())
@@ -239,7 +243,7 @@ async def test_while_a_partition_catches_up_a_record_fires_only_timers_its_event
     world.shell.caught_up = lambda partition: False  # a backlog: event time alone
     entered = NOW - 60 * SECOND
     [waiting] = await world.enter_pricing(3, 1, entered)
-    passer_by = next(f"w-{n}" for n in range(50) if partition_of(f"w-{n}", PARTITIONS) == 3)
+    passer_by = someone_on(3)
     await world.view(passer_by, "e1", "faq", entered + 2 * SECOND)
     assert [a["action"] for a in world.actions()] == ["pricing_prompt"]
     await world.view(passer_by, "e2", "faq", entered + 3 * SECOND)
@@ -249,7 +253,7 @@ async def test_while_a_partition_catches_up_a_record_fires_only_timers_its_event
 async def test_no_timer_fires_after_records_when_firings_per_record_is_zero() -> None:
     world = World(firings_per_record=0)
     await world.enter_pricing(0, 1, NOW)
-    passer_by = next(f"w-{n}" for n in range(50) if partition_of(f"w-{n}", PARTITIONS) == 0)
+    passer_by = someone_on(0)
     world.now = NOW + 3 * SECOND + 40
     await world.view(passer_by, "e1", "faq", world.now)
     assert [a["action"] for a in world.actions()] == ["pricing_prompt"]
