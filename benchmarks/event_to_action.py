@@ -58,6 +58,7 @@ sys.path.insert(0, str(ROOT))
 from machine_info import describe_machine  # noqa: E402
 
 from benchmarks.loads import ANSWER_EXPECTED, LOADS, POOL_MAX, POOL_MIN  # noqa: E402
+from benchmarks.worker_metrics import input_wait_buckets, input_wait_summary  # noqa: E402
 from orchestrator.demo import start_worker_process, stop_process, wait_until_ready  # noqa: E402
 from orchestrator.localkafka import LocalBroker  # noqa: E402
 from orchestrator.runtime.settings import Settings, load_settings  # noqa: E402
@@ -326,6 +327,8 @@ class System:
     answer_field: str  # the field of an output record naming the trigger
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     counter: Callable[[], float] | None = None  # records handled so far; None: outputs read
+    # engines: the workers' input-wait histograms, summed (upper bound -> cumulative count)
+    input_wait: Callable[[], dict[float, float]] | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     cleanup: list[Path] = field(default_factory=list)
 
@@ -470,6 +473,15 @@ async def start_engine(tag: str, workers: int, extra_env: dict[str, str]) -> Sys
             await asyncio.to_thread(wait_until_ready, port, proc, 120)
         counters = [events_handled(p) for p in ports]
         system.counter = lambda: sum(c() for c in counters)
+
+        def input_wait() -> dict[float, float]:
+            summed: dict[float, float] = {}
+            for p in ports:
+                for le, n in input_wait_buckets(p).items():
+                    summed[le] = summed.get(le, 0.0) + n
+            return summed
+
+        system.input_wait = input_wait
 
         def ready() -> bool:
             return system.alive() and all(
@@ -616,6 +628,7 @@ async def run_once(system: System, measurer: Measurer, spec: RunSpec) -> dict[st
 
     try:
         before = await handled_so_far()
+        waits_before = await asyncio.to_thread(system.input_wait) if system.input_wait else {}
         sampler = GroupSampler({"system": system.pids(), "generator": [generator.proc.pid],
                                 "harness": [os.getpid()]}, without_children=["harness"])
         with sampler:
@@ -648,6 +661,8 @@ async def run_once(system: System, measurer: Measurer, spec: RunSpec) -> dict[st
         await asyncio.sleep(0.1)
     drain_s = time.monotonic() - load_end
     handled_total = await handled_so_far() - before if system.alive() else None
+    input_wait = (input_wait_summary(waits_before, await asyncio.to_thread(system.input_wait))
+                  if system.input_wait and system.alive() else None)
 
     hist = HdrHistogram(1, 3_600_000_000, 3)  # 1 µs .. 1 h
     answered = 0
@@ -668,7 +683,8 @@ async def run_once(system: System, measurer: Measurer, spec: RunSpec) -> dict[st
         "missing": len(triggers) - answered if expect_answers else None,
         "answers_to_other_records": other, "duplicate_answers": tally.duplicates,
         "outputs": tally.outputs, "actions": dict(tally.actions),
-        "latency_ms": summary(hist), "drain_s": round(drain_s, 2), "drained": drained,
+        "latency_ms": summary(hist), "input_wait_ms": input_wait,
+        "drain_s": round(drain_s, 2), "drained": drained,
         "generator": {k: report[k] for k in ("took_s", "flushed_s", "max_behind_schedule_ms",
                                              "send_failures", "cpu_s", "cpu_percent", "by_topic")},
         "process": sampler.figures(),
@@ -703,11 +719,14 @@ def spread(rows: list[dict[str, Any]], get: Callable[[dict[str, Any]], float | N
 
 def aggregate(rate: float, repeats: list[dict[str, Any]]) -> dict[str, Any]:
     lat = {p: spread(repeats, lambda r, p=p: r["latency_ms"].get(p)) for p in ("p50", "p99", "p999")}
+    waits = {p: spread(repeats, lambda r, p=p: (r.get("input_wait_ms") or {}).get(p))
+             for p in ("p50", "p99")}
     flags = [r["saturated"] for r in repeats]
     return {
         "offered_rate": rate,
         "repeats": len(repeats),
         "latency_ms": lat,
+        "input_wait_ms": waits if waits["p99"] is not None else None,
         "handled_rate": spread(repeats, lambda r: r["handled_rate"]),
         "sent_rate": spread(repeats, lambda r: r["sent_rate"]),
         "triggers": sum(r["triggers"] for r in repeats),
@@ -769,6 +788,8 @@ async def sweep(system_name: str, load: str, args: argparse.Namespace, run_id: s
                       f"p50 {lat.get('p50')} p99 {lat.get('p99')} p99.9 {lat.get('p999')} ms, "
                       f"CPU {row['process'].get('system', {}).get('cpu_percent_mean')} %, "
                       f"generator {row['generator']['cpu_percent']} %"
+                      + (f", input wait p50 {row['input_wait_ms']['p50']} p99 "
+                         f"{row['input_wait_ms']['p99']} ms" if row["input_wait_ms"] else "")
                       + (f" — saturated: {', '.join(row['saturation_reasons'])}"
                          if row["saturated"] else "")
                       + ("" if row["generator_kept_up"] else

@@ -80,6 +80,12 @@ class EngineMetrics:
             "orchestrator_event_to_action_seconds",
             "From the trigger record's Kafka timestamp to the action acknowledged on its topic",
             ["channel", "action"], buckets=LATENCY_BUCKETS, registry=r)
+        self.input_wait = Histogram(
+            "orchestrator_input_wait_seconds",
+            "From a record's Kafka timestamp to the worker starting on it (the broker, the fetch, "
+            "the hand-over and the agent's queue); by the record's topic: clickstream, "
+            "contact-centre, action-feedback, or person-events (forwarded records and ticks)",
+            ["source"], buckets=LATENCY_BUCKETS, registry=r)
         self.identity = Counter(
             "orchestrator_identity_changes",
             "Visitor links: linked (first login of a visitor), shared_device (another customer "

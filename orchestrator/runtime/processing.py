@@ -150,6 +150,10 @@ class JourneyProcessor:
         }
         # Per-action delivery histograms, looked up once per (channel, action).
         self._to_action: dict[tuple[str, str], Any] = {}
+        # Input wait per topic: how long records waited before this worker started on them.
+        self._input_wait = {topic: metrics.input_wait.labels(source.value)
+                            for topic, source in sources.items()}
+        self._input_wait[person_events_topic] = metrics.input_wait.labels("person-events")
 
     # ------------------------------------------------------------ entry points
 
@@ -158,6 +162,9 @@ class JourneyProcessor:
         """Process one record. Never raises for bad input: such a record is dead-lettered."""
         self.last_offsets[(topic, partition)] = offset
         now = self.clock_ms()
+        waited = self._input_wait.get(topic)
+        if waited is not None:
+            waited.observe(max(0, now - kafka_ts) / 1000)
         source_label = "person-events"
         try:
             if topic == self.person_events_topic:

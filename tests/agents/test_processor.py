@@ -108,6 +108,24 @@ async def test_held_back_actions_are_counted_by_cause_and_acknowledged_ones_time
     assert processor.last_offsets == {("clickstream", 0): 3}
 
 
+async def test_each_record_counts_its_wait_from_its_kafka_timestamp_by_topic() -> None:
+    processor = make_processor(RecordingEmitter(), {})
+    await handled(processor, "clickstream", 0, 0, NOW - 40, b"v", record(
+        event_id="e0", type="page_view", visitor_id="v", page={"url": "/x"}))
+    await handled(processor, "clickstream", 0, 1, NOW + 900, b"v", b"not json")  # a skewed clock
+    await handled(processor, "person-events", 0, 0, NOW - 400, b"v", b"not an envelope")
+
+    def wait(source: str, suffix: str, **le: str) -> float | None:
+        return sample(processor, f"orchestrator_input_wait_seconds{suffix}", source=source, **le)
+
+    assert wait("clickstream", "_count") == 2  # a rejected record waited too
+    assert wait("clickstream", "_sum") == 0.040  # ahead of the worker's clock: no wait
+    assert wait("clickstream", "_bucket", le="0.03") == 1
+    assert wait("clickstream", "_bucket", le="0.05") == 2
+    assert wait("person-events", "_count") == 1
+    assert wait("person-events", "_sum") == 0.4
+
+
 HOLDOUT_RULES = """
 version: "holdout-1"
 rules:

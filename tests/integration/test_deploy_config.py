@@ -38,6 +38,7 @@ COUNTERS = {
     "orchestrator_model_labels_settled_total", "orchestrator_rule_set_updates_total",
 }
 HISTOGRAMS = {"orchestrator_event_to_action_seconds", "orchestrator_event_to_context_seconds",
+              "orchestrator_input_wait_seconds",
               "orchestrator_stage_seconds"}
 GAUGES = {
     "orchestrator_table_keys", "orchestrator_consumer_lag", "orchestrator_assigned_partitions",
