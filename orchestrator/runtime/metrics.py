@@ -129,6 +129,10 @@ class EngineMetrics:
                                         ["result"], registry=r)
         ProcessCollector(registry=r)
 
+    def count(self, metric: Counter, *labels: str) -> None:
+        """Add one to ``metric``'s child with ``labels`` (cached: see :meth:`_child`)."""
+        self._child(metric, *labels).inc()
+
     def count_event(self, source: str, event_type: str) -> None:
         self._child(self.events, source, event_type).inc()
 

@@ -179,7 +179,7 @@ class JourneyProcessor:
                 if isinstance(decoded, Rejected):
                     await self._dead_letter(topic, partition, offset, kafka_ts, key, value,
                                             decoded.code, decoded.reason, now)
-                    self.metrics.rejected.labels(source_label, decoded.code).inc()
+                    self.metrics.count(self.metrics.rejected, source_label, decoded.code)
                     return
                 await self._on_input(decoded, partition, kafka_ts, now, key, value)
         except Exception as exc:  # a bug must not stop the agent; the record is kept
@@ -187,7 +187,7 @@ class JourneyProcessor:
             code = "bad_envelope" if isinstance(exc, EnvelopeError) else "internal_error"
             await self._dead_letter(topic, partition, offset, kafka_ts, key, value, code,
                                     f"{type(exc).__name__}: {exc}", now)
-            self.metrics.rejected.labels(source_label, code).inc()
+            self.metrics.count(self.metrics.rejected, source_label, code)
             return
         journeys = self.journeys
         if journeys is not None and journeys.fires_after_record(partition, now):
@@ -262,7 +262,7 @@ class JourneyProcessor:
         elif decided.link_write is not None:
             self.links.put(visitor_id, decided.link_write, partition)
         if decided.change is not None:
-            self.metrics.identity.labels(decided.change).inc()
+            self.metrics.count(self.metrics.identity, decided.change)
 
     async def _carry(self, decided: Route, visitor_id: str, partition: int, source: Source,
                      event_ts: int, kafka_ts: int, key: bytes | None, value: bytes | None,
@@ -278,7 +278,7 @@ class JourneyProcessor:
         anonymous = self.people.get(visitor_id)
         if anonymous is not None and anonymous.erased_ts:
             if erased_before(anonymous, event_ts, kafka_ts):  # an erased visitor's old login
-                self.metrics.erased_dropped.labels(source.value).inc()
+                self.metrics.count(self.metrics.erased_dropped, source.value)
                 return
             # Only what the visitor did since the erasure travels; the marker stays here.
             marker = erasure_marker(visitor_id, anonymous.erased_ts)
@@ -349,7 +349,7 @@ class JourneyProcessor:
         visitor_id = key.decode()  # type: ignore[union-attr]
         if self.links.get(visitor_id) is not None:
             self.links.delete(visitor_id, partition)
-            self.metrics.identity.labels("unlinked").inc()
+            self.metrics.count(self.metrics.identity, "unlinked")
         # The visitor's profile becomes a marker: an older record of the visitor (anonymous, or
         # its old login) must neither re-create it nor link it again.
         erased_ts = unlink.kafka_ts or now
@@ -388,7 +388,7 @@ class JourneyProcessor:
         if carried is not None and not erased_before(profile, event.ts, kafka_ts):
             profile, carried_changed = carry_into(profile, person_id, *carried)
             if carried_changed and carried[1] is not None:
-                self.metrics.identity.labels("merged").inc()
+                self.metrics.count(self.metrics.identity, "merged")
         t1 = time.perf_counter()
         models = self.intent_models
         scorer = models.scorer_for(partition) if models is not None else None
@@ -416,16 +416,16 @@ class JourneyProcessor:
         self._stage["decide"].observe(t2 - t1)
         self.metrics.count_event(accepted.source.value, event_type(event))
         if outcome.erased:  # from before the person's erasure: dropped, not dead-lettered
-            self.metrics.erased_dropped.labels(accepted.source.value).inc()
+            self.metrics.count(self.metrics.erased_dropped, accepted.source.value)
             return
         if outcome.replay:
-            self.metrics.replayed.labels(accepted.source.value).inc()
+            self.metrics.count(self.metrics.replayed, accepted.source.value)
             if (carried_changed or fired) and profile is not None:  # the merge itself is news
                 self.people.put(person_id, profile, partition)
                 self.context.changed(profile, kafka_ts)
             return
         for held in outcome.suppressed:
-            self.metrics.suppressed.labels(held.action, held.cause).inc()
+            self.metrics.count(self.metrics.suppressed, held.action, held.cause)
         if self.observer is not None:
             self.observer.applied(person_id, event, outcome.profile, outcome.actions,
                                   outcome.held_out, self.rule_set)

@@ -207,6 +207,20 @@ def test_note_scores_keeps_the_newest_by_event_time_whatever_the_arrival_order()
     assert results.pop()[0] == T0
 
 
+@given(held=scores(), held_ts=st.sampled_from(SHARED_TIMES), given_scores=scores(),
+       given_ts=st.sampled_from(SHARED_TIMES))
+def test_note_scores_keeps_the_later_scores_and_breaks_a_tie_of_the_same_ms_by_content(
+        held: dict[str, float | None], held_ts: int, given_scores: dict[str, float | None],
+        given_ts: int) -> None:
+    profile = Profile(person_id="c1", scores=dict(held), scored_ts=held_ts)
+    def content(s: dict[str, float | None]) -> list[tuple[str, tuple[int, float]]]:
+        return sorted((k, (0, 0.0) if v is None else (2, v)) for k, v in s.items())
+    newer = (given_ts, content(given_scores)) > (held_ts, content(held))
+    assert note_scores(profile, given_scores, given_ts) is newer
+    assert (profile.scored_ts, profile.scores) == ((given_ts, given_scores) if newer
+                                                   else (held_ts, held))
+
+
 def test_pending_snapshots_at_the_same_time_merge_in_either_order() -> None:
     a, b = Profile(person_id="c1"), Profile(person_id="c1")
     a.pending = {"churn_risk": [[T0, [1, 2]], [T0 + 1, [0, 0]]]}  # the earlier layout

@@ -243,7 +243,11 @@ def note_scores(profile: Profile, scores: Mapping[str, float | None], ts: int) -
     >>> note_scores(profile, {"churn_risk": None}, 1_700_000_000_001)  # newer wins
     True
     """
-    if (ts, _scores_order(scores)) > (profile.scored_ts, _scores_order(profile.scores)):
+    scored_ts = profile.scored_ts
+    # The content order is needed only to break a tie of the same millisecond (rare: it runs
+    # on every event otherwise, two sorts per event for nothing).
+    if ts > scored_ts or (ts == scored_ts
+                          and _scores_order(scores) > _scores_order(profile.scores)):
         profile.scores, profile.scored_ts = dict(scores), ts
         return True
     return False
