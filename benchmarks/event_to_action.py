@@ -57,6 +57,7 @@ sys.path.insert(0, str(ROOT))
 
 from machine_info import describe_machine  # noqa: E402
 
+from benchmarks.interleave import joined_sweep, rotated  # noqa: E402
 from benchmarks.loads import ANSWER_EXPECTED, LOADS, POOL_MAX, POOL_MIN  # noqa: E402
 from benchmarks.worker_metrics import input_wait_buckets, input_wait_summary  # noqa: E402
 from orchestrator.demo import start_worker_process, stop_process, wait_until_ready  # noqa: E402
@@ -750,7 +751,10 @@ def aggregate(rate: float, repeats: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 async def sweep(system_name: str, load: str, args: argparse.Namespace, run_id: str,
-                sweep_index: int) -> dict[str, Any]:
+                sweep_index: int, rates: list[tuple[int, float]] | None = None) -> dict[str, Any]:
+    """Start ``system_name``, warm it up at the first of ``rates`` (``(index in --rates, rate)``;
+    default: all of ``--rates``), run each rate's repeats until one saturates, stop it."""
+    rates = list(enumerate(args.rates)) if rates is None else rates
     tag = f"{run_id}-{sweep_index}"
     started = time.monotonic()
     if system_name == "floor":
@@ -769,11 +773,11 @@ async def sweep(system_name: str, load: str, args: argparse.Namespace, run_id: s
         load_index = LOADS.index(load)
         if args.warm_up > 0:
             warm_up = await run_once(system, measurer, RunSpec(
-                load, args.rates[0], args.warm_up, seed=1_000_000 * (load_index + 1) + 999,
+                load, rates[0][1], args.warm_up, seed=1_000_000 * (load_index + 1) + 999,
                 id_tag="w", generator_linger_ms=args.generator_linger_ms))
-            print(f"[{load} / {system_name}] warm-up {args.warm_up:g} s at {args.rates[0]:g}/s: "
+            print(f"[{load} / {system_name}] warm-up {args.warm_up:g} s at {rates[0][1]:g}/s: "
                   f"p99 {warm_up['latency_ms'].get('p99')} ms (discarded)", flush=True)
-        for rate_index, rate in enumerate(args.rates):
+        for rate_index, rate in rates:
             repeats = []
             for repeat in range(args.repeats):
                 # The same seeds for every system: each sees the same records at a rate.
@@ -962,6 +966,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="producer linger of the floor and the quix peer (the engine's "
                              "default is 0 too; change it with --engine-env)")
     parser.add_argument("--generator-linger-ms", type=float, default=1.0)
+    parser.add_argument("--interleave", action="store_true",
+                        help="rate by rate: every system at a rate (each started afresh and "
+                             "warmed up there), the systems' order moved by one per rate, "
+                             "instead of one system's whole sweep after another's")
     parser.add_argument("--out", type=Path, default=RESULTS, help="directory for JSON and PNG")
     args = parser.parse_args(argv)
     args.systems = [s for s in args.systems.split(",") if s]
@@ -991,12 +999,28 @@ async def run_all(args: argparse.Namespace, run_id: str,
     index = 0
     try:
         for load in args.loads:
-            for system_name in args.systems:
-                if system_name == "quix" and load not in QUIX_LOADS:
-                    continue
-                index += 1
-                sweeps.append(await sweep(system_name, load, args, run_id, index))
-                on_sweep(sweeps)
+            systems = [name for name in args.systems
+                       if not (name == "quix" and load not in QUIX_LOADS)]
+            if not args.interleave:
+                for system_name in systems:
+                    index += 1
+                    sweeps.append(await sweep(system_name, load, args, run_id, index))
+                    on_sweep(sweeps)
+                continue
+            # Each rate in turn, every system at it (started afresh, warmed up at that rate),
+            # in an order that moves by one system per rate: the systems meet the machine and
+            # the broker in the same minutes, none always after the others' heaviest load.
+            parts: dict[str, list[dict[str, Any]]] = {name: [] for name in systems}
+            for rate_index, rate in enumerate(args.rates):
+                for system_name in rotated(systems, rate_index):
+                    done = parts[system_name]
+                    if done and done[-1]["saturated_at"] is not None:
+                        continue
+                    index += 1
+                    done.append(await sweep(system_name, load, args, run_id, index,
+                                            [(rate_index, rate)]))
+                    on_sweep(sweeps + [joined_sweep(p) for p in parts.values() if p])
+            sweeps.extend(joined_sweep(p) for p in parts.values() if p)
     finally:
         with contextlib.suppress(Exception):
             deleted = await delete_topics_of(run_id)
@@ -1017,6 +1041,7 @@ def main(argv: list[str] | None = None) -> None:
         "settings": {
             "systems": args.systems, "loads": args.loads, "rates": args.rates,
             "repeats": args.repeats, "duration_s": args.duration, "warm_up_s": args.warm_up,
+            "interleave": args.interleave,
             "engine_env": args.engine_env, "floor_and_quix_linger_ms": args.linger_ms,
             "engine_tree": None if args.engine_tree is None else {
                 "path": str(args.engine_tree),
