@@ -388,13 +388,17 @@ def build_app(settings: Settings, rule_set: RuleSet, emitter: Emitter | None = N
 
 def _pace_fetches(app: OrchestratorApp, settings: Settings) -> None:
     """Prompt fetches at light load, batched ones from ``consumer_batch_from_rate`` records per
-    second of the agent's topics (runtime/fetch_pacing.py): the limits are set on the consumer's fetcher when
+    second of the agent's topics, with a shorter wait from ``consumer_busy_from_rate``
+    (runtime/fetch_pacing.py): the limits are set on the consumer's fetcher when
     partitions are assigned and whenever the pacing changes its answer after a fetch."""
     pacing = FetchPacing(
         prompt=FetchLimits(settings.consumer_fetch_max_wait_ms, settings.consumer_fetch_min_bytes),
         batched=FetchLimits(settings.consumer_batch_fetch_max_wait_ms,
                             settings.consumer_batch_fetch_min_bytes),
-        batch_from_rate=settings.consumer_batch_from_rate)
+        batch_from_rate=settings.consumer_batch_from_rate,
+        busy=FetchLimits(settings.consumer_busy_fetch_max_wait_ms,
+                         settings.consumer_batch_fetch_min_bytes),
+        busy_from_rate=settings.consumer_busy_from_rate)
     # Records the agent reads: the inputs and the person-events hops (every logged-in visitor's
     # record is fetched twice), not the tables' changelogs.
     agent_topics = frozenset((*settings.input_topics, settings.person_events_topic))

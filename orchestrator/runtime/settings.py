@@ -151,6 +151,14 @@ class Settings(BaseSettings):
     consumer_batch_fetch_min_bytes: int = Field(
         16_384, ge=1, le=1_048_576,
         description="from consumer_batch_from_rate: how many bytes of records a fetch gathers")
+    consumer_busy_from_rate: float = Field(
+        800.0, ge=0,
+        description="records per second of the agent's topics from which a batched fetch waits "
+                    "only consumer_busy_fetch_max_wait_ms (never below consumer_batch_from_rate)")
+    consumer_busy_fetch_max_wait_ms: int = Field(
+        2, ge=1, le=1500,
+        description="from consumer_busy_from_rate: how long the broker may hold a fetch to "
+                    "gather consumer_batch_fetch_min_bytes (the batched wait: no busy tier)")
     state_flush_ms: int = Field(
         1000, ge=1, le=10_000,
         description="a partition's changed profiles and links are written to the tables (and "

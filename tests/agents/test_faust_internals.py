@@ -78,3 +78,17 @@ def test_the_worker_batches_fetches_once_its_input_rate_is_high(engine: Engine) 
     app.on_fetched({})
     assert (fetcher._fetch_max_wait_ms, fetcher._fetch_min_bytes) == (
         settings.consumer_batch_fetch_max_wait_ms, settings.consumer_batch_fetch_min_bytes)
+
+
+def test_the_worker_waits_less_for_a_batch_once_its_input_rate_is_busy(engine: Engine) -> None:
+    fetcher = SimpleNamespace(_fetch_max_wait_ms=1500, _fetch_min_bytes=1)
+    app = engine.app
+    app.consumer = SimpleNamespace(_thread=SimpleNamespace(_consumer=SimpleNamespace(_fetcher=fetcher)))
+    settings = load_settings()
+    clickstream = TP(settings.topic_clickstream, 0)
+    app.on_fetched({})
+    app.on_fetched({clickstream: [object()] * int(2 * settings.consumer_busy_from_rate)})
+    time.sleep(1.0)
+    app.on_fetched({})
+    assert (fetcher._fetch_max_wait_ms, fetcher._fetch_min_bytes) == (
+        settings.consumer_busy_fetch_max_wait_ms, settings.consumer_batch_fetch_min_bytes)
