@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -40,21 +41,6 @@ def test_a_rate_of_zero_batches_always() -> None:
     assert p.after_fetch(0, now=101.0) == BATCHED
 
 
-@given(st.lists(st.tuples(st.integers(0, 2000), st.floats(0.01, 3)), max_size=40))
-def test_batched_exactly_when_the_last_full_window_reached_the_rate(
-        fetches: list[tuple[int, float]]) -> None:
-    p, now = pacing(), 0.0
-    p.after_fetch(0, now)
-    start, count, batching = now, 0, False
-    for records, gap in fetches:
-        now += gap
-        count += records
-        if now - start >= 1.0:
-            batching = count / (now - start) >= (400 if batching else 500)
-            start, count = now, 0
-        assert p.after_fetch(records, now) == (BATCHED if batching else PROMPT)
-
-
 BUSY = FetchLimits(2, 16_384)
 
 
@@ -86,10 +72,14 @@ def test_a_busy_threshold_below_the_batch_threshold_starts_with_the_batches() ->
     assert p.after_fetch(500, now=102.0) == BUSY
 
 
-@given(st.lists(st.tuples(st.integers(0, 2000), st.floats(0.01, 3)), max_size=40))
+@pytest.mark.parametrize("tiers", [((500, BATCHED),), ((200, BATCHED), (800, BUSY))],
+                         ids=["two tiers", "three tiers"])
+@given(fetches=st.lists(st.tuples(st.integers(0, 2000), st.floats(0.01, 3)), max_size=40))
 def test_the_tier_is_the_highest_whose_rate_the_last_full_window_reached(
-        fetches: list[tuple[int, float]]) -> None:
-    p, now = tiered(), 0.0
+        tiers: tuple[tuple[float, FetchLimits], ...], fetches: list[tuple[int, float]]) -> None:
+    p = (pacing(tiers[0][0]) if len(tiers) == 1 else
+         tiered(batch_from=tiers[0][0], busy_from=tiers[1][0]))
+    now = 0.0
     p.after_fetch(0, now)
     start, count, level = now, 0, 0
     for records, gap in fetches:
@@ -97,8 +87,8 @@ def test_the_tier_is_the_highest_whose_rate_the_last_full_window_reached(
         count += records
         if now - start >= 1.0:
             rate = count / (now - start)
-            busy = rate >= (640 if level == 2 else 800)
-            batched = rate >= (160 if level >= 1 else 200)
-            level = 2 if busy else 1 if batched else 0
+            # a tier is kept down to 80 % of the rate that enters it
+            level = max((n for n, (threshold, _) in enumerate(tiers, start=1)
+                         if rate >= threshold * (0.8 if level >= n else 1.0)), default=0)
             start, count = now, 0
-        assert p.after_fetch(records, now) == (PROMPT, BATCHED, BUSY)[level]
+        assert p.after_fetch(records, now) == (tiers[level - 1][1] if level else PROMPT)
