@@ -64,20 +64,19 @@ class FetchPacing:
     FetchLimits(max_wait_ms=20, min_bytes=1)
     """
 
-    __slots__ = ("_count", "_level", "_tiers", "_window_start", "batch_from_rate", "batched",
-                 "busy", "busy_from_rate", "prompt")
+    __slots__ = ("_count", "_level", "_limits", "_thresholds", "_window_start")
 
     def __init__(self, prompt: FetchLimits, batched: FetchLimits, batch_from_rate: float,
                  busy: FetchLimits | None = None, busy_from_rate: float | None = None) -> None:
-        self.prompt, self.batched, self.batch_from_rate = prompt, batched, batch_from_rate
-        self.busy, self.busy_from_rate = busy, busy_from_rate
-        # (rate that enters the tier, its limits), lowest first
-        self._tiers: tuple[tuple[float, FetchLimits], ...] = ((batch_from_rate, batched),)
+        # Level n (0: prompt) fetches with _limits[n]; the rate _thresholds[n - 1] enters it.
+        self._limits: tuple[FetchLimits, ...] = (prompt, batched)
+        self._thresholds: tuple[float, ...] = (batch_from_rate,)
         if busy is not None and busy_from_rate is not None:
-            self._tiers += ((max(busy_from_rate, batch_from_rate), busy),)
+            self._limits += (busy,)
+            self._thresholds += (max(busy_from_rate, batch_from_rate),)
         self._window_start: float | None = None
         self._count = 0
-        self._level = 0  # 0: prompt; n: the n-th of _tiers
+        self._level = 0
 
     def after_fetch(self, records: int, now: float) -> FetchLimits:
         """The limits for the next fetch, given the records a fetch brought at ``now``
@@ -91,9 +90,9 @@ class FetchPacing:
             if elapsed >= RATE_WINDOW_S:
                 rate = self._count / elapsed
                 level = 0
-                for n, (threshold, _) in enumerate(self._tiers, start=1):
+                for n, threshold in enumerate(self._thresholds, start=1):
                     if rate >= threshold * (HYSTERESIS if self._level >= n else 1.0):
                         level = n
                 self._level = level
                 self._window_start, self._count = now, 0
-        return self._tiers[self._level - 1][1] if self._level else self.prompt
+        return self._limits[self._level]
