@@ -130,6 +130,8 @@ async def replay(people: int, days: int) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--results", type=Path, default=RESULTS,
+                        help="directory for the JSON (and PNG) written")
     parser.add_argument("--people", type=int, default=600)
     parser.add_argument("--days", type=int, default=21)
     args = parser.parse_args()
@@ -146,11 +148,12 @@ def main() -> None:
     print(f"{result['profiles']} profiles: mean {size['mean']} B, p50 {size['p50']}, p99 {size['p99']}, "
           f"max {size['max']} (pending snapshots mean {result['pending_snapshot_bytes']['mean']} B)")
     for quality in result["models"]:
+        auc, loss = quality["roc_auc"], quality["log_loss"]
         print(f"  {quality['intent']:<18} labels {quality['n_labels']:>6}  progressive ROC AUC "
-              f"{quality['roc_auc']:.3f}  log loss {quality['log_loss']:.3f}")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "processor_replay.json").write_text(json.dumps(output, indent=2) + "\n")
-    print(f"wrote {RESULTS / 'processor_replay.json'}")
+              f"{'-' if auc is None else f'{auc:.3f}'}  log loss {'-' if loss is None else f'{loss:.3f}'}")
+    args.results.mkdir(parents=True, exist_ok=True)
+    (args.results / "processor_replay.json").write_text(json.dumps(output, indent=2) + "\n")
+    print(f"wrote {args.results / 'processor_replay.json'}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Cost of rule evaluation and arbitration per event: the default rule set, 100 and 1,000 rules.
+"""Cost of rule evaluation and arbitration per event: the default rule set, 100 and 500 rules.
 
 The event stream is the simulator's: persona journeys (``simulate/personas.new_journey``,
 seeded), each step stamped with a ``ts`` and decoded with ``decode_record`` as a worker would.
@@ -11,13 +11,14 @@ that cooldowns and caps act as they would live.
 Rule sets:
 
 - ``default``: ``rules/*.yaml`` as shipped (7 rules);
-- ``100`` and ``1000``: the default rules plus generated variants of them (login prompts and
+- ``100`` and ``500`` (the most a rule set may hold, ``core/rules/limits.py``): the default
+  rules plus generated variants of them (login prompts and
   direct links for other category sets and thresholds, next-content and retention rules, contact
   steering, contact-centre alerts and callback offers, "since" rules), over the real categories
   of the simulated traffic and a pool of others, so that a realistic share of rules matches.
 
-Each set runs twice: with no scores (what the shell passes today: rules that need a score never
-fire) and with scores for ``churn_risk`` and ``contact_need`` (seeded random probabilities), so
+Each set runs twice: with no scores (a person no trusted model has scored yet: rules that need a
+score never fire) and with scores for ``churn_risk`` and ``contact_need`` (seeded random probabilities), so
 that score-driven rules take part in arbitration.
 
     nice -n 10 .venv/bin/python benchmarks/rules_eval.py [--journeys 3000] [--seed 20261124]
@@ -50,6 +51,7 @@ from machine_info import describe_machine  # noqa: E402
 from orchestrator.core.events import Accepted, Event, decode_record, event_type  # noqa: E402
 from orchestrator.core.profile import Profile, apply_event, record_sent  # noqa: E402
 from orchestrator.core.rules import RuleSet, decide, load_rule_directory, load_rule_set  # noqa: E402
+from orchestrator.core.rules.limits import MAX_RULES  # noqa: E402
 from orchestrator.simulate.personas import new_journey  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -186,15 +188,20 @@ def variant(i: int, rng: random.Random) -> dict[str, Any]:
         "caps": {"cooldown_s": 86400, "per": "rule"}}
 
 
+RULES_PER_FILE = 200
+
+
 def rule_sets(seed: int) -> dict[str, RuleSet]:
     default = load_rule_directory(ROOT / "rules")
     sets = {"default": default}
     rng = random.Random(seed)
-    for total in (100, 1000):
+    for total in (100, MAX_RULES):
         extra = [variant(i, rng) for i in range(total - len(default.rules))]
         documents = dict(default.documents)
-        documents["rules/generated.yaml"] = yaml.safe_dump(
-            {"version": default.version, "rules": extra}, sort_keys=False)
+        # Several files, as a large rule base would be kept: a rule file may hold 256 KiB.
+        for k in range(0, len(extra), RULES_PER_FILE):
+            documents[f"rules/generated-{k // RULES_PER_FILE:02d}.yaml"] = yaml.safe_dump(
+                {"version": default.version, "rules": extra[k:k + RULES_PER_FILE]}, sort_keys=False)
         sets[str(total)] = load_rule_set(documents)
         assert len(sets[str(total)].rules) == total
     return sets
@@ -291,6 +298,8 @@ def plot(result: dict[str, Any], path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--results", type=Path, default=RESULTS,
+                        help="directory for the JSON (and PNG) written")
     parser.add_argument("--journeys", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=20261124)
     parser.add_argument("--passes", type=int, default=3, help="best-of passes per configuration")
@@ -318,12 +327,12 @@ def main() -> None:
               "machine": info, "journeys": args.journeys, "seed": args.seed, "events": len(events),
               "passes": args.passes, "runs": runs,
               "wall_s": round(time.perf_counter() - t0, 1)}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "rules_eval.json").write_text(json.dumps(output, indent=2) + "\n")
-    plot(output, RESULTS / "rules_eval.png")
+    args.results.mkdir(parents=True, exist_ok=True)
+    (args.results / "rules_eval.json").write_text(json.dumps(output, indent=2) + "\n")
+    plot(output, args.results / "rules_eval.png")
     print(f"machine: {info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB, "
           f"Python {info['python']}, nice {info['nice']}, load {info['load_average_at_start']}")
-    print(f"wrote {RESULTS / 'rules_eval.json'} and rules_eval.png ({output['wall_s']} s)")
+    print(f"wrote {args.results / 'rules_eval.json'} and rules_eval.png ({output['wall_s']} s)")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 For each size N, N persona journeys (the simulator's mix) go through the pure core exactly as a
 worker would run them: each step is stamped with a ``ts``, encoded with orjson, decoded with
 ``decode_record`` and applied with ``process_event``; after every event the profile is
-serialised with orjson and put under its key (person id, UTF-8), as the worker's table does.
+encoded as the worker stores it (``runtime.stores.encode_profile``) and put under its key
+(person id, UTF-8), as the worker's table does.
 The store is the one a worker opens: Faust's ``RocksDBOptions(use_rocksdict=True).open(path)``,
 one DB per partition (4, the default), a person's key sent to the partition Kafka's default
 partitioner (murmur2) would pick. Writes go in ``WriteBatch`` es of a few thousand puts.
@@ -53,6 +54,7 @@ from orchestrator.core.journey import Trigger, process_event  # noqa: E402
 from orchestrator.core.profile import Profile  # noqa: E402
 from orchestrator.core.rules import RuleSet  # noqa: E402
 from orchestrator.runtime.settings import load_rules, load_settings  # noqa: E402
+from orchestrator.runtime.stores import decode_profile, encode_profile  # noqa: E402
 from orchestrator.simulate.personas import new_journey  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -193,7 +195,7 @@ def saturated_profiles(policy: RuleSet, uuid_ids: bool) -> dict[str, Any]:
     for kind, key in (("web_profile", visitor), ("contact_centre_profile", customer)):
         profile = profiles[key]
         assert profile is not None
-        raw = orjson.dumps(profile)
+        raw = encode_profile(profile)
         value = orjson.loads(raw)
         out[kind] = {
             "value_bytes": len(raw),
@@ -268,7 +270,7 @@ def run_size(n: int, seed: int) -> dict[str, Any]:
                         stored = dbs[partition].get(key)
                     if stored is not None:
                         reloaded += 1
-                        profile = Profile.from_dict(orjson.loads(stored))
+                        profile = decode_profile(stored)
                 outcome = process_event(decoded.event, decoded.key, profile, Trigger(clock, now), policy)
                 if outcome.replay:
                     continue
@@ -278,7 +280,7 @@ def run_size(n: int, seed: int) -> dict[str, Any]:
                     pending.pop(key, None)
                     live.pop(key, None)
                     continue
-                value = orjson.dumps(outcome.profile)
+                value = encode_profile(outcome.profile)
                 batches[partition].put(key, value)
                 pending[key] = value
                 live[key] = outcome.profile
@@ -492,6 +494,8 @@ def plot(result: dict[str, Any], path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--results", type=Path, default=RESULTS,
+                        help="directory for the JSON (and PNG) written")
     parser.add_argument("--sizes", default=",".join(str(s) for s in DEFAULT_SIZES),
                         help="comma-separated journey counts (default %(default)s)")
     parser.add_argument("--seed", type=int, default=20261123)
@@ -503,7 +507,8 @@ def main() -> None:
         "machine": machine(),
         "store": {"table": "profiles", "partitions": PARTITIONS, "driver": "rocksdict",
                   "options": "faust.stores.rocksdb.RocksDBOptions(use_rocksdict=True) defaults",
-                  "key": "person id, UTF-8", "value": "orjson.dumps(Profile)",
+                  "key": "person id, UTF-8",
+                  "value": "runtime.stores.encode_profile (the stored layout, orjson)",
                   "partitioner": "murmur2 (Kafka default)"},
         "target_bytes_per_person": TARGET_BYTES_PER_PERSON,
         "seed": args.seed,
@@ -521,9 +526,9 @@ def main() -> None:
         run = run_isolated(n, args.seed)
         report(run)
         result["runs"].append(run)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "store_size.json").write_text(json.dumps(result, indent=2) + "\n")
-    plot(result, RESULTS / "store_size.png")
+    args.results.mkdir(parents=True, exist_ok=True)
+    (args.results / "store_size.json").write_text(json.dumps(result, indent=2) + "\n")
+    plot(result, args.results / "store_size.png")
     largest = result["runs"][-1]
     per_person = largest["disk_bytes_per_journey"]["after_compaction"]
     verdict = "meets" if per_person < TARGET_BYTES_PER_PERSON else "misses"
@@ -532,7 +537,7 @@ def main() -> None:
     fields = largest["field_bytes_mean"]
     print(f"largest fields (mean bytes): {dict(list(fields['fields'].items())[:6])}; member names "
           f"(\"name\":) are {fields['member_name_bytes_mean']:.0f} of {fields['sample_value_mean']:.0f} B")
-    print(f"wrote {RESULTS / 'store_size.json'} and {RESULTS / 'store_size.png'}")
+    print(f"wrote {args.results / 'store_size.json'} and {args.results / 'store_size.png'}")
 
 
 if __name__ == "__main__":
