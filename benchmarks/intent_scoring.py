@@ -599,6 +599,8 @@ def plot(output: dict[str, Any], path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--results", type=Path, default=RESULTS,
+                        help="directory for the JSON and PNG written")
     parser.add_argument("--people", type=int, default=3000)
     parser.add_argument("--days", type=int, default=42)
     parser.add_argument("--seed", type=int, default=20261124)
@@ -664,13 +666,13 @@ def main() -> None:
         output["compare_people"] = args.compare_people
         output["compare"] = compare(*records_of(small), args.split)
     output["wall_s"] = round(time.perf_counter() - wall, 1)
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    args.results.mkdir(parents=True, exist_ok=True)
     per_event_ns = output.pop("_per_event_ns", None)
-    path = RESULTS / ("intent_scoring.json" if not args.compare_only else "intent_scoring_compare.json")
+    path = args.results / ("intent_scoring.json" if not args.compare_only else "intent_scoring_compare.json")
     path.write_text(json.dumps(output, indent=2) + "\n")
     if per_event_ns is not None:
         output["_per_event_ns"] = per_event_ns
-        plot(output, RESULTS / "intent_scoring.png")
+        plot(output, args.results / "intent_scoring.png")
     print(f"machine: {info['cpu']}, {info['cores']} cores, Python {info['python']}, river {info['river']}, "
           f"scikit-learn {info['sklearn']}, nice {info['nice']}, load {info['load_average_at_start']}")
     print(f"wrote {path} ({output['wall_s']} s)")
