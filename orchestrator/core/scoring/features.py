@@ -364,13 +364,14 @@ def pack(features: Sequence[float] | SparseVector) -> str:
     """
     index_text, value_text = _INDEX_TEXT, _VALUE_TEXT
     if isinstance(features, SparseVector):
-        pairs = zip(features.index, features.values, strict=True)
+        pairs: Any = zip(features.index, features.values, strict=True)
     else:
-        pairs = ((i, v) for i, v in enumerate(features) if v)
+        # Only the non-zero features are walked in Python (compress runs in C).
+        pairs = zip(compress(_RANGE, features), compress(features, features), strict=True)
         try:  # the common case, every value one of the table's (about 5 us for 30 features)
-            return ",".join([index_text[i] + value_text[v] for i, v in enumerate(features) if v])
+            return ",".join([index_text[i] + value_text[v] for i, v in pairs])
         except KeyError:
-            pass
+            pairs = zip(compress(_RANGE, features), compress(features, features), strict=True)
     return ",".join([index_text[i] + (value_text.get(v) or str(round(v * PACK_SCALE)))
                      for i, v in pairs])
 

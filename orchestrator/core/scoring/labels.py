@@ -167,13 +167,15 @@ def snapshot(pending: Pending, specs: Iterable[IntentSpec], ts: int, features: S
             # waits for its horizon and is not dropped for a new one).
             mine = [m for m in moments if m[1] & bit and not (len(m) > 3 and m[3] & bit)]
             if len(mine) >= bound:
-                mine.sort(key=_priority_of)
-                while len(mine) > bound:  # over the bound after a merge of two profiles
-                    clear(mine.pop(), bit)
-                    dropped = True
-                if _priority_of(mine[-1]) <= (u, ts):
+                if len(mine) > bound:  # over the bound after a merge of two profiles
+                    mine.sort(key=_priority_of)
+                    while len(mine) > bound:
+                        clear(mine.pop(), bit)
+                        dropped = True
+                worst = max(mine, key=_priority_of)  # the one a new moment would replace
+                if _priority_of(worst) <= (u, ts):
                     continue
-                clear(mine[-1], bit)
+                clear(worst, bit)
                 dropped = True
         else:
             table.append(name)
