@@ -28,6 +28,7 @@ from orchestrator.core.scoring.model import (
     RECENT_MIN_EACH,
     CheckpointError,
     IntentModel,
+    Quality,
     trusted_score,
 )
 from orchestrator.core.scoring.scorer import IntentScorer
@@ -76,6 +77,39 @@ def test_no_score_while_the_recent_ranking_is_below_the_floor() -> None:
     for i in range(1000):  # then they can: trusted again
         model.learn(HOT if i % 2 else COLD, bool(i % 2))
     assert model.quality()["recent_roc_auc"] > 0.9 and model.score(HOT) is not None
+
+
+def with_recent_ranking(model: IntentModel, auc: float, n_pos: int = 100, n_neg: int = 400) -> None:
+    # Labels whose recent window ranks at ``auc``: every positive scored 0.6, that share of the
+    # negatives below it (0.3) and the rest above (0.9). Counts as if learned; trust re-checked.
+    below = round(auc * n_neg)
+    quality = Quality()
+    quality.recent[2][60], quality.recent[3][30], quality.recent[3][90] = n_pos, below, n_neg - below
+    quality.recent[4] = n_pos + n_neg
+    quality.pos[60], quality.neg[30], quality.neg[90] = n_pos, below, n_neg - below
+    quality.n = model.n_labels = n_pos + n_neg
+    model.n_positives = n_pos
+    model.quality_ = quality
+    model._update_trust()
+
+
+def test_a_model_is_trusted_from_the_floor_and_withdrawn_only_clearly_below_it() -> None:
+    spec = SPEC.model_copy(update={"min_recent_auc": 0.6})
+    fresh, serving = IntentModel(spec), IntentModel(spec)
+    with_recent_ranking(serving, 0.7)
+    assert serving.trusted
+    # 0.57: below the floor, but within the window's noise (100 positives: a standard error of
+    # 0.03): a serving model keeps serving, a new one is not trusted on it.
+    with_recent_ranking(serving, 0.57)
+    with_recent_ranking(fresh, 0.57)
+    assert serving.trusted and not fresh.trusted
+    # 0.5: clearly below (by more than 1.645 standard errors): withdrawn, until back at the floor.
+    with_recent_ranking(serving, 0.5)
+    assert not serving.trusted
+    with_recent_ranking(serving, 0.57)
+    assert not serving.trusted
+    with_recent_ranking(serving, 0.6)
+    assert serving.trusted
 
 
 def test_min_labels_zero_turns_trust_off() -> None:
