@@ -219,7 +219,8 @@ def evaluate(sessions: list[Session], scores: dict[int, float | None], split: fl
         cell[0] += p is not None
         cell[1] += 1
     return {
-        "served_last_pages_by_month": {m: f"{served}/{n}" for m, (served, n) in sorted(by_month.items())},
+        "served_last_pages_by_month": {str(m): f"{served}/{n}"
+                                       for m, (served, n) in sorted(by_month.items())},
         "sessions": {"train": len(train), "test": len(test),
                      "test_purchase_rate": round(float(y_test.mean()), 4),
                      "train_purchase_rate": round(float(y_train.mean()), 4),
