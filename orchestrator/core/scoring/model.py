@@ -261,7 +261,8 @@ class IntentModel:
             # from a few dozen sessions, moves by several hundredths from block to block; on a
             # real shop's log a point-estimate floor withdrew a model that ranked its decision
             # points better than a batch GBM for 30 % of them (docs/intent-scoring.md).
-            margin = TRUST_MARGIN_SE * auc_standard_error(quality, n_pos, n_neg)
+            margin = (TRUST_MARGIN_SE * auc_standard_error(quality, n_pos, n_neg)
+                      if n_pos > 0 and n_neg > 0 else 0.0)
             self._trusted = quality + margin >= spec.min_recent_auc
 
     @property
