@@ -9,6 +9,8 @@ from pathlib import Path
 
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from orchestrator.core.events import Accepted, DecodeLimits, Source, decode_record
 
@@ -69,3 +71,26 @@ def test_a_session_starts_in_its_month_on_a_weekend_day_when_the_row_says_so(tmp
         start = datetime.fromtimestamp(s.start_ts / 1000, UTC)
         assert start.month == s.month
         assert (calendar.weekday(start.year, start.month, start.day) >= 5) == s.weekend
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.integers(0, 6), st.floats(0, 5000), st.integers(0, 4), st.floats(0, 900),
+                          st.integers(0, 30), st.floats(0, 20000), st.integers(1, 12), st.booleans(),
+                          st.booleans()), min_size=1, max_size=12))
+def test_any_rows_give_one_page_view_per_page_and_one_purchase_per_buying_session(
+        tmp_path_factory: pytest.TempPathFactory, rows: list[tuple]) -> None:
+    text = "".join(f"{a},{ad},{i},{idur},{p},{pd},0,0,0,0,{m},1,1,1,1,1,{int(w)},{int(b)}\n"
+                   for a, ad, i, idur, p, pd, m, w, b in rows)
+    sessions, records = records_of(tmp_path_factory.mktemp("rows"), text)
+    with_pages = [row for row in rows if row[0] + row[2] + row[4]]
+    assert len(sessions) == len(with_pages)
+    assert sum(r["type"] == "page_view" for r in records) == sum(row[0] + row[2] + row[4] for row in rows)
+    assert sum(r["type"] == "purchase" for r in records) == sum(row[8] for row in with_pages)
+    assert [r["ts"] for r in records] == sorted(r["ts"] for r in records)
+    for s in sessions:  # the last page of a session is its decision point, before any purchase
+        assert len(s.page_lines) == sum(s.counts)
+        visitor = f"v-{s.index:05d}"
+        assert records[s.page_lines[-1] - 1]["visitor_id"] == visitor
+        bought = [n for n, r in enumerate(records, start=1)
+                  if r["visitor_id"] == visitor and r["type"] == "purchase"]
+        assert len(bought) == s.bought and all(n > s.page_lines[-1] for n in bought)
