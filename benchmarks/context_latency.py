@@ -70,7 +70,7 @@ sys.path.insert(0, str(ROOT))
 
 from orchestrator.demo import start_worker_process, stop_process, wait_until_ready  # noqa: E402
 from orchestrator.localkafka import LocalBroker  # noqa: E402
-from orchestrator.runtime.settings import load_settings  # noqa: E402
+from orchestrator.runtime.settings import Settings, load_settings  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 WEB_PORT = 6097
@@ -523,7 +523,8 @@ def main() -> None:
     parser.add_argument("--rates", default="200,500,1000")
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--people", type=int, default=2000, help="half anonymous, half logged in")
-    parser.add_argument("--flush-ms", default="100", help="one worker run per value (comma-separated)")
+    parser.add_argument("--flush-ms", default=str(Settings.model_fields["context_flush_ms"].default),
+                        help="one worker run per value (comma-separated); default: the worker's own")
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
     flushes = [int(f) for f in args.flush_ms.split(",")]
