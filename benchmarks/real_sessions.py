@@ -68,7 +68,6 @@ KINDS = (("Administrative", "account"), ("Informational", "help"), ("ProductRela
 PURCHASE_AFTER_S = 30
 INTENT = "purchase_intent"
 MONTHS = {name.lower(): i for i, name in enumerate(calendar.month_abbr) if name}
-MONTHS["june"] = 6
 
 
 @dataclass
@@ -96,7 +95,7 @@ def _flag(text: str) -> bool:
 
 def _month(text: str) -> int:
     text = text.strip().lower()
-    return int(text) if text.isdigit() else MONTHS[text[:4] if text == "june" else text[:3]]
+    return int(text) if text.isdigit() else MONTHS[text[:3]]  # "Feb", "June", ...
 
 
 def read_sessions(path: Path, seed: int) -> list[Session]:
